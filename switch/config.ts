@@ -1,0 +1,73 @@
+// Configuration: every setting is an environment variable with the same command-line flag
+// (`npm start -- --port 9000`). The names are fixed in DESIGN.md so scripts and operators can rely on
+// them; flags win over the environment.
+
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { holdTtlMsDefault } from '../workers/limits.ts';
+
+export interface Config {
+  host: string;
+  port: number;
+  data: string;
+  shards: number;
+  durability: 'sync' | 'nosync';
+  adminToken: string | null;
+  hsmOpsPerSec: number;
+  holdTtlMs: number;
+  allowUwsFallback: boolean;
+}
+
+const options = {
+  host: { type: 'string', env: 'ONCEPAY_HOST' },
+  port: { type: 'string', env: 'ONCEPAY_PORT' },
+  data: { type: 'string', env: 'ONCEPAY_DATA' },
+  shards: { type: 'string', env: 'ONCEPAY_SHARDS' },
+  durability: { type: 'string', env: 'ONCEPAY_DURABILITY' },
+  'admin-token': { type: 'string', env: 'ONCEPAY_ADMIN_TOKEN' },
+  'hsm-ops-per-sec': { type: 'string', env: 'ONCEPAY_HSM_OPS_PER_SEC' },
+  'hold-ttl-ms': { type: 'string', env: 'ONCEPAY_HOLD_TTL_MS' },
+  'allow-uws-fallback': { type: 'boolean', env: 'ONCEPAY_ALLOW_UWS_FALLBACK' },
+} as const;
+
+export class ConfigError extends Error {}
+
+function int(name: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function loadConfig(argv = process.argv.slice(2), env = process.env): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.entries(options).map(([k, v]) => [k, { type: v.type }])) as never,
+    strict: true,
+    allowPositionals: false,
+  });
+  const get = (k: keyof typeof options): string | undefined => {
+    const v = (values as Record<string, unknown>)[k];
+    if (v !== undefined) return String(v);
+    return env[options[k].env];
+  };
+  const durability = get('durability') ?? 'sync';
+  if (durability !== 'sync' && durability !== 'nosync') {
+    throw new ConfigError(`ONCEPAY_DURABILITY must be sync or nosync, got ${JSON.stringify(durability)}`);
+  }
+  const host = get('host') ?? '127.0.0.1';
+  if (!/^[0-9a-fA-F:.]+$|^localhost$/.test(host)) throw new ConfigError(`ONCEPAY_HOST must be an IP address, got ${JSON.stringify(host)}`);
+  const adminToken = get('admin-token') ?? null;
+  if (adminToken !== null && adminToken.length < 24) throw new ConfigError('ONCEPAY_ADMIN_TOKEN must be at least 24 characters');
+  return {
+    host,
+    port: int('ONCEPAY_PORT', get('port') ?? '8080', 0, 65535),
+    data: get('data') ?? './data',
+    shards: int('ONCEPAY_SHARDS', get('shards') ?? String(availableParallelism()), 1, 64),
+    durability,
+    adminToken,
+    hsmOpsPerSec: int('ONCEPAY_HSM_OPS_PER_SEC', get('hsm-ops-per-sec') ?? '2500', 1, 1_000_000),
+    holdTtlMs: int('ONCEPAY_HOLD_TTL_MS', get('hold-ttl-ms') ?? String(holdTtlMsDefault), 1000, 90 * 24 * 3600 * 1000),
+    allowUwsFallback: get('allow-uws-fallback') === 'true' || get('allow-uws-fallback') === '1',
+  };
+}

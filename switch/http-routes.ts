@@ -1,0 +1,299 @@
+// The HTTP API (v1): registration, IDs, accounts, operator calls, and the vendor calls for vendors
+// that cannot hold a WebSocket. Every route authenticates first, reads its body within a size
+// limit, validates it, and answers JSON; errors are {status: "error", code, message}.
+//
+// uWS rules that every handler here follows: the request object is only valid synchronously, so
+// headers and parameters are read before any await; onAborted is registered before any await; a
+// response is never touched after it aborted; every write happens inside cork().
+
+import { Op, Format, errorHttpStatus, type ErrorCode, type Command } from '../workers/contract.ts';
+import { idPartition } from '../workers/payment-id.ts';
+import { partitionOfKeyedId } from '../workers/partitions.ts';
+import { idTtlSecondsDefault } from '../workers/limits.ts';
+import { isCurrency } from '../workers/currencies.ts';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
+import type { ShardRouter } from './shard-router.ts';
+import type { ControlPlane } from './control-plane.ts';
+import type { HsmLink } from './hsm-link.ts';
+import { bearerOf } from './vendor-session.ts';
+import {
+  bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
+} from './limits.ts';
+import {
+  checkAuthorize, checkAuthOp, checkAuthId, checkAccountId, checkAmount, checkCurrency, checkIdem, checkIssueIds,
+  isPlainObject, unknownField, InputError,
+} from './validate.ts';
+
+const statusText: Record<number, string> = {
+  200: '200 OK', 201: '201 Created', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
+  404: '404 Not Found', 405: '405 Method Not Allowed', 409: '409 Conflict', 413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type', 422: '422 Unprocessable Entity', 500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+/** A response with its abort state, so late answers (after a shard round trip) are safe. */
+class Reply {
+  aborted = false;
+  constructor(readonly res: HttpResponse) {
+    res.onAborted(() => {
+      this.aborted = true;
+    });
+  }
+
+  send(status: number, body: string | Uint8Array, extraHeaders?: Record<string, string>): void {
+    if (this.aborted) return;
+    this.res.cork(() => {
+      this.res.writeStatus(statusText[status] ?? `${status} Unknown`).writeHeader('content-type', 'application/json');
+      if (status === 503) this.res.writeHeader('retry-after', '1');
+      if (extraHeaders) for (const k in extraHeaders) this.res.writeHeader(k, extraHeaders[k]);
+      this.res.end(body);
+    });
+  }
+
+  json(status: number, body: unknown): void {
+    this.send(status, JSON.stringify(body));
+  }
+
+  error(code: ErrorCode | 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED_MEDIA_TYPE', message: string, status?: number): void {
+    this.json(status ?? errorHttpStatus[code as ErrorCode] ?? 400, { status: 'error', code, message });
+  }
+}
+
+/** Read a JSON object body within bodyBytesMax; answers the error itself and calls back with null. */
+function readJson(reply: Reply, req: HttpRequest, cb: (body: Record<string, unknown>) => void | Promise<void>): void {
+  const type = req.getHeader('content-type');
+  if (type !== '' && !type.toLowerCase().startsWith('application/json')) {
+    return reply.error('UNSUPPORTED_MEDIA_TYPE', 'content-type must be application/json', 415);
+  }
+  const declared = req.getHeader('content-length');
+  if (declared !== '' && (!/^\d{1,10}$/.test(declared) || Number(declared) > bodyBytesMax)) {
+    return reply.error('PAYLOAD_TOO_LARGE', `bodies are limited to ${bodyBytesMax} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let failed = false;
+  reply.res.onData((chunk, isLast) => {
+    if (failed || reply.aborted) return;
+    size += chunk.byteLength;
+    if (size > bodyBytesMax) {
+      failed = true;
+      return reply.error('PAYLOAD_TOO_LARGE', `bodies are limited to ${bodyBytesMax} bytes`);
+    }
+    // The chunk's memory is reused by uWS after this callback: copy it.
+    chunks.push(Buffer.from(new Uint8Array(chunk)));
+    if (!isLast) return;
+    let body: unknown;
+    try {
+      body = size === 0 ? {} : JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+    } catch {
+      return reply.error('BAD_REQUEST', 'body is not valid JSON');
+    }
+    if (!isPlainObject(body)) return reply.error('BAD_REQUEST', 'body must be a JSON object');
+    const done = cb(body);
+    // An async handler that fails must answer and must not take the process down.
+    if (done) done.catch((err: unknown) => {
+      console.error('request failed:', err);
+      reply.error('INTERNAL', 'internal error');
+    });
+  });
+}
+
+export interface RouteDeps {
+  router: ShardRouter;
+  control: ControlPlane;
+  hsm: HsmLink;
+}
+
+export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
+  const { router, control, hsm } = deps;
+
+  /** Send a command to a shard and relay its answer as this response. */
+  const relay = (reply: Reply, shard: number, build: (tag: number) => Command): void => {
+    const tag = router.newHttpTag((status, bytes) => reply.send(status, bytes), shard);
+    if (tag === null || !router.submit(shard, build(tag))) {
+      reply.error('BUSY', 'the switch is saturated; retry with the same idem');
+    }
+  };
+
+  app.get('/healthz', (res) => {
+    const reply = new Reply(res);
+    const ok = router.allReady && hsm.publicKeys().length > 0;
+    reply.json(ok ? 200 : 503, { status: ok ? 'ok' : 'starting', shards: router.shardCount });
+  });
+
+  // --- users --------------------------------------------------------------------------------
+
+  app.post('/v1/users', (res, req) => {
+    const reply = new Reply(res);
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['email', 'password', 'currency']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
+      if (email.length > emailCharsMax || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || /[\u0000-\u001f\u007f]/.test(email)) {
+        return reply.error('BAD_REQUEST', 'email must be an e-mail address');
+      }
+      const password = body.password;
+      if (typeof password !== 'string' || password.length < passwordCharsMin || password.length > passwordCharsMax) {
+        return reply.error('BAD_REQUEST', `password must be ${passwordCharsMin} to ${passwordCharsMax} characters`);
+      }
+      const currency = body.currency ?? 'USD';
+      if (!isCurrency(currency)) return reply.error('BAD_REQUEST', 'currency must be an ISO 4217 code such as "USD"');
+      if (!control.reserveEmail(email)) return reply.error('EMAIL_TAKEN', 'an account with this email exists');
+      const accountId = control.newAccountId();
+      const shard = router.shardOf(partitionOfKeyedId(accountId));
+      const opened = await router.request(shard, (tag) => [Op.openAccount, 0, tag, Format.http, null, accountId, currency]);
+      if (opened.status !== 201) {
+        control.releaseEmail(email);
+        return reply.json(opened.status, opened.body);
+      }
+      const { userId, token } = await control.createUser(email, password, accountId);
+      reply.json(201, { userId, accountId, token });
+    });
+  });
+
+  app.get('/v1/accounts/me', (res, req) => {
+    const reply = new Reply(res);
+    const user = control.user(bearerOf(req.getHeader('authorization')));
+    if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    const shard = router.shardOf(partitionOfKeyedId(user.accountId));
+    relay(reply, shard, (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
+  });
+
+  app.post('/v1/ids', (res, req) => {
+    const reply = new Reply(res);
+    const user = control.user(bearerOf(req.getHeader('authorization')));
+    if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    readJson(reply, req, (body) => {
+      const r = checkIssueIds(body, idTtlSecondsDefault);
+      if (r instanceof InputError) return reply.error(r.code, r.message);
+      if (r.vendorId !== null && !control.vendorExists(r.vendorId)) return reply.error('BAD_REQUEST', 'vendorId names no vendor');
+      const shard = router.shardOf(partitionOfKeyedId(user.accountId));
+      relay(reply, shard, (tag) => [Op.issueIds, 0, tag, Format.http, null, user.accountId, r.ttlSeconds, r.maxAmount, r.vendorId, r.idem, r.count]);
+    });
+  });
+
+  // --- operators ------------------------------------------------------------------------------
+
+  const admin = (reply: Reply, req: HttpRequest): boolean => {
+    if (control.isAdmin(bearerOf(req.getHeader('authorization')))) return true;
+    reply.error('UNAUTHORIZED', 'the admin token is required: Authorization: Bearer <admin token>');
+    return false;
+  };
+
+  app.post('/v1/admin/vendors', (res, req) => {
+    const reply = new Reply(res);
+    if (!admin(reply, req)) return;
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['name']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const name = typeof body.name === 'string' ? body.name.trim() : '';
+      if (name.length === 0 || name.length > vendorNameCharsMax || /[\u0000-\u001f\u007f]/.test(name)) {
+        return reply.error('BAD_REQUEST', `name must be 1 to ${vendorNameCharsMax} printable characters`);
+      }
+      reply.json(201, await control.createVendor(name));
+    });
+  });
+
+  app.post('/v1/admin/accounts/:accountId/fund', (res, req) => {
+    const reply = new Reply(res);
+    if (!admin(reply, req)) return;
+    const accountId = checkAccountId(req.getParameter(0));
+    if (accountId instanceof InputError) return reply.error(accountId.code, accountId.message);
+    readJson(reply, req, (body) => {
+      const extra = unknownField(body, new Set(['amount', 'currency', 'idem']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const amount = checkAmount(body.amount);
+      if (amount instanceof InputError) return reply.error(amount.code, amount.message);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return reply.error(currency.code, currency.message);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      const shard = router.shardOf(partitionOfKeyedId(accountId));
+      relay(reply, shard, (tag) => [Op.fund, 0, tag, Format.http, null, accountId, amount, currency, idem]);
+    });
+  });
+
+  app.get('/v1/admin/audit', (res, req) => {
+    const reply = new Reply(res);
+    if (!admin(reply, req)) return;
+    router.audit().then((shards) => {
+      const currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number }> = {};
+      for (const s of shards) {
+        for (const [c, v] of Object.entries(s.currencies)) {
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0 });
+          t.funding += v.funding;
+          t.available += v.available;
+          t.held += v.held;
+          t.vendorPayable += v.vendorPayable;
+        }
+      }
+      const conserved = shards.every((s) => s.conserved)
+        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable);
+      reply.json(200, { conserved, currencies, shards });
+    });
+  });
+
+  app.post('/v1/admin/hsm/rotate', (res, req) => {
+    const reply = new Reply(res);
+    if (!admin(reply, req)) return;
+    hsm.rotate().then((kid) => reply.json(200, { kid, keys: hsm.publicKeys() }));
+  });
+
+  app.get('/v1/hsm/keys', (res) => {
+    const reply = new Reply(res);
+    reply.json(200, { keys: hsm.publicKeys().map(({ kid, alg, publicKey }) => ({ kid, alg, publicKey })) });
+  });
+
+  // --- vendors over HTTP ----------------------------------------------------------------------
+
+  const vendorOf = (reply: Reply, req: HttpRequest) => {
+    const v = control.vendor(bearerOf(req.getHeader('authorization')));
+    if (!v) reply.error('UNAUTHORIZED', 'a vendor API key is required: Authorization: Bearer <apiKey>');
+    return v;
+  };
+
+  app.post('/v1/authorize', (res, req) => {
+    const reply = new Reply(res);
+    const vendor = vendorOf(reply, req);
+    if (!vendor) return;
+    readJson(reply, req, (body) => {
+      const r = checkAuthorize(body);
+      if (r instanceof InputError) return reply.error(r.code, r.message);
+      const partition = idPartition(r.id);
+      if (partition < 0) return reply.json(200, { status: 'declined', code: 'ID_UNKNOWN' });
+      relay(reply, router.shardOf(partition), (tag) =>
+        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem]);
+    });
+  });
+
+  for (const [path, op] of [['/v1/capture', Op.capture], ['/v1/void', Op.void], ['/v1/refund', Op.refund]] as const) {
+    app.post(path, (res, req) => {
+      const reply = new Reply(res);
+      const vendor = vendorOf(reply, req);
+      if (!vendor) return;
+      readJson(reply, req, (body) => {
+        const r = checkAuthOp(body);
+        if (r instanceof InputError) return reply.error(r.code, r.message);
+        relay(reply, router.shardOf(partitionOfKeyedId(r.authId)), (tag) =>
+          [op, 0, tag, Format.http, null, vendor.vendorId, r.authId, r.amount, r.idem]);
+      });
+    });
+  }
+
+  app.get('/v1/auths/:authId', (res, req) => {
+    const reply = new Reply(res);
+    const vendor = vendorOf(reply, req);
+    if (!vendor) return;
+    const authId = checkAuthId(req.getParameter(0));
+    if (authId instanceof InputError) return reply.error(authId.code, authId.message);
+    relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
+      [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId]);
+  });
+
+  // --- everything else -------------------------------------------------------------------------
+
+  app.any('/*', (res, req) => {
+    const reply = new Reply(res);
+    reply.error('NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl().slice(0, 128)}`);
+  });
+}

@@ -1,0 +1,45 @@
+// Every limit the switch enforces at the edge, in one place, each with its unit in its name and the
+// reason for its value. The README's limits table is written from this file.
+
+/** Largest WebSocket frame a vendor may send. An authorize frame is ~150 bytes; 16 KiB leaves room
+ * for item descriptions and future fields while keeping a hostile frame cheap to reject. */
+export const frameBytesMax = 16 * 1024;
+
+/** Largest HTTP request body. Same reasoning as frames. */
+export const bodyBytesMax = 16 * 1024;
+
+/** Requests one vendor session may have in flight before new ones are answered BUSY. Deep enough to
+ * pipeline a full batch per shard per turn, shallow enough that one session cannot fill a shard. */
+export const inFlightPerSessionMax = 4096;
+
+/** Commands waiting at or inside one shard before new ones are answered BUSY. Bounds memory and
+ * queueing delay: at ~50k commands/s per shard this is ~1.3 s of work. */
+export const shardInFlightMax = 65_536;
+
+/** Bytes buffered towards a slow vendor before the session is closed: a vendor that stops reading
+ * must not make the switch hold its replies forever. */
+export const sessionBackpressureBytesMax = 16 * 1024 * 1024;
+
+/** Seconds of silence before a vendor session is closed (uWS sends pings automatically before it). */
+export const sessionIdleTimeoutSeconds = 120;
+
+/** HTTP requests waiting for a shard's answer at once; beyond this HTTP callers get BUSY. */
+export const httpPendingMax = 16_384;
+
+/** Strings that name things the caller chose (rid, idem) are at most this long. */
+export const ridCharsMax = 64;
+export const idemCharsMax = 64;
+
+/** E-mail and password bounds for registration (RFC 5321 caps an address at 254 characters; the
+ * password bound keeps the KDF's input small and still allows long passphrases). */
+export const emailCharsMax = 254;
+export const passwordCharsMin = 8;
+export const passwordCharsMax = 256;
+export const vendorNameCharsMax = 128;
+
+/** scrypt cost for passwords: N=2^15, r=8, p=1 is ~50 ms here, OWASP's minimum recommendation.
+ * maxmem must allow 128 * N * r bytes. */
+export const scryptCost = { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+/** How long a start-up waits for the shards and the HSM before giving up. */
+export const startupTimeoutMs = 30_000;

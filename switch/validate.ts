@@ -1,0 +1,149 @@
+// Validation at the edge: every WebSocket frame and HTTP body is checked here before anything is
+// queued for a shard. A bad request gets a typed error naming the field and changes nothing.
+//
+// Hand-written rather than a schema library: this runs on the main thread for every authorization,
+// where the whole budget is a few microseconds, and the shapes are small and flat. Each checker reads
+// the fields it needs, rejects unknown ones (a misspelt `ammount` must not silently mean "no
+// amount"), and returns either the cleaned values or an error.
+
+import { isCurrency } from '../workers/currencies.ts';
+import { isSecurityCode } from '../workers/payment-id.ts';
+import { amountMax, idTtlSecondsMax, idsPerRequestMax } from '../workers/limits.ts';
+import { idemCharsMax, ridCharsMax } from './limits.ts';
+import type { Rid } from '../workers/contract.ts';
+
+export class InputError {
+  constructor(readonly code: 'BAD_REQUEST', readonly message: string) {}
+}
+
+export const bad = (message: string) => new InputError('BAD_REQUEST', message);
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** The first key of obj not in allowed, or null. */
+export function unknownField(obj: Record<string, unknown>, allowed: ReadonlySet<string>): string | null {
+  for (const k in obj) if (!allowed.has(k)) return k;
+  return null;
+}
+
+export function checkRid(v: unknown): Rid | InputError {
+  if (typeof v === 'string') {
+    if (v.length === 0 || v.length > ridCharsMax) return bad(`rid must be 1 to ${ridCharsMax} characters`);
+    return v;
+  }
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  return bad('rid must be a string or a non-negative integer');
+}
+
+/** Printable ASCII only: idempotency keys end up in storage keys and logs of the vendor's own. */
+export function checkIdem(v: unknown): string | InputError {
+  if (typeof v !== 'string' || v.length === 0 || v.length > idemCharsMax) return bad(`idem must be a string of 1 to ${idemCharsMax} characters`);
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return bad('idem must be printable ASCII without spaces');
+  }
+  return v;
+}
+
+export function checkAmount(v: unknown, field = 'amount'): number | InputError {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return bad(`${field} must be an integer number of minor units`);
+  if (v <= 0 || v > amountMax) return bad(`${field} must be between 1 and ${amountMax}`);
+  return v;
+}
+
+export function checkCurrency(v: unknown): string | InputError {
+  if (!isCurrency(v)) return bad('currency must be an ISO 4217 code such as "USD"');
+  return v;
+}
+
+// --- vendor requests (WebSocket frames and the HTTP equivalents) ------------------------------
+
+export interface AuthorizeReq { id: string; code: string; amount: number; currency: string; idem: string }
+export interface AuthOpReq { authId: string; amount: number | null; idem: string }
+
+const authorizeFields = new Set(['op', 'rid', 'id', 'code', 'amount', 'currency', 'idem']);
+const authOpFields = new Set(['op', 'rid', 'authId', 'amount', 'idem']);
+
+export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | InputError {
+  const extra = unknownField(o, authorizeFields);
+  if (extra !== null) return bad(`unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+  // The number's shape (length, prefix, check digit) is judged later: a wrong one is a decline
+  // (ID_UNKNOWN), not a malformed request, so vendors see one answer for every unusable ID.
+  if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 32) return bad('id must be a string of digits');
+  if (!isSecurityCode(o.code)) return bad('code must be a string of 3 digits');
+  const amount = checkAmount(o.amount);
+  if (amount instanceof InputError) return amount;
+  const currency = checkCurrency(o.currency);
+  if (currency instanceof InputError) return currency;
+  const idem = checkIdem(o.idem);
+  if (idem instanceof InputError) return idem;
+  return { id: o.id, code: o.code, amount, currency, idem };
+}
+
+export function checkAuthId(v: unknown): string | InputError {
+  if (typeof v !== 'string' || v.length !== 17 || !v.startsWith('au_') || !/^au_\d{4}[0-9a-z]{10}$/.test(v)) {
+    return bad('authId must be an authorization id such as "au_01230000000001"');
+  }
+  return v;
+}
+
+export function checkAuthOp(o: Record<string, unknown>): AuthOpReq | InputError {
+  const extra = unknownField(o, authOpFields);
+  if (extra !== null) return bad(`unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+  const authId = checkAuthId(o.authId);
+  if (authId instanceof InputError) return authId;
+  let amount: number | null = null;
+  if (o.amount !== undefined && o.amount !== null) {
+    const a = checkAmount(o.amount);
+    if (a instanceof InputError) return a;
+    amount = a;
+  }
+  const idem = checkIdem(o.idem);
+  if (idem instanceof InputError) return idem;
+  return { authId, amount, idem };
+}
+
+// --- control-plane bodies ---------------------------------------------------------------------
+
+export interface IssueIdsReq { ttlSeconds: number; maxAmount: number | null; vendorId: string | null; idem: string; count: number | null }
+const issueFields = new Set(['ttlSeconds', 'maxAmount', 'vendorId', 'idem', 'count']);
+
+export function checkIssueIds(o: Record<string, unknown>, ttlDefault: number): IssueIdsReq | InputError {
+  const extra = unknownField(o, issueFields);
+  if (extra !== null) return bad(`unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+  let ttlSeconds = ttlDefault;
+  if (o.ttlSeconds !== undefined) {
+    if (typeof o.ttlSeconds !== 'number' || !Number.isSafeInteger(o.ttlSeconds) || o.ttlSeconds < 1 || o.ttlSeconds > idTtlSecondsMax) {
+      return bad(`ttlSeconds must be an integer between 1 and ${idTtlSecondsMax}`);
+    }
+    ttlSeconds = o.ttlSeconds;
+  }
+  let maxAmount: number | null = null;
+  if (o.maxAmount !== undefined && o.maxAmount !== null) {
+    const a = checkAmount(o.maxAmount, 'maxAmount');
+    if (a instanceof InputError) return a;
+    maxAmount = a;
+  }
+  let vendorId: string | null = null;
+  if (o.vendorId !== undefined && o.vendorId !== null) {
+    if (typeof o.vendorId !== 'string' || !/^vd_\d{4}[0-9a-f]{16}$/.test(o.vendorId)) return bad('vendorId must be a vendor id');
+    vendorId = o.vendorId;
+  }
+  let count: number | null = null;
+  if (o.count !== undefined && o.count !== null) {
+    if (typeof o.count !== 'number' || !Number.isSafeInteger(o.count) || o.count < 1 || o.count > idsPerRequestMax) {
+      return bad(`count must be an integer between 1 and ${idsPerRequestMax}`);
+    }
+    count = o.count;
+  }
+  const idem = checkIdem(o.idem);
+  if (idem instanceof InputError) return idem;
+  return { ttlSeconds, maxAmount, vendorId, idem, count };
+}
+
+export function checkAccountId(v: unknown): string | InputError {
+  if (typeof v !== 'string' || !/^ac_\d{4}[0-9a-f]{16}$/.test(v)) return bad('accountId must be an account id');
+  return v;
+}

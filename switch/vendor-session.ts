@@ -1,0 +1,177 @@
+// A vendor's persistent WebSocket session: the hot path's first hop.
+//
+//   upgrade (Bearer API key checked, 401 before any upgrade)
+//     └► message: decode (msgpack binary or JSON text) ─► validate ─► partition ─► router.submit
+//                  any failure answers {rid, status: "error", code, message} and the session lives on
+//   replies come back from the router as ready-made bytes, written inside cork().
+//
+// Limits: frame size (uWS drops the connection beyond maxPayloadLength), requests in flight per
+// session (BUSY beyond), bytes buffered towards a vendor that stopped reading (closed beyond).
+
+import { Unpackr, Packr } from 'msgpackr';
+import uws, { type WebSocket, type TemplatedApp, type HttpResponse, type HttpRequest } from './uws.ts';
+import {
+  Op, Format, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type ErrorCode, type FormatCode, type Rid,
+} from '../workers/contract.ts';
+import { idPartition } from '../workers/payment-id.ts';
+import { partitionOfKeyedId } from '../workers/partitions.ts';
+import {
+  checkAuthorize, checkAuthOp, checkAuthId, checkRid, isPlainObject, InputError,
+} from './validate.ts';
+import {
+  frameBytesMax, inFlightPerSessionMax, sessionBackpressureBytesMax, sessionIdleTimeoutSeconds,
+} from './limits.ts';
+import type { ShardRouter, ReplySink } from './shard-router.ts';
+import type { ControlPlane } from './control-plane.ts';
+
+interface SessionData {
+  vendorId: string;
+  sessionId: number;
+  inFlight: number;
+  inFlightPerShard: Int32Array;
+  open: boolean;
+  sink: ReplySink | null;
+}
+
+// Hostile msgpack must not define record structures or other stateful extensions in our decoder.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const packr = new Packr({ useRecords: false });
+
+export function bearerOf(header: string): string | null {
+  if (header.length < 8 || header.length > 512) return null;
+  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return null;
+  return header.slice(7).trim() || null;
+}
+
+export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane): void {
+  app.ws<SessionData>('/v1/vendor', {
+    compression: uws.DISABLED,
+    maxPayloadLength: frameBytesMax,
+    idleTimeout: sessionIdleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    maxBackpressure: sessionBackpressureBytesMax,
+    // A vendor that stops reading while we owe it replies is cut off rather than buffered forever.
+    closeOnBackpressureLimit: 1 as never,
+
+    upgrade: (res: HttpResponse, req: HttpRequest, context) => {
+      const vendor = control.vendor(bearerOf(req.getHeader('authorization')));
+      if (!vendor) {
+        res.cork(() => {
+          res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json')
+            .end('{"status":"error","code":"UNAUTHORIZED","message":"a vendor API key is required: Authorization: Bearer <apiKey>"}');
+        });
+        return;
+      }
+      const data: SessionData = {
+        vendorId: vendor.vendorId, sessionId: 0, inFlight: 0,
+        inFlightPerShard: new Int32Array(router.shardCount), open: true, sink: null,
+      };
+      res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'), context);
+    },
+
+    open: (ws: WebSocket<SessionData>) => {
+      const d = ws.getUserData();
+      const sink: ReplySink = {
+        inFlightPerShard: d.inFlightPerShard,
+        sendReply: (bytes) => {
+          if (d.open) ws.send(bytes, bytes[0] !== 0x7b /* '{': JSON replies go as text frames */);
+        },
+        cork: (fn) => {
+          if (d.open) ws.cork(fn);
+        },
+        done: (count, shard) => {
+          d.inFlight -= count;
+          d.inFlightPerShard[shard] -= count;
+        },
+        shardLost: () => {
+          // Requests in a dead shard have unknown outcomes; closing tells the vendor to replay its
+          // in-flight requests with the same idem on a new session.
+          if (d.open) ws.end(1011, 'shard restarted: replay in-flight requests with the same idem');
+        },
+      };
+      d.sink = sink;
+      d.sessionId = router.openSession(sink);
+    },
+
+    message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
+      onFrame(ws, message, isBinary, router);
+    },
+
+    close: (ws: WebSocket<SessionData>) => {
+      const d = ws.getUserData();
+      d.open = false;
+      router.closeSession(d.sessionId);
+    },
+  });
+}
+
+function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter): void {
+  const d = ws.getUserData();
+  const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
+  let frame: unknown;
+  try {
+    // The ArrayBuffer is only valid during this callback; both decoders copy what they keep.
+    frame = isBinary ? unpackr.unpack(new Uint8Array(message)) : JSON.parse(Buffer.from(message).toString('utf8'));
+  } catch {
+    return replyError(ws, format, null, 'BAD_REQUEST', isBinary ? 'frame is not valid msgpack' : 'frame is not valid JSON');
+  }
+  if (!isPlainObject(frame)) return replyError(ws, format, null, 'BAD_REQUEST', 'a frame must be an object');
+  const rid = checkRid(frame.rid);
+  if (rid instanceof InputError) return replyError(ws, format, null, rid.code, rid.message);
+  if (d.inFlight >= inFlightPerSessionMax) {
+    return replyError(ws, format, rid, 'BUSY', `more than ${inFlightPerSessionMax} requests in flight on this session`);
+  }
+
+  let shard: number;
+  switch (frame.op) {
+    case 'authorize': {
+      const r = checkAuthorize(frame);
+      if (r instanceof InputError) return replyError(ws, format, rid, r.code, r.message);
+      const partition = idPartition(r.id);
+      // Not one of our numbers: decided here, without a shard, with the same answer a shard gives
+      // for an unknown or wrong-code ID.
+      if (partition < 0) return replyDecline(ws, format, rid, 'ID_UNKNOWN');
+      shard = router.shardOf(partition);
+      const cmd: AuthorizeCmd = [Op.authorize, d.sessionId, 0, format, rid, d.vendorId, r.id, r.code, r.amount, r.currency, r.idem];
+      if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
+      break;
+    }
+    case 'capture':
+    case 'void':
+    case 'refund': {
+      const r = checkAuthOp(frame);
+      if (r instanceof InputError) return replyError(ws, format, rid, r.code, r.message);
+      shard = router.shardOf(partitionOfKeyedId(r.authId));
+      const op = frame.op === 'capture' ? Op.capture : frame.op === 'void' ? Op.void : Op.refund;
+      const cmd: AuthOpCmd = [op, d.sessionId, 0, format, rid, d.vendorId, r.authId, r.amount, r.idem];
+      if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
+      break;
+    }
+    case 'get': {
+      const authId = checkAuthId(frame.authId);
+      if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
+      shard = router.shardOf(partitionOfKeyedId(authId));
+      const cmd: GetAuthCmd = [Op.getAuth, d.sessionId, 0, format, rid, d.vendorId, authId];
+      if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
+      break;
+    }
+    default:
+      return replyError(ws, format, rid, 'BAD_REQUEST', 'op must be one of authorize, capture, void, refund, get');
+  }
+  d.inFlight++;
+  d.inFlightPerShard[shard]++;
+}
+
+function send(ws: WebSocket<SessionData>, format: FormatCode, frame: object): void {
+  if (format === Format.wsMsgpack) ws.send(packr.pack(frame), true);
+  else ws.send(JSON.stringify(frame), false);
+}
+
+function replyError(ws: WebSocket<SessionData>, format: FormatCode, rid: Rid | null, code: ErrorCode, message: string): void {
+  send(ws, format, { rid, status: 'error', code, message });
+}
+
+function replyDecline(ws: WebSocket<SessionData>, format: FormatCode, rid: Rid, code: string): void {
+  send(ws, format, { rid, status: 'declined', code });
+}

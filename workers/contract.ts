@@ -1,0 +1,107 @@
+// The message contract between the switch (main thread) and a shard actor. It lives with the shard
+// because the shard owns the state; the switch imports it, never the reverse.
+//
+//   switch ──{ t: 'batch', bytes }──────────────► shard     bytes = msgpack array of commands
+//   switch ◄─{ t: 'replies', meta, bytes }──────── shard     one reply per command, possibly later
+//                                                             (approvals wait for their signature)
+//
+// A command is a positional array (cheaper to pack than an object). Its first five slots are the
+// envelope, the rest depend on the op:
+//
+//   [op, session, tag, format, rid, ...args]
+//
+// `session` names the vendor WebSocket session the reply goes to (0 for HTTP), `tag` names the
+// pending HTTP response (0 for WebSocket), `format` says how the shard encodes the reply so the main
+// thread only copies bytes to the socket.
+
+export const Op = {
+  authorize: 1,
+  capture: 2,
+  void: 3,
+  refund: 4,
+  getAuth: 5,
+  openAccount: 10,
+  fund: 11,
+  issueIds: 12,
+  getAccount: 13,
+} as const;
+export type OpCode = (typeof Op)[keyof typeof Op];
+
+/** How a reply is encoded: a msgpack WS frame, a JSON text WS frame, or an HTTP JSON body. */
+export const Format = { wsMsgpack: 0, wsJson: 1, http: 2 } as const;
+export type FormatCode = (typeof Format)[keyof typeof Format];
+
+export type Rid = string | number;
+
+// Envelope slots.
+export const C_OP = 0;
+export const C_SESSION = 1;
+export const C_TAG = 2;
+export const C_FORMAT = 3;
+export const C_RID = 4;
+
+export type AuthorizeCmd = [op: 1, session: number, tag: number, format: FormatCode, rid: Rid | null,
+  vendorId: string, id: string, code: string, amount: number, currency: string, idem: string];
+export type AuthOpCmd = [op: 2 | 3 | 4, session: number, tag: number, format: FormatCode, rid: Rid | null,
+  vendorId: string, authId: string, amount: number | null, idem: string];
+export type GetAuthCmd = [op: 5, session: number, tag: number, format: FormatCode, rid: Rid | null,
+  vendorId: string, authId: string];
+export type OpenAccountCmd = [op: 10, session: 0, tag: number, format: 2, rid: null, accountId: string, currency: string];
+export type FundCmd = [op: 11, session: 0, tag: number, format: 2, rid: null,
+  accountId: string, amount: number, currency: string, idem: string];
+export type IssueIdsCmd = [op: 12, session: 0, tag: number, format: 2, rid: null, accountId: string,
+  ttlSeconds: number, maxAmount: number | null, vendorId: string | null, idem: string, count: number | null];
+export type GetAccountCmd = [op: 13, session: 0, tag: number, format: 2, rid: null, accountId: string];
+export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd;
+
+/**
+ * Decline codes of authorize, in order of precedence: the first that applies is the answer. A wrong
+ * security code answers ID_UNKNOWN so an attacker cannot tell a live number from a dead one.
+ */
+export const authorizeDeclines = [
+  'ID_UNKNOWN', 'ID_EXPIRED', 'ID_USED', 'VENDOR_MISMATCH', 'CURRENCY_MISMATCH', 'AMOUNT_OVER_LIMIT', 'INSUFFICIENT_FUNDS',
+] as const;
+/** Decline codes of capture, void and refund, in order of precedence. */
+export const authOpDeclines = [
+  'AUTH_UNKNOWN', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
+] as const;
+export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number];
+
+/** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
+export const errorCodes = [
+  'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'IDEMPOTENCY_CONFLICT', 'BUSY',
+  'ACCOUNT_UNKNOWN', 'CURRENCY_MISMATCH', 'EMAIL_TAKEN', 'BALANCE_LIMIT', 'STORAGE_FAILED', 'SHARD_UNAVAILABLE', 'INTERNAL',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+/** HTTP status of each error code, for the HTTP routes. */
+export const errorHttpStatus: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, PAYLOAD_TOO_LARGE: 413,
+  IDEMPOTENCY_CONFLICT: 409, BUSY: 503, ACCOUNT_UNKNOWN: 404, CURRENCY_MISMATCH: 409, EMAIL_TAKEN: 409,
+  BALANCE_LIMIT: 422, STORAGE_FAILED: 503, SHARD_UNAVAILABLE: 503, INTERNAL: 500,
+};
+
+// Messages on the switch <-> shard port.
+export interface BatchMessage { t: 'batch'; bytes: Uint8Array }
+export interface AuditRequest { t: 'audit'; tag: number }
+export interface StatsRequest { t: 'stats'; tag: number }
+export type ToShard = BatchMessage | AuditRequest | StatsRequest;
+
+/** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, http status. */
+export const REPLY_STRIDE = 5;
+export interface RepliesMessage { t: 'replies'; meta: Uint32Array; bytes: Uint8Array }
+export interface ReadyMessage { t: 'ready'; shardId: number }
+export interface ShardAudit {
+  shardId: number;
+  conserved: boolean;
+  problems: string[];
+  /** Per currency, minor units: funding in, and where it sits now. */
+  currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number }>;
+  accounts: number;
+  auths: number;
+  journalEntries: number;
+}
+export interface AuditReply { t: 'audit'; tag: number; audit: ShardAudit }
+export interface ShardStats { shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number }
+export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
+export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply;

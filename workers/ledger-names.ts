@@ -1,0 +1,26 @@
+// Names of the ledger accounts that journal entries move money between. Every movement is a pair:
+// the amount leaves `debit` and enters `credit`, so the sum over all ledger accounts is always zero,
+// and "money in the system" is exactly what left the funding account.
+//
+//   funding ──fund──► avail:acc ──hold──► held:acc ──capture──► vpay:vendor
+//                        ▲                   │                      │
+//                        └─────release───────┘                      │
+//                        └──────────────────refund──────────────────┘
+
+export const Entry = {
+  fund: 'fund',
+  hold: 'hold',
+  release: 'release',
+  capture: 'capture',
+  refund: 'refund',
+  expire: 'expire',
+} as const;
+export type EntryKind = (typeof Entry)[keyof typeof Entry];
+
+export const fundingAccount = 'funding';
+export const availAccount = (accountId: string) => 'avail:' + accountId;
+export const heldAccount = (accountId: string) => 'held:' + accountId;
+export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
+
+/** One journal entry: [kind, debit, credit, amount (minor units), currency, reference]. */
+export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amount: number, currency: string, ref: string];

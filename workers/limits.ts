@@ -1,0 +1,42 @@
+// Every limit of the shard room, in one place, each with its unit in its name and the reason for
+// its value. The switch has its own (switch/limits.ts) for what it enforces at the edge.
+
+/** Commands applied in one LMDB write transaction. 4096 keeps a transaction under ~50 ms of work
+ * even at 10 µs per command, so the sync that follows is never starved, while large enough that
+ * the per-transaction fdatasync (~0.2 ms here) is amortised over thousands of requests. */
+export const batchSizeMax = 4096;
+
+/** Largest amount in minor units. Bounded well inside Number.MAX_SAFE_INTEGER so that sums of many
+ * amounts (a day of a busy account) can never lose precision in a JS number. */
+export const amountMax = 1_000_000_000_000; // 10^12 minor units: 10 billion USD.
+
+/** Largest stored balance. Funding beyond it is refused rather than risk unsafe integers. */
+export const balanceMax = 2 ** 50;
+
+/** Payment-ID lifetime when the user does not ask for one, and the most they may ask for. */
+export const idTtlSecondsDefault = 600;
+export const idTtlSecondsMax = 86_400;
+
+/** How long a hold may stay uncaptured before the sweeper voids it (card networks use ~7 days). */
+export const holdTtlMsDefault = 7 * 24 * 3600 * 1000;
+
+/** Idempotency records live at least 24 h (the API promise); the extra hour absorbs clock skew
+ * between a vendor's retry logic and ours. */
+export const idemTtlMs = 25 * 3600 * 1000;
+
+/** Wrong security codes tolerated on one ID before it is locked for good: an attacker who learned
+ * the number gets five guesses out of 1000, never the remaining 995. */
+export const codeAttemptsMax = 5;
+
+/** How often the sweeper looks for expired holds, IDs and idempotency records, and how many records
+ * it handles per pass, so a backlog never turns into one giant transaction. */
+export const sweepIntervalMs = 1000;
+export const sweepBatchMax = 1024;
+
+/** A shard keeps at most this many signing rounds waiting for the HSM; while one is out, new
+ * approvals join the next round, so the rounds grow when the HSM is slow and throughput does not
+ * depend on the HSM's operations-per-second cap. */
+export const signRoundsInFlightMax = 1;
+
+/** IDs issued in one bulk request (POST /v1/ids with count). */
+export const idsPerRequestMax = 1000;

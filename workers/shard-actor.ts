@@ -1,0 +1,308 @@
+// A shard actor: one long-lived worker thread that owns some partitions and their LMDB environment.
+// It is the only writer of that environment, so single use is enforced by order, with no locks.
+//
+//   switch ──batch──► queue ──(setImmediate)──► applyBatch: ONE write txn, fdatasync on commit
+//                                                   │
+//              declines, captures, voids ◄──────────┤ reply right after the commit
+//                                                   │
+//              approvals ──► open round ──(no round at the HSM)──► close: Merkle root ──► hsm-sim
+//                                                                                          │
+//              approvals with proofs ◄───────────── signed {round, kid, sig} ◄─────────────┘
+//
+// While a round is at the HSM, new approvals join the next round, so rounds grow when the HSM is
+// slow: the switch's throughput does not depend on the HSM's operations-per-second cap, only the
+// size of the rounds does.
+
+import assert from 'node:assert/strict';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Packr, unpack } from 'msgpackr';
+import {
+  Format, C_FORMAT, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
+  type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
+} from './contract.ts';
+import { ShardState, approvalFields, type ApprovalOutcome, type Outcome } from './shard-state.ts';
+import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
+import { MerkleTree } from '../hsm-sim/merkle.ts';
+
+export interface ShardWorkerData {
+  shardId: number;
+  path: string;
+  durability: 'sync' | 'nosync';
+  holdTtlMs: number;
+  hsmPort: MessagePort;
+  mapSizeBytes?: number;
+}
+
+/** Signed rounds kept in memory to answer replays without touching the disk. */
+const signedRoundsCachedMax = 64;
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+const data = workerData as ShardWorkerData;
+assert(parentPort, 'shard-actor must run in a worker thread');
+const parent = parentPort;
+const hsm = data.hsmPort;
+const state = new ShardState({
+  path: data.path, durability: data.durability, holdTtlMs: data.holdTtlMs, mapSizeBytes: data.mapSizeBytes,
+});
+
+// Replies are plain msgpack maps (no records extension) so any msgpack client can read them.
+const packr = new Packr({ useRecords: false });
+
+const queue: Command[] = [];
+let queueHead = 0;
+let scheduled = false;
+
+interface PendingRound { tree: MerkleTree | null; leaves: Buffer[]; waiting: ApprovalOutcome[] }
+interface SignedRound { tree: MerkleTree; kid: string; sigHex: string }
+let openLeaves: Buffer[] = [];
+let openWaiting: ApprovalOutcome[] = [];
+const pendingRounds = new Map<number, PendingRound>();
+const signedRounds = new Map<number, SignedRound>();
+let signsInFlight = 0;
+
+const stats = { commits: 0, batches: 0, commands: 0, rounds: 0 };
+
+// Reply staging: encoded bodies and their meta, flushed as one transferred message.
+let outChunks: Buffer[] = [];
+let outMeta: number[] = [];
+let outBytes = 0;
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+parent.on('message', (msg: ToShard) => {
+  switch (msg.t) {
+    case 'batch': {
+      const cmds = unpack(msg.bytes) as Command[];
+      for (let i = 0; i < cmds.length; i++) queue.push(cmds[i]);
+      schedule();
+      break;
+    }
+    case 'audit':
+      post({ t: 'audit', tag: msg.tag, audit: state.audit(data.shardId) });
+      break;
+    case 'stats':
+      post({ t: 'stats', tag: msg.tag, stats: { shardId: data.shardId, mailbox: queue.length - queueHead, ...stats } });
+      break;
+  }
+});
+
+hsm.on('message', (msg: { t: string; round?: number; kid?: string; sig?: Uint8Array; key?: Uint8Array; code?: string }) => {
+  switch (msg.t) {
+    case 'idKey':
+      state.setIdKey(msg.key!);
+      post({ t: 'ready', shardId: data.shardId });
+      schedule();
+      break;
+    case 'signed':
+      onSigned(msg.round!, msg.kid!, msg.sig!);
+      break;
+    case 'signFailed':
+      onSignFailed(msg.round!, msg.code!);
+      break;
+  }
+});
+
+function post(msg: FromShard, transfer?: ArrayBuffer[]): void {
+  parent.postMessage(msg, transfer ?? []);
+}
+
+function schedule(): void {
+  if (scheduled || !state.ready) return;
+  scheduled = true;
+  setImmediate(runBatch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apply and commit
+
+function runBatch(): void {
+  scheduled = false;
+  const n = Math.min(queue.length - queueHead, batchSizeMax);
+  if (n === 0) return;
+  const cmds = queue.slice(queueHead, queueHead + n);
+  queueHead += n;
+  if (queueHead === queue.length) {
+    queue.length = 0;
+    queueHead = 0;
+  }
+  let result: { outcomes: Outcome[]; leaves: Buffer[] };
+  try {
+    result = state.applyBatch(cmds, Date.now());
+  } catch (err) {
+    // Our own bugs (assertions) kill the worker; the switch restarts it from LMDB.
+    if (err instanceof assert.AssertionError) throw err;
+    // Anything else is the store refusing the transaction (disk full, map full): the transaction
+    // was aborted, nothing changed, and every command of the batch hears so.
+    console.error(`shard ${data.shardId}: transaction failed: ${(err as Error).message}`);
+    for (const cmd of cmds) stageError(cmd, 'STORAGE_FAILED', 'the shard could not store this decision; retry with the same idem');
+    flush();
+    if (queue.length > queueHead) schedule();
+    return;
+  }
+  stats.commits++;
+  stats.batches++;
+  stats.commands += n;
+  // Committed (and synced, in `sync` mode): replies may leave.
+  for (const o of result.outcomes) {
+    if (o.kind === 'reply') stageReply(o.cmd, o.status, o.body);
+    else routeApproval(o);
+  }
+  for (const leaf of result.leaves) openLeaves.push(leaf);
+  maybeCloseRound();
+  flush();
+  if (queue.length > queueHead) schedule();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rounds and signatures
+
+function routeApproval(o: ApprovalOutcome): void {
+  const round = o.auth.rd;
+  if (round === state.openRound) return void openWaiting.push(o);
+  const pending = pendingRounds.get(round);
+  if (pending) return void pending.waiting.push(o);
+  const signed = signedRounds.get(round);
+  if (signed) return stageApproval(o, signed);
+  // A replay of an approval from an older round: rebuild the tree from disk and use the stored
+  // signature, or ask the HSM to sign again (Ed25519 is deterministic: the same bytes come back).
+  const leaves = state.roundLeaves(round);
+  assert(leaves.length > o.auth.ix, 'approval outside its round');
+  const stored = state.storedSignature(round);
+  const tree = new MerkleTree(leaves);
+  if (stored) {
+    const s = cacheSigned(round, tree, stored.kid, stored.sig);
+    return stageApproval(o, s);
+  }
+  pendingRounds.set(round, { tree, leaves, waiting: [o] });
+  signsInFlight++;
+  hsm.postMessage({ t: 'sign', round, root: tree.root });
+}
+
+function maybeCloseRound(): void {
+  if (openLeaves.length === 0 || signsInFlight >= signRoundsInFlightMax) return;
+  const { round, size } = state.closeRound();
+  assert.equal(size, openLeaves.length);
+  const tree = new MerkleTree(openLeaves);
+  pendingRounds.set(round, { tree, leaves: openLeaves, waiting: openWaiting });
+  openLeaves = [];
+  openWaiting = [];
+  signsInFlight++;
+  stats.rounds++;
+  hsm.postMessage({ t: 'sign', round, root: tree.root });
+}
+
+function onSigned(round: number, kid: string, sig: Uint8Array): void {
+  const pending = pendingRounds.get(round);
+  assert(pending, 'signature for a round that is not pending');
+  pendingRounds.delete(round);
+  signsInFlight--;
+  const tree = pending.tree ?? new MerkleTree(pending.leaves);
+  state.noteSignature(round, kid, sig, tree.size);
+  const s = cacheSigned(round, tree, kid, Buffer.from(sig));
+  for (const o of pending.waiting) stageApproval(o, s);
+  maybeCloseRound();
+  flush();
+  // Persist the signature with the next batch, or on its own soon if the shard is idle.
+  if (queue.length === queueHead) setImmediate(persistSignatures);
+}
+
+function persistSignatures(): void {
+  if (queue.length > queueHead || !state.ready) return;
+  try {
+    state.applyBatch([], Date.now());
+  } catch (err) {
+    if (err instanceof assert.AssertionError) throw err;
+    console.error(`shard ${data.shardId}: could not persist signatures: ${(err as Error).message}`);
+  }
+}
+
+function onSignFailed(round: number, code: string): void {
+  // The HSM refused (queue full): the round stays closed with its leaves on disk; ask again shortly.
+  const pending = pendingRounds.get(round);
+  assert(pending);
+  console.error(`shard ${data.shardId}: HSM refused round ${round} (${code}); retrying`);
+  setTimeout(() => hsm.postMessage({ t: 'sign', round, root: (pending.tree ?? new MerkleTree(pending.leaves)).root }), 5);
+}
+
+function cacheSigned(round: number, tree: MerkleTree, kid: string, sig: Buffer): SignedRound {
+  const s: SignedRound = { tree, kid, sigHex: sig.toString('hex') };
+  signedRounds.set(round, s);
+  if (signedRounds.size > signedRoundsCachedMax) signedRounds.delete(signedRounds.keys().next().value as number);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reply
+
+function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
+  const fields = approvalFields(o.authId, o.auth);
+  const body = {
+    status: 'approved',
+    authId: o.authId,
+    amount: o.auth.amt,
+    currency: o.auth.cur,
+    expiresAt: fields.expiresAt,
+    approval: {
+      ...fields,
+      kid: s.kid,
+      root: s.tree.rootHex,
+      index: o.auth.ix,
+      size: s.tree.size,
+      path: s.tree.pathHex(o.auth.ix),
+      sig: s.sigHex,
+    },
+  };
+  stageReply(o.cmd, 200, body);
+}
+
+function stageError(cmd: Command, code: ErrorCode, message: string): void {
+  stageReply(cmd, errorHttpStatus[code], { status: 'error', code, message });
+}
+
+function stageReply(cmd: Command, status: number, body: Record<string, unknown>): void {
+  const format = cmd[C_FORMAT];
+  let bytes: Buffer;
+  if (format === Format.http) bytes = Buffer.from(JSON.stringify(body));
+  else {
+    const frame = { rid: cmd[C_RID], ...body };
+    bytes = format === Format.wsMsgpack ? packr.pack(frame) : Buffer.from(JSON.stringify(frame));
+  }
+  outMeta.push(cmd[C_SESSION], cmd[C_TAG], outBytes, outBytes + bytes.length, status);
+  outChunks.push(bytes);
+  outBytes += bytes.length;
+}
+
+function flush(): void {
+  if (outMeta.length === 0) return;
+  assert.equal(outMeta.length % REPLY_STRIDE, 0);
+  const bytes = new Uint8Array(outBytes);
+  let o = 0;
+  for (const c of outChunks) {
+    bytes.set(c, o);
+    o += c.length;
+  }
+  const meta = Uint32Array.from(outMeta);
+  outChunks = [];
+  outMeta = [];
+  outBytes = 0;
+  post({ t: 'replies', meta, bytes }, [meta.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeper: holds past their TTL are voided, IDs past theirs expire, old idempotency records go.
+
+setInterval(() => {
+  if (!state.ready) return;
+  try {
+    const swept = state.sweep(Date.now());
+    if (swept.holdsExpired + swept.idsExpired + swept.idsDeleted > 0 && process.env.ONCEPAY_DEBUG) {
+      console.error(`shard ${data.shardId}: swept`, swept);
+    }
+  } catch (err) {
+    if (err instanceof assert.AssertionError) throw err;
+    console.error(`shard ${data.shardId}: sweep failed: ${(err as Error).message}`);
+  }
+}, sweepIntervalMs).unref();
