@@ -123,7 +123,7 @@ export class ShardState {
   private readonly vpay: Database<Record<string, number>, string>;
   private readonly idem: [Database<IdemRecord, Key[]>, Database<IdemRecord, Key[]>];
   private readonly holdIdx: Database<null, [number, string]>;
-  private readonly idExpIdx: Database<null, [number, Buffer]>;
+  private readonly idExpIdx: Database<null, Buffer>;
   private readonly journal: Database<JournalEntry[], number>;
   private readonly chunks: Database<Buffer, [number, number]>;
   private readonly rounds: Database<{ kid: string; sig: Buffer; size: number }, number>;
@@ -187,7 +187,7 @@ export class ShardState {
     this.vpay = this.env.openDB('vpay', msgpack);
     this.idem = [this.env.openDB('idem0', msgpack), this.env.openDB('idem1', msgpack)];
     this.holdIdx = this.env.openDB('holdIdx', msgpack);
-    this.idExpIdx = this.env.openDB('idExpIdx', msgpack);
+    this.idExpIdx = this.env.openDB('idExpIdx', { ...msgpack, keyEncoding: 'binary' });
     this.journal = this.env.openDB('journal', msgpack);
     this.chunks = this.env.openDB('chunks', { keyEncoding: 'ordered-binary', encoding: 'binary' });
     this.rounds = this.env.openDB('rounds', msgpack);
@@ -527,7 +527,7 @@ export class ShardState {
         st: IdState.issued, au: null, bad: 0, l4: id.slice(-4),
       };
       this.ids.putSync(idHash, rec);
-      this.idExpIdx.putSync([exp, idHash], null);
+      this.idExpIdx.putSync(idExpKey(exp, idHash), null);
       issued.push({ id, code, expiresAt });
     }
     const body = count === null ? issued[0] : { ids: issued };
@@ -727,20 +727,24 @@ export class ShardState {
           this.expireHold(authId, auth);
           out.holdsExpired++;
         }
-        for (const key of this.idExpIdx.getKeys({ end: [now, Buffer.alloc(0)], limit: sweepBatchMax })) {
-          const [exp, idHash] = key as [number, Buffer];
-          this.idExpIdx.removeSync(key as [number, Buffer]);
+        for (const key of this.idExpIdx.getKeys({ end: idExpKey(now + 1), limit: sweepBatchMax })) {
+          const k = key as Buffer;
+          const idHash = Buffer.from(k.subarray(8));
+          this.idExpIdx.removeSync(k);
           const rec = this.ids.get(idHash);
           if (!rec) continue;
+          // First pass at the ID's own expiry: an unused ID becomes expired. Finished IDs are kept
+          // until idRetentionMs past expiry (so late attempts still hear ID_EXPIRED or ID_USED), and
+          // an ID backing a live hold waits until that hold can no longer be open.
           if (rec.st === IdState.issued) {
             rec.st = IdState.expired;
             this.ids.putSync(idHash, rec);
-            this.idExpIdx.putSync([exp + idRetentionMs, idHash], null);
             out.idsExpired++;
-          } else if (rec.st === IdState.held) {
-            // Still backing a live hold: look again once the hold can no longer be open.
-            this.idExpIdx.putSync([now + this.holdTtlMs + idRetentionMs, idHash], null);
-          } else {
+          }
+          const due = rec.exp + idRetentionMs;
+          if (rec.st === IdState.held) this.idExpIdx.putSync(idExpKey(Math.max(now + this.holdTtlMs, rec.exp) + idRetentionMs, idHash), null);
+          else if (now < due) this.idExpIdx.putSync(idExpKey(due, idHash), null);
+          else {
             this.ids.removeSync(idHash);
             out.idsDeleted++;
           }
@@ -826,6 +830,14 @@ export class ShardState {
     }
     return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries };
   }
+}
+
+/** ID-expiry index key: 8-byte big-endian expiry (so keys sort by time), then the ID's hash. */
+function idExpKey(expMs: number, idHash?: Buffer): Buffer {
+  const k = Buffer.alloc(8 + (idHash?.length ?? 0));
+  k.writeBigUInt64BE(BigInt(expMs), 0);
+  if (idHash) idHash.copy(k, 8);
+  return k;
 }
 
 /** The signed fields of an approval, from its stored authorization (so replays rebuild the same bytes). */
