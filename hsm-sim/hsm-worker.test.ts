@@ -2,14 +2,17 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalBytes } from './canonical.ts';
 import type { HsmControlReply, HsmSignReply, HsmSignRequest, HsmWorkerData } from './hsm-worker.ts';
 import { KeyStore, masterKeyPath, resolveMasterKey } from './keystore.ts';
 import { leafHash, MerkleTree } from './merkle.ts';
 import { verifyApproval } from './verify-approval.ts';
+import { spawnWorker } from '../workers/spawn-worker.ts';
 
+// Started the way the switch starts it: a .ts worker entry needs spawnWorker's shim on Node 20, where
+// execArgv ['--import', 'tsx'] does not reach worker threads.
 const workerUrl = new URL('./hsm-worker.ts', import.meta.url);
 
 let tmp: string;
@@ -28,12 +31,11 @@ afterEach(async () => {
 
 type Hsm = { worker: Worker; stderr: () => string };
 
-// Vitest's test processes do not carry --import tsx, so the worker gets it explicitly.
 function startHsm(data: HsmWorkerData, masterKeyHex: string | undefined): Hsm {
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.ONCEPAY_MASTER_KEY;
   if (masterKeyHex !== undefined) env.ONCEPAY_MASTER_KEY = masterKeyHex;
-  const worker = new Worker(workerUrl, { workerData: data, execArgv: ['--import', 'tsx'], env, stderr: true });
+  const worker = spawnWorker(workerUrl, { workerData: data, env, stderr: true });
   workers.push(worker);
   let stderr = '';
   worker.stderr.setEncoding('utf8');

@@ -5,10 +5,12 @@
 //                 ◄──ready / keys / rotated / stats──          sign / resign ─►
 //                                                              ◄─ idKey / signed / signFailed
 //
-// Start it with
-//   new Worker(new URL('../hsm-sim/hsm-worker.ts', import.meta.url), {
-//     workerData: { dataDir, opsPerSec, queueMax },
-//     execArgv: ['--import', 'tsx'],   // needed unless the parent's execArgv already has it (vitest's doesn't)
+// Start it with workers/spawn-worker.ts, not `new Worker(...)` on this file: on Node 20 a worker thread
+// does not run `--import tsx` (tsx 4.23 registers its hooks in the main thread only before Node 22.22.3,
+// and Node 20 does not share them with workers), so a .ts entry fails with "Unknown file extension .ts"
+// whatever execArgv says. spawnWorker goes through a plain-JS shim that registers tsx in the worker first.
+//   spawnWorker(new URL('../hsm-sim/hsm-worker.ts', import.meta.url), {
+//     workerData: { dataDir, opsPerSec, queueMax } satisfies HsmWorkerData,
 //   })
 // and wait for { t: 'ready' } (or the worker's 'error' event: a bad ONCEPAY_MASTER_KEY or a master key that
 // does not open the key store ends the worker with a clear message). Then give each shard actor its own

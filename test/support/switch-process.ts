@@ -26,9 +26,15 @@ export function tempDataDir(name = 'oncepay-test-'): string {
   return join(mkdtempSync(join(tmpdir(), name)), 'data');
 }
 
-export async function startSwitchProcess(opts: { dataDir?: string; port?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<SwitchProcess> {
+export async function startSwitchProcess(opts: {
+  dataDir?: string; port?: number; env?: Record<string, string>; args?: string[];
+  /** A command to run the switch under, e.g. ['strace', '-f', ...]. */
+  wrapper?: string[];
+} = {}): Promise<SwitchProcess> {
   const dataDir = opts.dataDir ?? tempDataDir();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'switch/main.ts', '--port', String(opts.port ?? 0), '--data', dataDir, ...(opts.args ?? [])], {
+  const wrapper = opts.wrapper ?? [];
+  const command = wrapper.length > 0 ? wrapper[0] : process.execPath;
+  const child = spawn(command, [...wrapper.slice(1), ...(wrapper.length > 0 ? [process.execPath] : []), '--import', 'tsx', 'switch/main.ts', '--port', String(opts.port ?? 0), '--data', dataDir, ...(opts.args ?? [])], {
     cwd: root,
     env: { ...process.env, ONCEPAY_SHARDS: '2', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
