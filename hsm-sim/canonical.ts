@@ -33,3 +33,34 @@ export function canonicalJson(fields: Record<string, string | number>): string {
   }
   return out + '}';
 }
+
+/** The signed fields every approval carries (DESIGN.md), in canonical (sorted) key order. */
+export interface ApprovalFields {
+  amount: number;
+  approvedAt: string;
+  authId: string;
+  currency: string;
+  expiresAt: string;
+  idLast4: string;
+  vendorId: string;
+}
+
+/**
+ * canonicalJson for exactly the approval fields, without the generic sort: the shard computes one
+ * per approval on its hot path. A test keeps it byte-identical to canonicalJson.
+ */
+export function canonicalApprovalJson(f: ApprovalFields): string {
+  assert(Number.isSafeInteger(f.amount), 'amount must be a safe integer');
+  return '{"amount":' + f.amount
+    + ',"approvedAt":' + JSON.stringify(f.approvedAt)
+    + ',"authId":' + JSON.stringify(f.authId)
+    + ',"currency":' + JSON.stringify(f.currency)
+    + ',"expiresAt":' + JSON.stringify(f.expiresAt)
+    + ',"idLast4":' + JSON.stringify(f.idLast4)
+    + ',"vendorId":' + JSON.stringify(f.vendorId) + '}';
+}
+
+/** The Merkle leaf input of an approval: 0x00 followed by its canonical bytes, in one buffer. */
+export function approvalLeafInput(f: ApprovalFields): Buffer {
+  return Buffer.from('\u0000' + canonicalApprovalJson(f), 'utf8');
+}

@@ -18,7 +18,7 @@
 //                    └─hold expiry─► expired
 
 import assert from 'node:assert/strict';
-import { createHmac, createCipheriv, createDecipheriv, randomBytes, hkdfSync } from 'node:crypto';
+import { createHmac, createCipheriv, createDecipheriv, randomBytes, hkdfSync, hash } from 'node:crypto';
 import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import {
   Op, Format, C_OP, C_RID,
@@ -32,8 +32,7 @@ import {
 import { isCurrency } from './currencies.ts';
 import { idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
 import { partitionOfKeyedId, partitionPrefix } from './partitions.ts';
-import { canonicalBytes } from '../hsm-sim/canonical.ts';
-import { leafHash } from '../hsm-sim/merkle.ts';
+import { approvalLeafInput } from '../hsm-sim/canonical.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -122,7 +121,7 @@ export class ShardState {
   private readonly accounts: Database<AccountRecord, string>;
   private readonly vpay: Database<Record<string, number>, string>;
   private readonly idem: [Database<IdemRecord, Key[]>, Database<IdemRecord, Key[]>];
-  private readonly holdIdx: Database<null, [number, string]>;
+  private readonly holdIdx: Database<string[], [number, number]>;
   private readonly idExpIdx: Database<null, Buffer>;
   private readonly journal: Database<JournalEntry[], number>;
   private readonly chunks: Database<Buffer, [number, number]>;
@@ -149,6 +148,7 @@ export class ShardState {
   private txSeqs = new Map<number, number>();
   private txEntries: JournalEntry[] = [];
   private txLeaves: Buffer[] = [];
+  private txHolds: string[] = [];
   private txNow = 0;
   private txNowIso = '';
   private txHoldExp = 0;
@@ -255,6 +255,7 @@ export class ShardState {
     this.txSeqs.clear();
     this.txEntries = [];
     this.txLeaves = [];
+    this.txHolds = [];
   }
 
   private applyOne(cmd: Command): Outcome {
@@ -277,8 +278,9 @@ export class ShardState {
   private authorize(cmd: AuthorizeCmd): Outcome {
     const [, , , , , vendorId, id, code, amount, currency, idem] = cmd;
     assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
-    const idHash = this.idHash(id);
-    const codeMac = this.codeMac(idHash, code);
+    const mac = this.idMac(id);
+    const idHash = mac.subarray(0, idHashBytes);
+    const codeMac = this.codeMac(mac, code);
     const idemKey = [vendorId, idHash, idem];
     const fp = amount + '|' + currency + '|' + codeMac.toString('hex');
     const seen = this.idemGet(idemKey);
@@ -319,11 +321,11 @@ export class ShardState {
       at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: idHash,
       rd: this.openRound, ix: this.openRoundSize + this.txLeaves.length,
     };
-    this.txLeaves.push(leafHash(canonicalBytes({
-      authId, vendorId, amount, currency, approvedAt: this.txNowIso, expiresAt: this.txHoldExpIso, idLast4: rec.l4,
-    })));
+    this.txLeaves.push(hash('sha256', approvalLeafInput({
+      amount, approvedAt: this.txNowIso, authId, currency, expiresAt: this.txHoldExpIso, idLast4: rec.l4, vendorId,
+    }), 'buffer') as unknown as Buffer);
     this.auths.putSync(authId, auth);
-    this.holdIdx.putSync([auth.hx, authId], null);
+    this.txHolds.push(authId);
     this.idemPut(idemKey, { fp, r: { status: 'approved', authId }, st: 200 });
     return { kind: 'approval', cmd, authId, auth };
   }
@@ -375,7 +377,6 @@ export class ShardState {
     auth.st = AuthState.captured;
     auth.cap = amount;
     this.auths.putSync(authId, auth);
-    this.holdIdx.removeSync([auth.hx, authId]);
     this.moveId(auth.idh, IdState.held, IdState.captured);
     return this.remember(cmd, idemKey, fp, 200,
       { status: 'captured', authId, captured: amount, released, currency: auth.cur });
@@ -438,7 +439,6 @@ export class ShardState {
     this.txEntries.push([kind, heldAccount(auth.acc), availAccount(auth.acc), auth.amt, auth.cur, authId]);
     auth.st = to;
     this.auths.putSync(authId, auth);
-    this.holdIdx.removeSync([auth.hx, authId]);
     this.moveId(auth.idh, IdState.held, IdState.voided);
   }
 
@@ -515,15 +515,16 @@ export class ShardState {
     const issued: Array<{ id: string; code: string; expiresAt: string }> = [];
     for (let n = count ?? 1; n > 0; n--) {
       let id: string;
-      let idHash: Buffer;
+      let mac: Buffer;
       // A fresh number collides with a live one with probability ~live/10^10; draw again if so.
       do {
         id = newPaymentId(partition);
-        idHash = this.idHash(id);
-      } while (this.ids.get(idHash) !== undefined);
+        mac = this.idMac(id);
+      } while (this.ids.get(mac.subarray(0, idHashBytes)) !== undefined);
+      const idHash = mac.subarray(0, idHashBytes);
       const code = newSecurityCode();
       const rec: IdRecord = {
-        acc: accountId, code: this.codeMac(idHash, code), exp, max: maxAmount, vid: vendorId,
+        acc: accountId, code: this.codeMac(mac, code), exp, max: maxAmount, vid: vendorId,
         st: IdState.issued, au: null, bad: 0, l4: id.slice(-4),
       };
       this.ids.putSync(idHash, rec);
@@ -601,12 +602,19 @@ export class ShardState {
 
   // --- keyed hashes -----------------------------------------------------------------------------
 
-  private idHash(id: string): Buffer {
-    return createHmac('sha256', this.idKey!).update(id).digest().subarray(0, idHashBytes);
+  /**
+   * One HMAC per ID: its first half is the stored look-up key; its second half never leaves memory
+   * and keys the hash of the security code, so the code's hash costs one plain SHA-256.
+   */
+  private idMac(id: string): Buffer {
+    return createHmac('sha256', this.idKey!).update(id).digest();
   }
 
-  private codeMac(idHash: Buffer, code: string): Buffer {
-    return createHmac('sha256', this.idKey!).update(idHash).update(code).digest().subarray(0, codeMacBytes);
+  private codeMac(mac: Buffer, code: string): Buffer {
+    const input = Buffer.allocUnsafe(16 + code.length);
+    mac.copy(input, 0, idHashBytes, idHashBytes + 16);
+    input.write(code, 16, 'latin1');
+    return (hash('sha256', input, 'buffer') as unknown as Buffer).subarray(0, codeMacBytes);
   }
 
   // --- per-transaction caches and write-back --------------------------------------------------
@@ -672,6 +680,9 @@ export class ShardState {
       this.journal.putSync(this.journalSeq, this.txEntries);
       this.meta.putSync('journalSeq', this.journalSeq);
     }
+    // All holds of a batch expire at the same instant: one index record per batch, not per hold.
+    // Captures and voids leave it alone; the sweeper skips what is no longer held.
+    if (this.txHolds.length > 0) this.holdIdx.putSync([this.txHoldExp, this.journalSeq], this.txHolds);
     if (this.txLeaves.length > 0) {
       this.chunks.putSync([this.openRound, this.openRoundSize], Buffer.concat(this.txLeaves));
     }
@@ -720,12 +731,19 @@ export class ShardState {
     this.beginTx(now);
     try {
       this.env.transactionSync(() => {
-        for (const key of this.holdIdx.getKeys({ end: [now, '\uffff'], limit: sweepBatchMax })) {
-          const [, authId] = key as [number, string];
-          const auth = this.auths.get(authId);
-          assert(auth && auth.st === AuthState.held, 'hold index points at a finished authorization');
-          this.expireHold(authId, auth);
-          out.holdsExpired++;
+        let seen = 0;
+        for (const { key, value: authIds } of this.holdIdx.getRange({ end: [now, Number.MAX_SAFE_INTEGER] })) {
+          if (seen >= sweepBatchMax) break;
+          for (const authId of authIds) {
+            const auth = this.auths.get(authId);
+            assert(auth, 'hold index names an unknown authorization');
+            if (auth.st === AuthState.held && now >= auth.hx) {
+              this.expireHold(authId, auth);
+              out.holdsExpired++;
+            }
+          }
+          seen += authIds.length;
+          this.holdIdx.removeSync(key as [number, number]);
         }
         for (const key of this.idExpIdx.getKeys({ end: idExpKey(now + 1), limit: sweepBatchMax })) {
           const k = key as Buffer;
