@@ -28,6 +28,11 @@ export const idemTtlMs = 25 * 3600 * 1000;
  * the number gets five guesses out of 1000, never the remaining 995. */
 export const codeAttemptsMax = 5;
 
+/** Authorize attempts kept on one payment ID (each with its idempotency key and answer). A real
+ * purchase makes one or two; past this many the ID is locked, which bounds the record and stops a
+ * vendor from probing one ID forever. */
+export const attemptsPerIdMax = 32;
+
 /** How often the sweeper looks for expired holds, IDs and idempotency records, and how many records
  * it handles per pass, so a backlog never turns into one giant transaction. */
 export const sweepIntervalMs = 1000;

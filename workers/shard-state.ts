@@ -27,7 +27,7 @@ import {
 } from './contract.ts';
 import { Entry, fundingAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
-  amountMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax,
+  amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -62,6 +62,8 @@ export interface IdRecord {
   au: string | null;    // authorization that used it
   bad: number;          // wrong security codes so far
   l4: string;           // last four digits, printed on approvals
+  /** Every authorize attempt: [vendorId, idem, fingerprint, authId or decline code]. */
+  att: Array<[string, string, string, string]>;
 }
 
 export interface AuthRecord {
@@ -281,19 +283,36 @@ export class ShardState {
     const mac = this.idMac(id);
     const idHash = mac.subarray(0, idHashBytes);
     const codeMac = this.codeMac(mac, code);
-    const idemKey = [vendorId, idHash, idem];
-    const fp = amount + '|' + currency + '|' + codeMac.toString('hex');
-    const seen = this.idemGet(idemKey);
-    if (seen) return this.replay(cmd, seen, fp);
-
-    const decline = (code: DeclineCode): Outcome => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
     const rec = this.ids.get(idHash);
-    // ID_UNKNOWN covers a wrong code and a locked ID: the answer must not reveal that the number exists.
-    if (!rec) return decline('ID_UNKNOWN');
-    if (rec.bad >= codeAttemptsMax) return decline('ID_UNKNOWN');
+    // No such ID: answered without writing anything, so a flood of guesses costs no storage. The
+    // answer is the same on every replay (an ID never comes into existence under a used number).
+    if (!rec) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'ID_UNKNOWN' } };
+
+    // Idempotency for authorize lives in the ID record itself: every attempt on an ID is kept there
+    // as [vendor, idem, fingerprint, result], so an approval costs no separate idempotency write.
+    const fp = amount + '|' + currency + '|' + codeMac.toString('hex', 0, 8);
+    for (const a of rec.att) {
+      if (a[0] !== vendorId || a[1] !== idem) continue;
+      if (a[2] !== fp) return this.error(cmd, 'IDEMPOTENCY_CONFLICT', 'this idempotency key was used with other parameters');
+      if (a[3].startsWith('au_')) {
+        const auth = this.auths.get(a[3]);
+        assert(auth, 'approved attempt without its authorization');
+        return { kind: 'approval', cmd, authId: a[3], auth };
+      }
+      return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: a[3] } };
+    }
+    // A locked ID (too many wrong codes, or too many attempts) stays locked: the answer is permanent,
+    // so it needs no record either. ID_UNKNOWN, so the answer does not reveal that the number exists.
+    if (rec.bad >= codeAttemptsMax || rec.att.length >= attemptsPerIdMax) {
+      return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'ID_UNKNOWN' } };
+    }
+    const decline = (code: DeclineCode): Outcome => {
+      rec.att.push([vendorId, idem, fp, code]);
+      this.ids.putSync(idHash, rec);
+      return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code } };
+    };
     if (!rec.code.equals(codeMac)) {
       rec.bad++;
-      this.ids.putSync(idHash, rec);
       return decline('ID_UNKNOWN');
     }
     if (this.txNow >= rec.exp || rec.st === IdState.expired) return decline('ID_EXPIRED');
@@ -309,16 +328,18 @@ export class ShardState {
     const authId = this.nextAuthId(idPartition(id));
     account.held += amount;
     this.assertAccount(account);
-    this.totals(currency).a -= amount;
-    this.totals(currency).h += amount;
+    const t = this.totals(currency);
+    t.a -= amount;
+    t.h += amount;
     this.txEntries.push([Entry.hold, availAccount(rec.acc), heldAccount(rec.acc), amount, currency, authId]);
     rec.st = IdState.held;
     rec.au = authId;
+    rec.att.push([vendorId, idem, fp, authId]);
     this.ids.putSync(idHash, rec);
 
     const auth: AuthRecord = {
       acc: rec.acc, vid: vendorId, amt: amount, cur: currency, st: AuthState.held, cap: 0, ref: 0,
-      at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: idHash,
+      at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: Buffer.from(idHash),
       rd: this.openRound, ix: this.openRoundSize + this.txLeaves.length,
     };
     this.txLeaves.push(hash('sha256', approvalLeafInput({
@@ -326,7 +347,6 @@ export class ShardState {
     }), 'buffer') as unknown as Buffer);
     this.auths.putSync(authId, auth);
     this.txHolds.push(authId);
-    this.idemPut(idemKey, { fp, r: { status: 'approved', authId }, st: 200 });
     return { kind: 'approval', cmd, authId, auth };
   }
 
@@ -525,7 +545,7 @@ export class ShardState {
       const code = newSecurityCode();
       const rec: IdRecord = {
         acc: accountId, code: this.codeMac(mac, code), exp, max: maxAmount, vid: vendorId,
-        st: IdState.issued, au: null, bad: 0, l4: id.slice(-4),
+        st: IdState.issued, au: null, bad: 0, l4: id.slice(-4), att: [],
       };
       this.ids.putSync(idHash, rec);
       this.idExpIdx.putSync(idExpKey(exp, idHash), null);
