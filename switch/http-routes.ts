@@ -230,7 +230,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const conserved = shards.every((s) => s.conserved)
         && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable);
       reply.json(200, { conserved, currencies, shards });
-    });
+    }, (err: Error) => reply.error('SHARD_UNAVAILABLE', err.message));
   });
 
   app.post('/v1/admin/hsm/rotate', (res, req) => {

@@ -43,3 +43,7 @@ export const scryptCost = { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
 /** How long a start-up waits for the shards and the HSM before giving up. */
 export const startupTimeoutMs = 30_000;
+
+/** How long an operator read (audit, stats) waits for a shard: an audit scans the whole shard, so
+ * generous, but bounded so a dead shard answers 503 instead of hanging the caller. */
+export const controlReadTimeoutMs = 60_000;

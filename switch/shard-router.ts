@@ -23,7 +23,7 @@ import {
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
 import { shardOfPartition } from '../workers/partitions.ts';
-import { shardInFlightMax, httpPendingMax } from './limits.ts';
+import { shardInFlightMax, httpPendingMax, controlReadTimeoutMs } from './limits.ts';
 import type { HsmLink } from './hsm-link.ts';
 
 /** What the router needs of a vendor session to deliver replies. */
@@ -266,10 +266,18 @@ export class ShardRouter {
   // -------------------------------------------------------------------------------------------
   // Operator reads
 
+  /** Ask a shard for an operator read; a shard that is down or stuck fails the read, not the caller. */
   private ask<T>(shard: number, t: 'audit' | 'stats'): Promise<T> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const tag = this.nextTag++;
-      this.controlWaiters.set(tag, resolve as (v: unknown) => void);
+      const timer = setTimeout(() => {
+        this.controlWaiters.delete(tag);
+        reject(new Error(`shard ${shard} did not answer ${t} within ${controlReadTimeoutMs} ms`));
+      }, controlReadTimeoutMs);
+      this.controlWaiters.set(tag, (v) => {
+        clearTimeout(timer);
+        resolve(v as T);
+      });
       this.shards[shard].worker.postMessage({ t, tag });
     });
   }
