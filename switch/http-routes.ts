@@ -89,13 +89,35 @@ function readJson(reply: Reply, req: HttpRequest, cb: (body: Record<string, unkn
       return reply.error('BAD_REQUEST', 'body is not valid JSON');
     }
     if (!isPlainObject(body)) return reply.error('BAD_REQUEST', 'body must be a JSON object');
-    const done = cb(body);
+    let done: void | Promise<void>;
+    try {
+      done = cb(body);
+    } catch (err) {
+      console.error('request failed:', err);
+      return reply.error('INTERNAL', 'internal error');
+    }
     // An async handler that fails must answer and must not take the process down.
     if (done) done.catch((err: unknown) => {
       console.error('request failed:', err);
       reply.error('INTERNAL', 'internal error');
     });
   });
+}
+
+type Handler = (reply: Reply, req: HttpRequest) => void;
+
+/** Every route runs inside this guard: an exception in a handler is our bug, and it must cost one
+ * request a 500, never the process (uWS would take the whole switch down with it). */
+function guard(fn: Handler) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const reply = new Reply(res);
+    try {
+      fn(reply, req);
+    } catch (err) {
+      console.error('request failed:', err);
+      reply.error('INTERNAL', 'internal error');
+    }
+  };
 }
 
 export interface RouteDeps {
@@ -115,16 +137,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     }
   };
 
-  app.get('/healthz', (res) => {
-    const reply = new Reply(res);
+  app.get('/healthz', guard((reply, req) => {
     const ok = router.allReady && hsm.publicKeys().length > 0;
     reply.json(ok ? 200 : 503, { status: ok ? 'ok' : 'starting', shards: router.shardCount });
-  });
+  }));
 
   // --- users --------------------------------------------------------------------------------
 
-  app.post('/v1/users', (res, req) => {
-    const reply = new Reply(res);
+  app.post('/v1/users', guard((reply, req) => {
     readJson(reply, req, async (body) => {
       const extra = unknownField(body, new Set(['email', 'password', 'currency']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
@@ -149,18 +169,16 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const { userId, token } = await control.createUser(email, password, accountId);
       reply.json(201, { userId, accountId, token });
     });
-  });
+  }));
 
-  app.get('/v1/accounts/me', (res, req) => {
-    const reply = new Reply(res);
+  app.get('/v1/accounts/me', guard((reply, req) => {
     const user = control.user(bearerOf(req.getHeader('authorization')));
     if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
     const shard = router.shardOf(partitionOfKeyedId(user.accountId));
     relay(reply, shard, (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
-  });
+  }));
 
-  app.post('/v1/ids', (res, req) => {
-    const reply = new Reply(res);
+  app.post('/v1/ids', guard((reply, req) => {
     const user = control.user(bearerOf(req.getHeader('authorization')));
     if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
     readJson(reply, req, (body) => {
@@ -170,7 +188,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const shard = router.shardOf(partitionOfKeyedId(user.accountId));
       relay(reply, shard, (tag) => [Op.issueIds, 0, tag, Format.http, null, user.accountId, r.ttlSeconds, r.maxAmount, r.vendorId, r.idem, r.count]);
     });
-  });
+  }));
 
   // --- operators ------------------------------------------------------------------------------
 
@@ -180,8 +198,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     return false;
   };
 
-  app.post('/v1/admin/vendors', (res, req) => {
-    const reply = new Reply(res);
+  app.post('/v1/admin/vendors', guard((reply, req) => {
     if (!admin(reply, req)) return;
     readJson(reply, req, async (body) => {
       const extra = unknownField(body, new Set(['name']));
@@ -192,10 +209,9 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       reply.json(201, await control.createVendor(name));
     });
-  });
+  }));
 
-  app.post('/v1/admin/accounts/:accountId/fund', (res, req) => {
-    const reply = new Reply(res);
+  app.post('/v1/admin/accounts/:accountId/fund', guard((reply, req) => {
     if (!admin(reply, req)) return;
     const accountId = checkAccountId(req.getParameter(0));
     if (accountId instanceof InputError) return reply.error(accountId.code, accountId.message);
@@ -211,10 +227,9 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const shard = router.shardOf(partitionOfKeyedId(accountId));
       relay(reply, shard, (tag) => [Op.fund, 0, tag, Format.http, null, accountId, amount, currency, idem]);
     });
-  });
+  }));
 
-  app.get('/v1/admin/audit', (res, req) => {
-    const reply = new Reply(res);
+  app.get('/v1/admin/audit', guard((reply, req) => {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
       const currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number }> = {};
@@ -231,18 +246,16 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable);
       reply.json(200, { conserved, currencies, shards });
     }, (err: Error) => reply.error('SHARD_UNAVAILABLE', err.message));
-  });
+  }));
 
-  app.post('/v1/admin/hsm/rotate', (res, req) => {
-    const reply = new Reply(res);
+  app.post('/v1/admin/hsm/rotate', guard((reply, req) => {
     if (!admin(reply, req)) return;
     hsm.rotate().then((kid) => reply.json(200, { kid, keys: hsm.publicKeys() }));
-  });
+  }));
 
-  app.get('/v1/hsm/keys', (res) => {
-    const reply = new Reply(res);
+  app.get('/v1/hsm/keys', guard((reply, req) => {
     reply.json(200, { keys: hsm.publicKeys().map(({ kid, alg, publicKey }) => ({ kid, alg, publicKey })) });
-  });
+  }));
 
   // --- vendors over HTTP ----------------------------------------------------------------------
 
@@ -252,8 +265,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     return v;
   };
 
-  app.post('/v1/authorize', (res, req) => {
-    const reply = new Reply(res);
+  app.post('/v1/authorize', guard((reply, req) => {
     const vendor = vendorOf(reply, req);
     if (!vendor) return;
     readJson(reply, req, (body) => {
@@ -264,11 +276,10 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       relay(reply, router.shardOf(partition), (tag) =>
         [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem]);
     });
-  });
+  }));
 
   for (const [path, op] of [['/v1/capture', Op.capture], ['/v1/void', Op.void], ['/v1/refund', Op.refund]] as const) {
-    app.post(path, (res, req) => {
-      const reply = new Reply(res);
+    app.post(path, guard((reply, req) => {
       const vendor = vendorOf(reply, req);
       if (!vendor) return;
       readJson(reply, req, (body) => {
@@ -277,23 +288,21 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         relay(reply, router.shardOf(partitionOfKeyedId(r.authId)), (tag) =>
           [op, 0, tag, Format.http, null, vendor.vendorId, r.authId, r.amount, r.idem]);
       });
-    });
+    }));
   }
 
-  app.get('/v1/auths/:authId', (res, req) => {
-    const reply = new Reply(res);
+  app.get('/v1/auths/:authId', guard((reply, req) => {
     const vendor = vendorOf(reply, req);
     if (!vendor) return;
     const authId = checkAuthId(req.getParameter(0));
     if (authId instanceof InputError) return reply.error(authId.code, authId.message);
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
       [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId]);
-  });
+  }));
 
   // --- everything else -------------------------------------------------------------------------
 
-  app.any('/*', (res, req) => {
-    const reply = new Reply(res);
+  app.any('/*', guard((reply, req) => {
     reply.error('NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl().slice(0, 128)}`);
-  });
+  }));
 }

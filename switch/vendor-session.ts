@@ -95,7 +95,13 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
     },
 
     message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
-      onFrame(ws, message, isBinary, router);
+      // An exception here is our bug; it costs one frame an INTERNAL error, never the process.
+      try {
+        onFrame(ws, message, isBinary, router);
+      } catch (err) {
+        console.error('frame failed:', err);
+        replyError(ws, isBinary ? Format.wsMsgpack : Format.wsJson, null, 'INTERNAL', 'internal error');
+      }
     },
 
     close: (ws: WebSocket<SessionData>) => {

@@ -885,10 +885,23 @@ export function approvalFields(authId: string, a: AuthRecord): Record<string, st
     vendorId: a.vid,
     amount: a.amt,
     currency: a.cur,
-    approvedAt: new Date(a.at).toISOString(),
-    expiresAt: new Date(a.hx).toISOString(),
+    approvedAt: isoOf(a.at),
+    expiresAt: isoOf(a.hx),
     idLast4: a.l4,
   };
+}
+
+// Approvals of one batch share their timestamps: remember the last few conversions instead of
+// formatting the same instant thousands of times.
+const isoCache = new Map<number, string>();
+function isoOf(ms: number): string {
+  let iso = isoCache.get(ms);
+  if (iso === undefined) {
+    if (isoCache.size >= 64) isoCache.clear();
+    iso = new Date(ms).toISOString();
+    isoCache.set(ms, iso);
+  }
+  return iso;
 }
 
 export const ridOf = (cmd: Command) => cmd[C_RID];
