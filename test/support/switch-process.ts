@@ -38,6 +38,9 @@ export async function startSwitchProcess(opts: {
     cwd: root,
     env: { ...process.env, ONCEPAY_SHARDS: '2', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so kill() reaches the switch even under a wrapper such as strace
+    // (killing strace alone would leave the traced switch running).
+    detached: true,
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -66,7 +69,7 @@ export async function startSwitchProcess(opts: {
     kill: (signal = 'SIGTERM') => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
-      child.kill(signal);
+      process.kill(-child.pid!, signal);
     }),
   };
 }
