@@ -295,7 +295,7 @@ export class ShardState {
       if (a[0] !== vendorId || a[1] !== idem) continue;
       if (a[2] !== fp) return this.error(cmd, 'IDEMPOTENCY_CONFLICT', 'this idempotency key was used with other parameters');
       if (a[3].startsWith('au_')) {
-        const auth = this.auths.get(a[3]);
+        const auth = this.auths.get(authKey(a[3]));
         assert(auth, 'approved attempt without its authorization');
         return { kind: 'approval', cmd, authId: a[3], auth };
       }
@@ -345,7 +345,7 @@ export class ShardState {
     this.txLeaves.push(hash('sha256', approvalLeafInput({
       amount, approvedAt: this.txNowIso, authId, currency, expiresAt: this.txHoldExpIso, idLast4: rec.l4, vendorId,
     }), 'buffer') as unknown as Buffer);
-    this.auths.putSync(authId, auth);
+    this.auths.putSync(authKey(authId), auth);
     this.txHolds.push(authId);
     return { kind: 'approval', cmd, authId, auth };
   }
@@ -360,7 +360,7 @@ export class ShardState {
     const fp = opName + '|' + (amount ?? 'all');
     const seen = this.idemGet(idemKey);
     if (seen) return { done: this.replay(cmd, seen, fp) };
-    const auth = this.auths.get(authId);
+    const auth = this.auths.get(authKey(authId));
     // Another vendor's authorization is indistinguishable from one that does not exist.
     if (!auth || auth.vid !== vendorId) {
       return { done: this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'AUTH_UNKNOWN' }) };
@@ -396,7 +396,7 @@ export class ShardState {
     if (released > 0) this.txEntries.push([Entry.release, heldAccount(auth.acc), availAccount(auth.acc), released, auth.cur, authId]);
     auth.st = AuthState.captured;
     auth.cap = amount;
-    this.auths.putSync(authId, auth);
+    this.auths.putSync(authKey(authId), auth);
     this.moveId(auth.idh, IdState.held, IdState.captured);
     return this.remember(cmd, idemKey, fp, 200,
       { status: 'captured', authId, captured: amount, released, currency: auth.cur });
@@ -435,7 +435,7 @@ export class ShardState {
     this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), availAccount(auth.acc), amount, auth.cur, authId]);
     auth.ref += amount;
     if (auth.ref === auth.cap) auth.st = AuthState.refunded;
-    this.auths.putSync(authId, auth);
+    this.auths.putSync(authKey(authId), auth);
     return this.remember(cmd, idemKey, fp, 200,
       { status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur });
   }
@@ -458,7 +458,7 @@ export class ShardState {
     t.a += auth.amt;
     this.txEntries.push([kind, heldAccount(auth.acc), availAccount(auth.acc), auth.amt, auth.cur, authId]);
     auth.st = to;
-    this.auths.putSync(authId, auth);
+    this.auths.putSync(authKey(authId), auth);
     this.moveId(auth.idh, IdState.held, IdState.voided);
   }
 
@@ -476,7 +476,7 @@ export class ShardState {
 
   private getAuth(cmd: GetAuthCmd): Outcome {
     const [, , , , , vendorId, authId] = cmd;
-    const auth = this.auths.get(authId);
+    const auth = this.auths.get(authKey(authId));
     if (!auth || auth.vid !== vendorId) return this.error(cmd, 'NOT_FOUND', 'no such authorization');
     if (auth.st === AuthState.held && this.txNow >= auth.hx) this.expireHold(authId, auth);
     return {
@@ -596,7 +596,7 @@ export class ShardState {
     const body = Buffer.isBuffer(seen.r) ? this.openIdem(seen.r) : seen.r;
     if (body.status === 'approved') {
       const authId = body.authId as string;
-      const auth = this.auths.get(authId);
+      const auth = this.auths.get(authKey(authId));
       assert(auth, 'approved idempotency record without its authorization');
       return { kind: 'approval', cmd, authId, auth };
     }
@@ -755,7 +755,7 @@ export class ShardState {
         for (const { key, value: authIds } of this.holdIdx.getRange({ end: [now, Number.MAX_SAFE_INTEGER] })) {
           if (seen >= sweepBatchMax) break;
           for (const authId of authIds) {
-            const auth = this.auths.get(authId);
+            const auth = this.auths.get(authKey(authId));
             assert(auth, 'hold index names an unknown authorization');
             if (auth.st === AuthState.held && now >= auth.hx) {
               this.expireHold(authId, auth);
@@ -868,6 +868,18 @@ export class ShardState {
     }
     return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries };
   }
+}
+
+/**
+ * Storage key of an authorization: its per-partition sequence first, then its partition. New
+ * authorizations of every partition then land at the end of one B-tree region instead of at the ends
+ * of 1024 separate ones, so a batch dirties a handful of leaf pages instead of one per approval
+ * (copy-on-write LMDB writes every dirty page at each commit).
+ *
+ *   authId  au_0412 000000004b        key  000000004b0412
+ */
+function authKey(authId: string): string {
+  return authId.slice(7) + authId.slice(3, 7);
 }
 
 /** ID-expiry index key: 8-byte big-endian expiry (so keys sort by time), then the ID's hash. */
