@@ -18,7 +18,7 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../workers/spawn-worker.ts';
 import { Packr } from 'msgpackr';
 import {
-  C_SESSION, C_TAG, REPLY_STRIDE,
+  REPLY_STRIDE,
   type Command, type FromShard, type ShardAudit, type ShardStats,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
@@ -301,4 +301,3 @@ export class ShardRouter {
   }
 }
 
-export { C_SESSION, C_TAG };

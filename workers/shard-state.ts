@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { createHmac, createCipheriv, createDecipheriv, randomBytes, hkdfSync, hash } from 'node:crypto';
 import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import {
-  Op, Format, C_OP, C_RID,
+  Op, C_OP,
   type Command, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type OpenAccountCmd, type FundCmd,
   type IssueIdsCmd, type GetAccountCmd, type DeclineCode, type ErrorCode, type ShardAudit, errorHttpStatus,
 } from './contract.ts';
@@ -593,13 +593,8 @@ export class ShardState {
     if (seen.fp !== fp) {
       return this.error(cmd, 'IDEMPOTENCY_CONFLICT', 'this idempotency key was used with other parameters');
     }
+    // Approvals never come through here (authorize keeps its attempts in the ID record).
     const body = Buffer.isBuffer(seen.r) ? this.openIdem(seen.r) : seen.r;
-    if (body.status === 'approved') {
-      const authId = body.authId as string;
-      const auth = this.auths.get(authKey(authId));
-      assert(auth, 'approved idempotency record without its authorization');
-      return { kind: 'approval', cmd, authId, auth };
-    }
     return { kind: 'reply', cmd, status: seen.st, body };
   }
 
@@ -915,6 +910,3 @@ function isoOf(ms: number): string {
   }
   return iso;
 }
-
-export const ridOf = (cmd: Command) => cmd[C_RID];
-export const isHttp = (cmd: Command) => cmd[3] === Format.http;
