@@ -1,7 +1,10 @@
 // Proof that a reply leaves only after its decision is durable: run the real switch under strace,
-// send one authorization, and read the system calls in the order they happened. In `sync` mode a
-// completed fdatasync must sit between the read of the request and the write of its reply; in
-// `nosync` mode (benchmarks only) none does, which also shows this test can fail.
+// send one authorization, and read the system calls in the order they happened. strace also slows
+// every fdatasync down by 300 ms (inject delay_exit), so a reply that did not wait for its flush
+// would visibly overtake it. The rule checked: after the request is read, the first write to a
+// shard's data.mdb (the request's transaction reaching the file) must be followed by an fdatasync of
+// that file which completes before the reply is written. In `nosync` mode (benchmarks only) it is
+// not, which shows the test can fail; a variant of the actor that replied at commit failed it too.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -26,11 +29,13 @@ afterEach(async () => {
   s = undefined;
 });
 
-async function syncsBetweenRequestAndReply(durability: 'sync' | 'nosync'): Promise<number> {
+/** Whether the request's transaction was fdatasynced before its reply was written. */
+async function flushBeforeReply(durability: 'sync' | 'nosync'): Promise<boolean> {
   const traceFile = join(mkdtempSync(join(tmpdir(), 'oncepay-strace-')), 'trace.txt');
   s = await startSwitchProcess({
     env: { ONCEPAY_DURABILITY: durability },
-    wrapper: ['strace', '-f', '-s', '256', '-e', 'trace=fdatasync,fsync,msync,sync_file_range,recvfrom,read,sendto,sendmsg,write,writev', '-o', traceFile],
+    wrapper: ['strace', '-f', '-s', '256', '-e', 'trace=openat,fdatasync,fsync,recvfrom,read,sendto,sendmsg,write,writev,pwrite64,pwritev',
+      '-e', 'inject=fdatasync:delay_exit=300000', '-o', traceFile],
   });
   const f = await setupVendorAndUser(s, 1000);
   const id = await issueId(s, f.token);
@@ -46,23 +51,48 @@ async function syncsBetweenRequestAndReply(durability: 'sync' | 'nosync'): Promi
   ws.close();
   await s.kill('SIGKILL');
   const lines = readFileSync(traceFile, 'utf8').split('\n');
+  // File descriptors of the shards' data files, except LMDB's O_DSYNC one for meta pages (a write
+  // there is durable when it returns). An open that strace split in two ends in a "resumed" line.
+  const dataFds = new Set<string>();
+  lines.forEach((l, i) => {
+    if (!/openat\(.*\/shard-\d+\/data\.mdb"/.test(l) || l.includes('O_DSYNC')) return;
+    let m = /\)\s+=\s+(\d+)/.exec(l);
+    if (!m && l.includes('<unfinished ...>')) {
+      const pid = l.split(/\s+/)[0];
+      const end = lines.find((x, k) => k > i && x.startsWith(pid + ' ') && x.includes('<... openat resumed>'));
+      m = end ? /\)\s+=\s+(\d+)/.exec(end) : null;
+    }
+    if (m) dataFds.add(m[1]);
+  });
+  expect(dataFds.size, 'shard data files opened').toBeGreaterThan(0);
+  const fdOf = (l: string, call: RegExp) => call.exec(l)?.[1];
   const request = lines.findIndex((l) => /recvfrom|read\(/.test(l) && l.includes(rid));
   const replyAt = lines.findIndex((l) => /sendto|sendmsg|writev?\(/.test(l) && l.includes(`\\"rid\\":\\"${rid}\\"`));
   expect(request, 'request read found in the trace').toBeGreaterThan(0);
   expect(replyAt, 'reply write found in the trace').toBeGreaterThan(request);
-  // A sync counts if it *completed* before the reply's write began: either a one-line call, or the
-  // "resumed" half of one that strace split because another thread ran meanwhile.
-  return lines.slice(request, replyAt)
-    .filter((l) => /fdatasync\(\d+\)\s+= 0|<\.\.\. fdatasync resumed>\)\s+= 0|fsync\(\d+\)\s+= 0|<\.\.\. fsync resumed>\)\s+= 0/.test(l)).length;
+  const write = lines.findIndex((l, i) => i > request && dataFds.has(fdOf(l, /\b(?:writev|pwrite64|pwritev|write)\((\d+),/) ?? ''));
+  expect(write, 'the transaction reached the data file before the reply').toBeGreaterThan(request);
+  expect(write).toBeLessThan(replyAt);
+  const fd = fdOf(lines[write], /\((\d+),/)!;
+  // An fdatasync of that file starting after the write: a one-line call, or an "unfinished" one that
+  // strace split because another thread ran meanwhile (its "resumed" line, same thread, ends it).
+  for (let i = write + 1; i < replyAt; i++) {
+    if (!new RegExp(`^\\d+\\s+fdatasync\\(${fd}\\b`).test(lines[i])) continue;
+    if (!lines[i].includes('<unfinished ...>')) return /= 0\b/.test(lines[i]);
+    const pid = lines[i].split(/\s+/)[0];
+    const end = lines.findIndex((l, k) => k > i && l.startsWith(pid + ' ') && l.includes('<... fdatasync resumed>'));
+    return end > i && end < replyAt;
+  }
+  return false;
 }
 
 // Skipped only on a developer machine without strace; CI installs it and must run this.
 describe.skipIf(!hasStrace() && !process.env.CI)('durability, proven with strace', () => {
   it('sync: the batch is fdatasynced before the reply is written', async () => {
-    expect(await syncsBetweenRequestAndReply('sync')).toBeGreaterThanOrEqual(1);
+    expect(await flushBeforeReply('sync')).toBe(true);
   });
 
   it('nosync: no sync happens before the reply (benchmarks only)', async () => {
-    expect(await syncsBetweenRequestAndReply('nosync')).toBe(0);
+    expect(await flushBeforeReply('nosync')).toBe(false);
   });
 });

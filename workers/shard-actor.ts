@@ -1,13 +1,16 @@
 // A shard actor: one long-lived worker thread that owns some partitions and their LMDB environment.
 // It is the only writer of that environment, so single use is enforced by order, with no locks.
 //
-//   switch ──batch──► queue ──(setImmediate)──► applyBatch: ONE write txn, fdatasync on commit
-//                                                   │
-//              declines, captures, voids ◄──────────┤ reply right after the commit
+//   switch ──batch──► queue ──(setImmediate)──► applyBatchAsync: ONE write txn per batch
+//                                                   │ commit ──► next batch may start at once
+//                                                   │ flush (fdatasync, on lmdb-js's thread,
+//                                                   │        overlapping the next batch)
+//              declines, captures, voids ◄──────────┤ reply once their transaction is durable
 //                                                   │
 //              approvals ──► open round ──(no round at the HSM)──► close: Merkle root ──► hsm-sim
 //                                                                                          │
 //              approvals with proofs ◄───────────── signed {round, kid, sig} ◄─────────────┘
+//              (an approval leaves when its round is signed AND its transaction is durable)
 //
 // While a round is at the HSM, new approvals join the next round, so rounds grow when the HSM is
 // slow: the switch's throughput does not depend on the HSM's operations-per-second cap, only the
@@ -20,7 +23,7 @@ import {
   Format, C_FORMAT, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
   type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
 } from './contract.ts';
-import { ShardState, approvalFields, type ApprovalOutcome, type Outcome } from './shard-state.ts';
+import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
 import { MerkleTree } from '../hsm-sim/merkle.ts';
 
@@ -118,8 +121,20 @@ function schedule(): void {
 // ---------------------------------------------------------------------------------------------
 // Apply and commit
 
+// Transactions are numbered as they are applied; durableSeq is the last one known to be on disk.
+// Up to txInFlightMax may be applied and not yet durable: while one is being flushed, the next one's
+// decisions are already being made (lmdb-js runs its callback during the previous flush).
+const txInFlightMax = 2;
+let txInFlight = 0;
+let appliedSeq = 0;
+let durableSeq = 0;
+/** Approvals whose round is signed but whose transaction is not durable yet. */
+let heldForFlush: Array<{ o: ApprovalOutcome; s: SignedRound }> = [];
+const seqOf = new WeakMap<ApprovalOutcome, number>();
+
 function runBatch(): void {
   scheduled = false;
+  if (txInFlight >= txInFlightMax) return; // a commit schedules again
   const n = Math.min(queue.length - queueHead, batchSizeMax);
   if (n === 0) return;
   const cmds = queue.slice(queueHead, queueHead + n);
@@ -128,30 +143,79 @@ function runBatch(): void {
     queue.length = 0;
     queueHead = 0;
   }
-  let result: { outcomes: Outcome[]; leaves: Buffer[] };
-  try {
-    result = state.applyBatch(cmds, Date.now());
-  } catch (err) {
-    // Our own bugs (assertions) kill the worker; the switch restarts it from LMDB.
-    if (err instanceof assert.AssertionError) throw err;
-    // Anything else is the store refusing the transaction (disk full, map full): the transaction
-    // was aborted, nothing changed, and every command of the batch hears so.
-    console.error(`shard ${data.shardId}: transaction failed: ${(err as Error).message}`);
-    for (const cmd of cmds) stageError(cmd, 'STORAGE_FAILED', 'the shard could not store this decision; retry with the same idem');
-    flush();
+  transact(cmds);
+}
+
+/** Apply cmds in one transaction; replies follow once it is durable. */
+function transact(cmds: Command[]): void {
+  txInFlight++;
+  let seq = 0;
+  let replies: ReplyOutcome[] = [];
+  state.applyBatchAsync(cmds, Date.now(), (result) => {
+    // Decided (inside the transaction, before the commit): approvals join their round now, so the
+    // next transaction's approvals go to the right round even if it runs before this one commits.
+    seq = ++appliedSeq;
+    replies = onApplied(seq, result);
+  }).then(() => {
+    txInFlight--;
+    stats.commits++;
+    stats.batches++;
+    stats.commands += cmds.length;
     if (queue.length > queueHead) schedule();
-    return;
-  }
-  stats.commits++;
-  stats.batches++;
-  stats.commands += n;
-  // Committed (and synced, in `sync` mode): replies may leave.
+    return state.durable().then(() => onDurable(seq, replies));
+  }, (err) => {
+    txInFlight--;
+    if (seq !== 0) {
+      // Decided and then not committed: rounds and counters already moved on in memory. Start over
+      // from what LMDB holds (the switch restarts the worker; vendors replay with the same idem).
+      console.error(`shard ${data.shardId}: commit failed after apply: ${(err as Error).message}; restarting`);
+      process.exit(70);
+    }
+    onFailed(cmds, err);
+  });
+}
+
+function onApplied(seq: number, result: BatchResult): ReplyOutcome[] {
+  const replies: ReplyOutcome[] = [];
   for (const o of result.outcomes) {
-    if (o.kind === 'reply') stageReply(o.cmd, o.status, o.body);
-    else routeApproval(o);
+    if (o.kind === 'reply') replies.push(o);
+    else {
+      seqOf.set(o, seq);
+      routeApproval(o);
+    }
   }
   for (const leaf of result.leaves) openLeaves.push(leaf);
   maybeCloseRound();
+  return replies;
+}
+
+function onDurable(seq: number, replies: ReplyOutcome[]): void {
+  if (seq > durableSeq) durableSeq = seq;
+  for (const o of replies) stageReply(o.cmd, o.status, o.body);
+  if (heldForFlush.length > 0) {
+    const still: typeof heldForFlush = [];
+    for (const h of heldForFlush) {
+      if (seqOf.get(h.o)! <= durableSeq) stageApproval(h.o, h.s);
+      else still.push(h);
+    }
+    heldForFlush = still;
+  }
+  flush();
+}
+
+function onFailed(cmds: Command[], err: unknown): void {
+  // Our own bugs (assertions) kill the worker, outside the promise chain so the process sees them;
+  // the transaction was rolled back and the switch restarts the shard from LMDB.
+  if (err instanceof assert.AssertionError) {
+    setImmediate(() => {
+      throw err;
+    });
+    return;
+  }
+  // Anything else is the store refusing the transaction (disk full, map full): it was rolled back,
+  // nothing changed, and every command of the batch hears so.
+  console.error(`shard ${data.shardId}: transaction failed: ${(err as Error).message}`);
+  for (const cmd of cmds) stageError(cmd, 'STORAGE_FAILED', 'the shard could not store this decision; retry with the same idem');
   flush();
   if (queue.length > queueHead) schedule();
 }
@@ -210,13 +274,8 @@ function onSigned(round: number, kid: string, sig: Uint8Array): void {
 }
 
 function persistSignatures(): void {
-  if (queue.length > queueHead || !state.ready) return;
-  try {
-    state.applyBatch([], Date.now());
-  } catch (err) {
-    if (err instanceof assert.AssertionError) throw err;
-    console.error(`shard ${data.shardId}: could not persist signatures: ${(err as Error).message}`);
-  }
+  if (queue.length > queueHead || txInFlight > 0 || !state.ready) return;
+  transact([]);
 }
 
 function onSignFailed(round: number, code: string): void {
@@ -238,6 +297,10 @@ function cacheSigned(round: number, tree: MerkleTree, kid: string, sig: Buffer):
 // Reply
 
 function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
+  if (seqOf.get(o)! > durableSeq) {
+    heldForFlush.push({ o, s });
+    return;
+  }
   const fields = approvalFields(o.authId, o.auth);
   const body = {
     status: 'approved',
@@ -295,14 +358,16 @@ function flush(): void {
 // Sweeper: holds past their TTL are voided, IDs past theirs expire, old idempotency records go.
 
 setInterval(() => {
-  if (!state.ready) return;
-  try {
-    const swept = state.sweep(Date.now());
+  if (!state.ready || txInFlight > 0) return; // a busy shard sweeps at the next tick
+  txInFlight++;
+  state.sweepAsync(Date.now()).then((swept) => {
+    txInFlight--;
     if (swept.holdsExpired + swept.idsExpired + swept.idsDeleted > 0 && process.env.ONCEPAY_DEBUG) {
       console.error(`shard ${data.shardId}: swept`, swept);
     }
-  } catch (err) {
-    if (err instanceof assert.AssertionError) throw err;
-    console.error(`shard ${data.shardId}: sweep failed: ${(err as Error).message}`);
-  }
+    if (queue.length > queueHead) schedule();
+  }, (err) => {
+    txInFlight--;
+    onFailed([], err);
+  });
 }, sweepIntervalMs).unref();

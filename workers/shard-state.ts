@@ -106,6 +106,10 @@ export interface ReplyOutcome { kind: 'reply'; cmd: Command; status: number; bod
 export interface ApprovalOutcome { kind: 'approval'; cmd: Command; authId: string; auth: AuthRecord }
 export type Outcome = ReplyOutcome | ApprovalOutcome;
 
+export interface BatchResult { outcomes: Outcome[]; leaves: Buffer[] }
+
+export interface SweepResult { holdsExpired: number; idsExpired: number; idsDeleted: number }
+
 export interface ShardOptions {
   path: string;
   durability: 'sync' | 'nosync';
@@ -165,11 +169,12 @@ export class ShardState {
     this.env = open({
       path: opts.path,
       // One file per environment, no sub-directory juggling.
-      // Durability: a reply promises the decision is on disk. lmdb-js defaults to overlappingSync on
-      // Linux, where a commit returns before its flush; that would let a reply outrun the sync, so it
-      // is off, and in `sync` mode every commit of transactionSync ends with fdatasync.
+      // Durability: a reply promises the decision is on disk. With overlappingSync a commit returns
+      // before its flush and the flush runs on lmdb-js's own thread, overlapping the next batch; the
+      // actor therefore sends a batch's replies only once durable() (env.flushed) has resolved, and
+      // test/durability.test.ts proves with strace that the fdatasync precedes the reply.
       noSync: opts.durability === 'nosync',
-      overlappingSync: false,
+      overlappingSync: opts.durability === 'sync',
       // The meta page must be synced together with the data or a crash could roll back a commit.
       noMetaSync: false,
       // No value cache: reads inside the write transaction must see the transaction, and the working
@@ -225,22 +230,62 @@ export class ShardState {
   // Apply: one batch, one transaction. Declines are values; a thrown error aborts the whole batch
   // (the actor answers every command of it with STORAGE_FAILED and nothing is changed).
 
-  applyBatch(cmds: Command[], now: number): { outcomes: Outcome[]; leaves: Buffer[] } {
-    assert(this.idKey, 'applyBatch before the HSM delivered the ID key');
+  applyBatch(cmds: Command[], now: number): BatchResult {
+    let result!: BatchResult;
+    this.env.transactionSync(() => {
+      result = this.inTx(now, () => this.applyAll(cmds));
+    });
+    return result;
+  }
+
+  /**
+   * The actor's flavour: the same batch in an asynchronous LMDB transaction. lmdb-js runs the
+   * callback on this thread and commits and flushes on its own threads; with overlappingSync the
+   * next batch's callback may run while this one is still being flushed, so CPU and disk overlap.
+   * `onApplied` runs at the end of the callback, with the batch's decisions, before the commit; the
+   * promise resolves once the commit is on disk (fdatasync done), and only then may replies leave.
+   *
+   * childTransaction, not transaction: a callback that throws inside transaction() still commits
+   * what it wrote so far; a child transaction is rolled back, keeping a batch all-or-nothing.
+   */
+  applyBatchAsync(cmds: Command[], now: number, onApplied: (r: BatchResult) => void): Promise<void> {
+    return this.env.childTransaction(() => {
+      onApplied(this.inTx(now, () => this.applyAll(cmds)));
+    }) as Promise<void>;
+  }
+
+  /** Resolves once everything committed so far is on disk (immediately with noSync). */
+  durable(): Promise<void> {
+    return this.env.flushed as unknown as Promise<void>;
+  }
+
+  private txOpen = false;
+
+  /**
+   * The body of every transaction: caches begun, the body run, everything written back, the
+   * committed leaves counted into the open round, caches dropped. Runs inside an LMDB transaction.
+   */
+  private inTx<T>(now: number, body: () => T): T & { leaves: Buffer[] } {
+    assert(this.idKey, 'a transaction before the HSM delivered the ID key');
+    assert(!this.txOpen, 'one transaction at a time');
+    this.txOpen = true;
     this.beginTx(now);
-    const outcomes: Outcome[] = new Array(cmds.length);
-    let leaves: Buffer[] = [];
     try {
-      this.env.transactionSync(() => {
-        for (let i = 0; i < cmds.length; i++) outcomes[i] = this.applyOne(cmds[i]);
-        this.writeBack();
-      });
-      leaves = this.txLeaves; // committed: the actor keeps them to build the round's tree
+      const r = body();
+      this.writeBack();
+      const leaves = this.txLeaves;
+      this.openRoundSize += leaves.length;
+      return { ...r, leaves };
     } finally {
-      this.endTx(); // drop the caches whether the transaction committed or aborted
+      this.endTx(); // drop the caches whether the body finished or threw
+      this.txOpen = false;
     }
-    this.openRoundSize += leaves.length;
-    return { outcomes, leaves };
+  }
+
+  private applyAll(cmds: Command[]): { outcomes: Outcome[] } {
+    const outcomes: Outcome[] = new Array(cmds.length);
+    for (let i = 0; i < cmds.length; i++) outcomes[i] = this.applyOne(cmds[i]);
+    return { outcomes };
   }
 
   private beginTx(now: number): void {
@@ -712,6 +757,7 @@ export class ShardState {
 
   /** Close the open round: later approvals join the next one. */
   closeRound(): { round: number; size: number } {
+    assert(!this.txOpen, 'rounds close between transactions only');
     const closed = { round: this.openRound, size: this.openRoundSize };
     this.openRound++;
     this.openRoundSize = 0;
@@ -741,60 +787,66 @@ export class ShardState {
   // -------------------------------------------------------------------------------------------
   // Sweeper: expire holds and IDs, roll the idempotency window. One bounded transaction per pass.
 
-  sweep(now: number): { holdsExpired: number; idsExpired: number; idsDeleted: number } {
+  sweep(now: number): SweepResult {
     const out = { holdsExpired: 0, idsExpired: 0, idsDeleted: 0 };
-    this.beginTx(now);
-    try {
-      this.env.transactionSync(() => {
-        let seen = 0;
-        for (const { key, value: authIds } of this.holdIdx.getRange({ end: [now, Number.MAX_SAFE_INTEGER] })) {
-          if (seen >= sweepBatchMax) break;
-          for (const authId of authIds) {
-            const auth = this.auths.get(authKey(authId));
-            assert(auth, 'hold index names an unknown authorization');
-            if (auth.st === AuthState.held && now >= auth.hx) {
-              this.expireHold(authId, auth);
-              out.holdsExpired++;
-            }
-          }
-          seen += authIds.length;
-          this.holdIdx.removeSync(key as [number, number]);
-        }
-        for (const key of this.idExpIdx.getKeys({ end: idExpKey(now + 1), limit: sweepBatchMax })) {
-          const k = key as Buffer;
-          const idHash = Buffer.from(k.subarray(8));
-          this.idExpIdx.removeSync(k);
-          const rec = this.ids.get(idHash);
-          if (!rec) continue;
-          // First pass at the ID's own expiry: an unused ID becomes expired. Finished IDs are kept
-          // until idRetentionMs past expiry (so late attempts still hear ID_EXPIRED or ID_USED), and
-          // an ID backing a live hold waits until that hold can no longer be open.
-          if (rec.st === IdState.issued) {
-            rec.st = IdState.expired;
-            this.ids.putSync(idHash, rec);
-            out.idsExpired++;
-          }
-          const due = rec.exp + idRetentionMs;
-          if (rec.st === IdState.held) this.idExpIdx.putSync(idExpKey(Math.max(now + this.holdTtlMs, rec.exp) + idRetentionMs, idHash), null);
-          else if (now < due) this.idExpIdx.putSync(idExpKey(due, idHash), null);
-          else {
-            this.ids.removeSync(idHash);
-            out.idsDeleted++;
-          }
-        }
-        if (now - this.idemWindowStart >= idemTtlMs) {
-          const older = (1 - this.idemCurrent) as 0 | 1;
-          this.idem[older].clearSync();
-          this.idemCurrent = older;
-          this.idemWindowStart = now;
-          this.meta.putSync('idemWindow', { cur: this.idemCurrent, start: now });
-        }
-        this.writeBack();
-      });
-    } finally {
-      this.endTx();
-    }
+    this.env.transactionSync(() => {
+      this.inTx(now, () => this.sweepInTx(now, out));
+    });
     return out;
+  }
+
+  sweepAsync(now: number): Promise<SweepResult> {
+    const out = { holdsExpired: 0, idsExpired: 0, idsDeleted: 0 };
+    return (this.env.childTransaction(() => {
+      this.inTx(now, () => this.sweepInTx(now, out));
+    }) as Promise<void>).then(() => out);
+  }
+
+  private sweepInTx(now: number, out: SweepResult): object {
+    let seen = 0;
+    for (const { key, value: authIds } of this.holdIdx.getRange({ end: [now, Number.MAX_SAFE_INTEGER] })) {
+      if (seen >= sweepBatchMax) break;
+      for (const authId of authIds) {
+        const auth = this.auths.get(authKey(authId));
+        assert(auth, 'hold index names an unknown authorization');
+        if (auth.st === AuthState.held && now >= auth.hx) {
+          this.expireHold(authId, auth);
+          out.holdsExpired++;
+        }
+      }
+      seen += authIds.length;
+      this.holdIdx.removeSync(key as [number, number]);
+    }
+    for (const key of this.idExpIdx.getKeys({ end: idExpKey(now + 1), limit: sweepBatchMax })) {
+      const k = key as Buffer;
+      const idHash = Buffer.from(k.subarray(8));
+      this.idExpIdx.removeSync(k);
+      const rec = this.ids.get(idHash);
+      if (!rec) continue;
+      // First pass at the ID's own expiry: an unused ID becomes expired. Finished IDs are kept
+      // until idRetentionMs past expiry (so late attempts still hear ID_EXPIRED or ID_USED), and
+      // an ID backing a live hold waits until that hold can no longer be open.
+      if (rec.st === IdState.issued) {
+        rec.st = IdState.expired;
+        this.ids.putSync(idHash, rec);
+        out.idsExpired++;
+      }
+      const due = rec.exp + idRetentionMs;
+      if (rec.st === IdState.held) this.idExpIdx.putSync(idExpKey(Math.max(now + this.holdTtlMs, rec.exp) + idRetentionMs, idHash), null);
+      else if (now < due) this.idExpIdx.putSync(idExpKey(due, idHash), null);
+      else {
+        this.ids.removeSync(idHash);
+        out.idsDeleted++;
+      }
+    }
+    if (now - this.idemWindowStart >= idemTtlMs) {
+      const older = (1 - this.idemCurrent) as 0 | 1;
+      this.idem[older].clearSync();
+      this.idemCurrent = older;
+      this.idemWindowStart = now;
+      this.meta.putSync('idemWindow', { cur: this.idemCurrent, start: now });
+    }
+    return {};
   }
 
   // -------------------------------------------------------------------------------------------
