@@ -18,7 +18,7 @@
 
 import assert from 'node:assert/strict';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { Packr, unpack } from 'msgpackr';
+import { unpack } from 'msgpackr';
 import {
   Format, C_FORMAT, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
   type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
@@ -26,6 +26,7 @@ import {
 import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
 import { MerkleTree } from '../hsm-sim/merkle.ts';
+import { ReplyWriter, approvalObject, type ApprovalReply } from './reply-writer.ts';
 
 export interface ShardWorkerData {
   shardId: number;
@@ -50,9 +51,6 @@ const state = new ShardState({
   path: data.path, durability: data.durability, holdTtlMs: data.holdTtlMs, mapSizeBytes: data.mapSizeBytes,
 });
 
-// Replies are plain msgpack maps (no records extension) so any msgpack client can read them.
-const packr = new Packr({ useRecords: false });
-
 const queue: Command[] = [];
 let queueHead = 0;
 let scheduled = false;
@@ -67,10 +65,9 @@ let signsInFlight = 0;
 
 const stats = { commits: 0, batches: 0, commands: 0, rounds: 0 };
 
-// Reply staging: encoded bodies and their meta, flushed as one transferred message.
-let outChunks: Buffer[] = [];
+// Reply staging: encoded replies and their meta, flushed as one transferred message.
+const out = new ReplyWriter();
 let outMeta: number[] = [];
-let outBytes = 0;
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -302,23 +299,17 @@ function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
     return;
   }
   const fields = approvalFields(o.authId, o.auth);
-  const body = {
-    status: 'approved',
-    authId: o.authId,
-    amount: o.auth.amt,
-    currency: o.auth.cur,
-    expiresAt: fields.expiresAt,
-    approval: {
-      ...fields,
-      kid: s.kid,
-      root: s.tree.rootHex,
-      index: o.auth.ix,
-      size: s.tree.size,
-      path: s.tree.pathHex(o.auth.ix),
-      sig: s.sigHex,
-    },
+  const a: ApprovalReply = {
+    rid: o.cmd[C_RID], authId: o.authId, vendorId: o.auth.vid, amount: o.auth.amt, currency: o.auth.cur,
+    approvedAt: fields.approvedAt as string, expiresAt: fields.expiresAt as string, idLast4: o.auth.l4,
+    kid: s.kid, root: s.tree.rootHex, index: o.auth.ix, size: s.tree.size, path: s.tree.pathHex(o.auth.ix), sig: s.sigHex,
   };
-  stageReply(o.cmd, 200, body);
+  const cmd = o.cmd;
+  const start = out.off;
+  const format = cmd[C_FORMAT];
+  if (format === Format.wsMsgpack) out.approvalMsgpack(a);
+  else out.utf8(JSON.stringify(approvalObject(a, format !== Format.http)));
+  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, 200);
 }
 
 function stageError(cmd: Command, code: ErrorCode, message: string): void {
@@ -327,30 +318,19 @@ function stageError(cmd: Command, code: ErrorCode, message: string): void {
 
 function stageReply(cmd: Command, status: number, body: Record<string, unknown>): void {
   const format = cmd[C_FORMAT];
-  let bytes: Buffer;
-  if (format === Format.http) bytes = Buffer.from(JSON.stringify(body));
-  else {
-    const frame = { rid: cmd[C_RID], ...body };
-    bytes = format === Format.wsMsgpack ? packr.pack(frame) : Buffer.from(JSON.stringify(frame));
-  }
-  outMeta.push(cmd[C_SESSION], cmd[C_TAG], outBytes, outBytes + bytes.length, status);
-  outChunks.push(bytes);
-  outBytes += bytes.length;
+  const start = out.off;
+  if (format === Format.http) out.utf8(JSON.stringify(body));
+  else if (format === Format.wsMsgpack) out.msgpack({ rid: cmd[C_RID], ...body });
+  else out.utf8(JSON.stringify({ rid: cmd[C_RID], ...body }));
+  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, status);
 }
 
 function flush(): void {
   if (outMeta.length === 0) return;
   assert.equal(outMeta.length % REPLY_STRIDE, 0);
-  const bytes = new Uint8Array(outBytes);
-  let o = 0;
-  for (const c of outChunks) {
-    bytes.set(c, o);
-    o += c.length;
-  }
+  const bytes = out.take();
   const meta = Uint32Array.from(outMeta);
-  outChunks = [];
   outMeta = [];
-  outBytes = 0;
   post({ t: 'replies', meta, bytes }, [meta.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
 }
 
