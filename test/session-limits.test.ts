@@ -1,0 +1,66 @@
+// Per-session in-flight limit: a vendor that pipelines more than inFlightPerSessionMax requests at
+// once hears BUSY for the excess (each with its rid), every frame gets exactly one answer, nothing
+// is decided for the refused ones, and the session stays usable.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pack, unpack } from 'msgpackr';
+import WebSocket from 'ws';
+import { startSwitchProcess, setupVendorAndUser, issueId, VendorClient, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { luhnCheckDigit, idPrefix } from '../workers/payment-id.ts';
+import { inFlightPerSessionMax } from '../switch/limits.ts';
+
+let s: SwitchProcess;
+let f: Fixture;
+beforeAll(async () => {
+  s = await startSwitchProcess();
+  f = await setupVendorAndUser(s, 1000);
+});
+afterAll(async () => {
+  await s?.kill();
+});
+
+/** A well-formed number of ours that was never issued: it reaches a shard and is declined there. */
+function unissued(n: number): string {
+  const body = idPrefix + String(n % 1024).padStart(4, '0') + String(n).padStart(10, '0');
+  return body + luhnCheckDigit(body);
+}
+
+describe('in-flight limit per session', () => {
+  it('answers BUSY beyond the limit, answers every frame once, and keeps the session', async () => {
+    const total = inFlightPerSessionMax * 5;
+    const ws = new WebSocket(s.wsUrl, { headers: { authorization: `Bearer ${f.apiKey}` } });
+    await new Promise((r) => ws.once('open', r));
+    const answers = new Map<number, any>();
+    let duplicates = 0;
+    const done = new Promise<void>((resolve) => {
+      ws.on('message', (d: Buffer) => {
+        const r = unpack(d);
+        if (answers.has(r.rid)) duplicates++;
+        answers.set(r.rid, r);
+        if (answers.size === total) resolve();
+      });
+    });
+    // One burst: the frames arrive far faster than a shard can answer them.
+    const frames = Array.from({ length: total }, (_, i) =>
+      pack({ op: 'authorize', rid: i, id: unissued(i), code: '123', amount: 1, currency: 'USD', idem: `b${i}` }));
+    // Framed by hand (binary, masked with an all-zero key, which is legal) and written to the socket
+    // in one go, so they arrive together instead of one write per frame.
+    const raw = Buffer.concat(frames.map((fr) => {
+      const header = fr.length < 126 ? Buffer.from([0x82, 0x80 | fr.length, 0, 0, 0, 0]) : Buffer.from([0x82, 0x80 | 126, fr.length >> 8, fr.length & 0xff, 0, 0, 0, 0]);
+      return Buffer.concat([header, fr]);
+    }));
+    (ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(raw);
+    await done;
+    ws.close();
+    expect(duplicates).toBe(0);
+    const busy = [...answers.values()].filter((r) => r.status === 'error' && r.code === 'BUSY');
+    const declined = [...answers.values()].filter((r) => r.status === 'declined' && r.code === 'ID_UNKNOWN');
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy.length + declined.length).toBe(total);
+
+    const vendor = await VendorClient.connect(s, f.apiKey);
+    const id = await issueId(s, f.token);
+    expect((await vendor.request({ op: 'authorize', id: id.id, code: id.code, amount: 5, currency: 'USD', idem: 'after' })).status).toBe('approved');
+    vendor.close();
+  });
+});
