@@ -132,9 +132,9 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   /** Send a command to a shard and relay its answer as this response. */
   const relay = (reply: Reply, shard: number, build: (tag: number) => Command): void => {
     const tag = router.newHttpTag((status, bytes) => reply.send(status, bytes), shard);
-    if (tag === null || !router.submit(shard, build(tag))) {
-      reply.error('BUSY', 'the switch is saturated; retry with the same idem');
-    }
+    if (tag !== null && router.submit(shard, build(tag))) return;
+    if (tag !== null) router.cancelHttpTag(tag);
+    reply.error('BUSY', 'the switch is saturated; retry with the same idem');
   };
 
   app.get('/healthz', guard((reply, req) => {

@@ -181,6 +181,11 @@ export class ShardRouter {
     return tag;
   }
 
+  /** Forget a tag whose command was never queued (the shard was saturated). */
+  cancelHttpTag(tag: number): void {
+    this.http.delete(tag);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Route and batch
 
@@ -197,14 +202,16 @@ export class ShardRouter {
   /** An internal request (registration, reads) as a promise of status and parsed body. */
   request(shard: number, build: (tag: number) => Command): Promise<{ status: number; body: any }> {
     return new Promise((resolve) => {
-      let tag = 0;
-      const t = this.newHttpTag((status, bytes) => resolve({ status, body: JSON.parse(Buffer.from(bytes).toString('utf8')) }), shard);
-      if (t === null || !this.submit(shard, build((tag = t)))) {
-        if (t !== null) this.http.delete(tag);
-        resolve({ status: 503, body: { status: 'error', code: 'BUSY', message: 'shard saturated, retry' } });
+      const busy = { status: 503, body: { status: 'error', code: 'BUSY', message: 'the switch is saturated; retry' } };
+      const tag = this.newHttpTag((status, bytes) => resolve({ status, body: JSON.parse(Buffer.from(bytes).toString('utf8')) }), shard);
+      if (tag === null) return resolve(busy);
+      if (!this.submit(shard, build(tag))) {
+        this.cancelHttpTag(tag);
+        resolve(busy);
       }
     });
   }
+
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
