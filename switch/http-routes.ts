@@ -166,8 +166,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         control.releaseEmail(email);
         return reply.json(opened.status, opened.body);
       }
-      const { userId, token } = await control.createUser(email, password, accountId);
-      reply.json(201, { userId, accountId, token });
+      let created: { userId: string; token: string };
+      try {
+        created = await control.createUser(email, password, accountId);
+      } catch (err) {
+        control.releaseEmail(email); // the registration did not happen: the address is free again
+        throw err;
+      }
+      reply.json(201, { userId: created.userId, accountId, token: created.token });
     });
   }));
 
