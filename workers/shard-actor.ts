@@ -127,7 +127,6 @@ let appliedSeq = 0;
 let durableSeq = 0;
 /** Approvals whose round is signed but whose transaction is not durable yet. */
 let heldForFlush: Array<{ o: ApprovalOutcome; s: SignedRound }> = [];
-const seqOf = new WeakMap<ApprovalOutcome, number>();
 
 function runBatch(): void {
   scheduled = false;
@@ -177,7 +176,7 @@ function onApplied(seq: number, result: BatchResult): ReplyOutcome[] {
   for (const o of result.outcomes) {
     if (o.kind === 'reply') replies.push(o);
     else {
-      seqOf.set(o, seq);
+      o.seq = seq;
       routeApproval(o);
     }
   }
@@ -192,7 +191,7 @@ function onDurable(seq: number, replies: ReplyOutcome[]): void {
   if (heldForFlush.length > 0) {
     const still: typeof heldForFlush = [];
     for (const h of heldForFlush) {
-      if (seqOf.get(h.o)! <= durableSeq) stageApproval(h.o, h.s);
+      if (h.o.seq! <= durableSeq) stageApproval(h.o, h.s);
       else still.push(h);
     }
     heldForFlush = still;
@@ -294,7 +293,7 @@ function cacheSigned(round: number, tree: MerkleTree, kid: string, sig: Buffer):
 // Reply
 
 function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
-  if (seqOf.get(o)! > durableSeq) {
+  if (o.seq! > durableSeq) {
     heldForFlush.push({ o, s });
     return;
   }

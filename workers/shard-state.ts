@@ -103,7 +103,11 @@ interface Totals { f: number; a: number; h: number; v: number }
 /** A decided command whose reply can be encoded right after the commit. */
 export interface ReplyOutcome { kind: 'reply'; cmd: Command; status: number; body: Record<string, unknown> }
 /** An approval (new, or a replay of one) whose reply waits for its round's signature. */
-export interface ApprovalOutcome { kind: 'approval'; cmd: Command; authId: string; auth: AuthRecord }
+export interface ApprovalOutcome {
+  kind: 'approval'; cmd: Command; authId: string; auth: AuthRecord;
+  /** Set by the actor: the transaction that decided it, whose flush the reply waits for. */
+  seq?: number;
+}
 export type Outcome = ReplyOutcome | ApprovalOutcome;
 
 export interface BatchResult { outcomes: Outcome[]; leaves: Buffer[] }
