@@ -16,6 +16,8 @@ export interface Config {
   hsmOpsPerSec: number;
   holdTtlMs: number;
   allowUwsFallback: boolean;
+  /** Operator routes that break things on purpose (fault-injection tests); never in production. */
+  faultInjection: boolean;
 }
 
 const options = {
@@ -28,6 +30,7 @@ const options = {
   'hsm-ops-per-sec': { type: 'string', env: 'ONCEPAY_HSM_OPS_PER_SEC' },
   'hold-ttl-ms': { type: 'string', env: 'ONCEPAY_HOLD_TTL_MS' },
   'allow-uws-fallback': { type: 'boolean', env: 'ONCEPAY_ALLOW_UWS_FALLBACK' },
+  'fault-injection': { type: 'boolean', env: 'ONCEPAY_FAULT_INJECTION' },
 } as const;
 
 export class ConfigError extends Error {}
@@ -69,5 +72,6 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     hsmOpsPerSec: int('ONCEPAY_HSM_OPS_PER_SEC', get('hsm-ops-per-sec') ?? '2500', 1, 1_000_000),
     holdTtlMs: int('ONCEPAY_HOLD_TTL_MS', get('hold-ttl-ms') ?? String(holdTtlMsDefault), 1000, 90 * 24 * 3600 * 1000),
     allowUwsFallback: get('allow-uws-fallback') === 'true' || get('allow-uws-fallback') === '1',
+    faultInjection: get('fault-injection') === 'true' || get('fault-injection') === '1',
   };
 }

@@ -25,7 +25,7 @@ import {
 } from './validate.ts';
 
 const statusText: Record<number, string> = {
-  200: '200 OK', 201: '201 Created', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
+  200: '200 OK', 201: '201 Created', 202: '202 Accepted', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
   404: '404 Not Found', 405: '405 Method Not Allowed', 409: '409 Conflict', 413: '413 Payload Too Large',
   415: '415 Unsupported Media Type', 422: '422 Unprocessable Entity', 500: '500 Internal Server Error',
   503: '503 Service Unavailable',
@@ -124,6 +124,7 @@ export interface RouteDeps {
   router: ShardRouter;
   control: ControlPlane;
   hsm: HsmLink;
+  faultInjection?: boolean;
 }
 
 export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
@@ -258,6 +259,16 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     if (!admin(reply, req)) return;
     hsm.rotate().then((kid) => reply.json(200, { kid, keys: hsm.publicKeys() }));
   }));
+
+  if (deps.faultInjection) {
+    app.post('/v1/admin/faults/shards/:shard/crash', guard((reply, req) => {
+      if (!admin(reply, req)) return;
+      const shard = Number(req.getParameter(0));
+      if (!Number.isInteger(shard) || shard < 0 || shard >= router.shardCount) return reply.error('NOT_FOUND', 'no such shard');
+      router.crashShard(shard);
+      reply.json(202, { crashing: shard, restartsSoFar: router.restartsOf(shard) });
+    }));
+  }
 
   app.get('/v1/hsm/keys', guard((reply, req) => {
     reply.json(200, { keys: hsm.publicKeys().map(({ kid, alg, publicKey }) => ({ kid, alg, publicKey })) });

@@ -40,12 +40,14 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   await withTimeout(hsm.ready, startupTimeoutMs, 'hsm-sim');
   const router = new ShardRouter({
     shards: config.shards, dataDir: config.data, durability: config.durability, holdTtlMs: config.holdTtlMs, hsm,
+    faultInjection: config.faultInjection,
   });
   await withTimeout(router.whenReady(), startupTimeoutMs, 'shards');
 
   const app = uws.App();
   installVendorSessions(app, router, control);
-  installHttpRoutes(app, { router, control, hsm });
+  installHttpRoutes(app, { router, control, hsm, faultInjection: config.faultInjection });
+  if (config.faultInjection) console.error('WARNING: ONCEPAY_FAULT_INJECTION is on: operators can crash shards on purpose. Tests only.');
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => {

@@ -56,6 +56,7 @@ export interface RouterOptions {
   durability: 'sync' | 'nosync';
   holdTtlMs: number;
   hsm: HsmLink;
+  faultInjection?: boolean;
 }
 
 export class ShardRouter {
@@ -102,6 +103,7 @@ export class ShardRouter {
       durability: this.opts.durability,
       holdTtlMs: this.opts.holdTtlMs,
       hsmPort: port,
+      faultInjection: this.opts.faultInjection ?? false,
     };
     const worker = spawnWorker(new URL('../workers/shard-actor.ts', import.meta.url), {
       workerData,
@@ -302,9 +304,13 @@ export class ShardRouter {
     await Promise.all(this.shards.map((s) => s.worker.terminate()));
   }
 
-  /** For tests of worker faults: the worker of a shard. */
-  workerOf(shard: number): Worker {
-    return this.shards[shard].worker;
+  /** Fault injection: make a shard fail as if it hit one of our assertions. */
+  crashShard(shard: number): void {
+    this.shards[shard].worker.postMessage({ t: 'crash' });
+  }
+
+  restartsOf(shard: number): number {
+    return this.shards[shard].restarts;
   }
 }
 

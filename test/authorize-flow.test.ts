@@ -245,6 +245,10 @@ describe('the same calls over HTTP', () => {
     expect((await http(s, 'POST', '/v1/admin/vendors', { name: 'x' }, f.token)).status).toBe(401);
     expect((await http(s, 'GET', '/v1/admin/audit', undefined, f.apiKey)).status).toBe(401);
   });
+
+  it('has no fault-injection routes unless started with ONCEPAY_FAULT_INJECTION', async () => {
+    expect((await http(s, 'POST', '/v1/admin/faults/shards/0/crash', {}, s.adminToken)).status).toBe(404);
+  });
 });
 
 describe('races', () => {

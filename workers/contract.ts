@@ -85,7 +85,9 @@ export const errorHttpStatus: Record<ErrorCode, number> = {
 export interface BatchMessage { t: 'batch'; bytes: Uint8Array }
 export interface AuditRequest { t: 'audit'; tag: number }
 export interface StatsRequest { t: 'stats'; tag: number }
-export type ToShard = BatchMessage | AuditRequest | StatsRequest;
+/** Fault injection (only when the switch runs with ONCEPAY_FAULT_INJECTION): fail an assertion. */
+export interface CrashRequest { t: 'crash' }
+export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest;
 
 /** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, http status. */
 export const REPLY_STRIDE = 5;

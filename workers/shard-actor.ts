@@ -35,6 +35,7 @@ export interface ShardWorkerData {
   holdTtlMs: number;
   hsmPort: MessagePort;
   mapSizeBytes?: number;
+  faultInjection?: boolean;
 }
 
 /** Signed rounds kept in memory to answer replays without touching the disk. */
@@ -86,6 +87,10 @@ parent.on('message', (msg: ToShard) => {
     case 'stats':
       post({ t: 'stats', tag: msg.tag, stats: { shardId: data.shardId, mailbox: queue.length - queueHead, ...stats } });
       break;
+    case 'crash':
+      // Fault injection: behave exactly like one of our own bugs (a failed assertion).
+      assert(data.faultInjection, 'crash requested without fault injection enabled');
+      assert.fail(`shard ${data.shardId}: crash injected by an operator`);
   }
 });
 
