@@ -31,14 +31,15 @@ import { performance } from 'node:perf_hooks';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { KeyStore, resolveMasterKey, type PublicKeyInfo } from './keystore.ts';
 
-export type HsmWorkerData = { dataDir: string; opsPerSec: number; queueMax?: number };
+export type HsmWorkerData = { dataDir: string; opsPerSec: number; queueMax?: number; faultInjection?: boolean };
 
 // Main thread → HSM.
 export type HsmControlRequest =
   | { t: 'attach'; shardId: number; port: MessagePort }
   | { t: 'keys' }
   | { t: 'rotate' }
-  | { t: 'stats' };
+  | { t: 'stats' }
+  | { t: 'crash' };
 
 // HSM → main thread.
 export type HsmControlReply =
@@ -147,6 +148,11 @@ port0.on('message', (message: HsmControlRequest) => {
     }
     case 'stats':
       reply({ t: 'stats', ops, queued: queue.length, queueMax, opsPerSec });
+      return;
+    case 'crash':
+      // Fault injection (tests only): fail like one of our own bugs would.
+      assert(config.faultInjection, 'crash requested without fault injection enabled');
+      assert.fail('hsm-worker: crash injected by an operator');
       return;
     default:
       assert.fail(`hsm-worker: unknown control message ${JSON.stringify((message as { t?: unknown }).t)}`);

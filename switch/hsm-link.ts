@@ -8,26 +8,48 @@ import { spawnWorker } from '../workers/spawn-worker.ts';
 export interface PublicKey { kid: string; alg: 'Ed25519'; publicKey: string; status?: string; createdAt?: string }
 
 export class HsmLink {
-  readonly worker: Worker;
+  private worker!: Worker;
   private keys: PublicKey[] = [];
   private readyResolve!: () => void;
+  /** Resolves when the first HSM worker is ready. */
   readonly ready: Promise<void>;
-  private waiters: Array<(msg: any) => void> = [];
+  private waiters: Array<{ resolve: (msg: any) => void; reject: (err: Error) => void }> = [];
+  private closing = false;
+  restarts = 0;
+  /** Called after a restarted HSM is up, so every shard gets a fresh channel to it. */
+  onRestart: (() => void) | null = null;
 
-  constructor(dataDir: string, opsPerSec: number) {
+  constructor(private readonly dataDir: string, private readonly opsPerSec: number, private readonly faultInjection = false) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
-    this.worker = spawnWorker(new URL('../hsm-sim/hsm-worker.ts', import.meta.url), {
-      workerData: { dataDir, opsPerSec },
+    this.spawn();
+  }
+
+  private spawn(): void {
+    const worker = spawnWorker(new URL('../hsm-sim/hsm-worker.ts', import.meta.url), {
+      workerData: { dataDir: this.dataDir, opsPerSec: this.opsPerSec, faultInjection: this.faultInjection },
       name: 'hsm-sim',
     });
-    this.worker.on('message', (msg: { t: string; keys?: PublicKey[] }) => {
+    this.worker = worker;
+    worker.on('message', (msg: { t: string; keys?: PublicKey[] }) => {
       if (msg.keys) this.keys = msg.keys.map((k) => ({ kid: k.kid, alg: 'Ed25519', publicKey: k.publicKey, status: k.status, createdAt: k.createdAt }));
-      if (msg.t === 'ready') this.readyResolve();
-      const w = this.waiters.shift();
-      if (w && msg.t !== 'ready') w(msg);
+      if (msg.t === 'ready') {
+        if (this.restarts === 0) this.readyResolve();
+        else this.onRestart?.();
+        return;
+      }
+      this.waiters.shift()?.resolve(msg);
     });
-    this.worker.on('error', (err) => {
+    worker.on('error', (err) => {
       console.error('hsm-sim failed:', err);
+    });
+    worker.on('exit', (code) => {
+      if (this.closing) return;
+      // The keys live in the encrypted key store, not in the worker: a new worker reopens it. Shards
+      // keep their pending rounds and send them again on their new channel.
+      console.error(`hsm-sim exited with code ${code}; restarting it`);
+      for (const w of this.waiters.splice(0)) w.reject(new Error('hsm-sim restarted'));
+      this.restarts++;
+      this.spawn();
     });
   }
 
@@ -43,10 +65,15 @@ export class HsmLink {
   }
 
   private ask(msg: object): Promise<any> {
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
       this.worker.postMessage(msg);
     });
+  }
+
+  /** Fault injection: make the HSM worker fail as if it hit one of our assertions. */
+  crash(): void {
+    this.worker.postMessage({ t: 'crash' });
   }
 
   async rotate(): Promise<string> {
@@ -59,6 +86,7 @@ export class HsmLink {
   }
 
   terminate(): Promise<number> {
+    this.closing = true;
     return this.worker.terminate();
   }
 }

@@ -257,7 +257,8 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
 
   app.post('/v1/admin/hsm/rotate', guard((reply, req) => {
     if (!admin(reply, req)) return;
-    hsm.rotate().then((kid) => reply.json(200, { kid, keys: hsm.publicKeys() }));
+    hsm.rotate().then((kid) => reply.json(200, { kid, keys: hsm.publicKeys() }),
+      (err: Error) => reply.error('BUSY', `the HSM is restarting: ${err.message}`));
   }));
 
   if (deps.faultInjection) {
@@ -267,6 +268,11 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       if (!Number.isInteger(shard) || shard < 0 || shard >= router.shardCount) return reply.error('NOT_FOUND', 'no such shard');
       router.crashShard(shard);
       reply.json(202, { crashing: shard, restartsSoFar: router.restartsOf(shard) });
+    }));
+    app.post('/v1/admin/faults/hsm/crash', guard((reply, req) => {
+      if (!admin(reply, req)) return;
+      hsm.crash();
+      reply.json(202, { crashing: 'hsm-sim', restartsSoFar: hsm.restarts });
     }));
   }
 

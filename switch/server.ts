@@ -36,7 +36,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
     console.error('WARNING: ONCEPAY_DURABILITY=nosync: replies do not wait for the disk; a crash may lose approved money. Benchmarks only.');
   }
   const control = new ControlPlane(config.data, config.durability, config.adminToken);
-  const hsm = new HsmLink(config.data, config.hsmOpsPerSec);
+  const hsm = new HsmLink(config.data, config.hsmOpsPerSec, config.faultInjection);
   await withTimeout(hsm.ready, startupTimeoutMs, 'hsm-sim');
   const router = new ShardRouter({
     shards: config.shards, dataDir: config.data, durability: config.durability, holdTtlMs: config.holdTtlMs, hsm,

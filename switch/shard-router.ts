@@ -73,6 +73,15 @@ export class ShardRouter {
 
   constructor(private readonly opts: RouterOptions) {
     for (let i = 0; i < opts.shards; i++) this.shards.push(this.spawn(i, 0));
+    opts.hsm.onRestart = () => this.reattachHsm();
+  }
+
+  /** The HSM restarted: give every shard a fresh channel to it. */
+  private reattachHsm(): void {
+    for (const h of this.shards) {
+      const port = this.opts.hsm.attachShard(h.index);
+      h.worker.postMessage({ t: 'hsm', port }, [port]);
+    }
   }
 
   get shardCount(): number {

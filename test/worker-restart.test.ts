@@ -47,3 +47,24 @@ describe('shard worker restart', () => {
     v2.close();
   });
 });
+
+describe('hsm-sim restart', () => {
+  it('restarts a crashed HSM; approvals waiting for a signature get one, and verify', async () => {
+    const { verifyApproval } = await import('../hsm-sim/verify-approval.ts');
+    const vendor = await VendorClient.connect(s, f.apiKey);
+    const ids = await Promise.all(Array.from({ length: 40 }, () => issueId(s, f.token)));
+    const crash = await http(s, 'POST', '/v1/admin/faults/hsm/crash', {}, s.adminToken);
+    expect(crash.status).toBe(202);
+    // Sent while the HSM is down or restarting: they must all end approved and signed.
+    const replies = await Promise.all(ids.map((id, i) =>
+      vendor.request({ op: 'authorize', id: id.id, code: id.code, amount: 10, currency: 'USD', idem: `hsm-${i}` })));
+    expect(s.output()).toContain('hsm-sim exited');
+    const keys = (await http(s, 'GET', '/v1/hsm/keys')).body.keys;
+    for (const r of replies) {
+      expect(r.status).toBe('approved');
+      expect(verifyApproval(r.approval, keys)).toEqual({ ok: true });
+    }
+    expect((await http(s, 'GET', '/v1/admin/audit', undefined, s.adminToken)).body.conserved).toBe(true);
+    vendor.close();
+  });
+});

@@ -87,7 +87,9 @@ export interface AuditRequest { t: 'audit'; tag: number }
 export interface StatsRequest { t: 'stats'; tag: number }
 /** Fault injection (only when the switch runs with ONCEPAY_FAULT_INJECTION): fail an assertion. */
 export interface CrashRequest { t: 'crash' }
-export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest;
+/** A fresh channel to a restarted HSM; pending signing rounds are sent again on it. */
+export interface HsmChannel { t: 'hsm'; port: import('node:worker_threads').MessagePort }
+export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest | HsmChannel;
 
 /** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, http status. */
 export const REPLY_STRIDE = 5;

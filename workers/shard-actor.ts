@@ -47,7 +47,7 @@ const signedRoundsCachedMax = 64;
 const data = workerData as ShardWorkerData;
 assert(parentPort, 'shard-actor must run in a worker thread');
 const parent = parentPort;
-const hsm = data.hsmPort;
+let hsm = data.hsmPort;
 const state = new ShardState({
   path: data.path, durability: data.durability, holdTtlMs: data.holdTtlMs, mapSizeBytes: data.mapSizeBytes,
 });
@@ -87,6 +87,9 @@ parent.on('message', (msg: ToShard) => {
     case 'stats':
       post({ t: 'stats', tag: msg.tag, stats: { shardId: data.shardId, mailbox: queue.length - queueHead, ...stats } });
       break;
+    case 'hsm':
+      onHsmChannel(msg.port);
+      break;
     case 'crash':
       // Fault injection: behave exactly like one of our own bugs (a failed assertion).
       assert(data.faultInjection, 'crash requested without fault injection enabled');
@@ -94,12 +97,16 @@ parent.on('message', (msg: ToShard) => {
   }
 });
 
-hsm.on('message', (msg: { t: string; round?: number; kid?: string; sig?: Uint8Array; key?: Uint8Array; code?: string }) => {
+type HsmReply = { t: string; round?: number; kid?: string; sig?: Uint8Array; key?: Uint8Array; code?: string };
+function onHsmMessage(msg: HsmReply): void {
   switch (msg.t) {
     case 'idKey':
-      state.setIdKey(msg.key!);
-      post({ t: 'ready', shardId: data.shardId });
-      schedule();
+      // Sent on every new channel; after an HSM restart it is the same key again.
+      if (!state.ready) {
+        state.setIdKey(msg.key!);
+        post({ t: 'ready', shardId: data.shardId });
+        schedule();
+      }
       break;
     case 'signed':
       onSigned(msg.round!, msg.kid!, msg.sig!);
@@ -108,7 +115,18 @@ hsm.on('message', (msg: { t: string; round?: number; kid?: string; sig?: Uint8Ar
       onSignFailed(msg.round!, msg.code!);
       break;
   }
-});
+}
+hsm.on('message', onHsmMessage);
+
+/** The HSM restarted: switch to the new channel and ask again for every round still unsigned. */
+function onHsmChannel(port: MessagePort): void {
+  hsm.close();
+  hsm = port;
+  hsm.on('message', onHsmMessage);
+  for (const [round, p] of pendingRounds) {
+    hsm.postMessage({ t: 'sign', round, root: (p.tree ?? new MerkleTree(p.leaves)).root });
+  }
+}
 
 function post(msg: FromShard, transfer?: ArrayBuffer[]): void {
   parent.postMessage(msg, transfer ?? []);
