@@ -302,6 +302,15 @@ describe('bad input changes nothing and keeps the session', () => {
     expect((await http(s, 'GET', '/v1/nope')).status).toBe(404);
   });
 
+  it('closes a session that sends a frame above the frame limit, and only that session', async () => {
+    const big = await VendorClient.connect(s, f.apiKey);
+    const closed = new Promise<number>((resolve) => big.ws.once('close', (code: number) => resolve(code)));
+    big.ws.send(JSON.stringify({ rid: 'big', op: 'authorize', pad: 'x'.repeat(20_000) }));
+    expect([1006, 1009]).toContain(await closed); // uWS drops the connection (1006) or closes with 1009
+    const id = await issueId(s, f.token);
+    expect((await vendor.request({ op: 'authorize', id: id.id, code: id.code, amount: 1, currency: 'USD', idem: idem() })).status).toBe('approved');
+  });
+
   it('closes an unauthenticated upgrade with 401 before any WebSocket exists', async () => {
     await expect(VendorClient.connect(s, 'ovk_not_a_key')).rejects.toThrow(/401/);
   });

@@ -13,7 +13,8 @@ import { verifyApproval } from '../hsm-sim/verify-approval.ts';
 
 interface Sent { rid: number; id: string; code: string; amount: number; idem: string; reply?: any }
 
-const kills = Number(process.env.ONCEPAY_CRASH_KILLS ?? 3);
+// Five SIGKILLs in CI (about 20 s); ONCEPAY_CRASH_KILLS=20 for a longer campaign.
+const kills = Number(process.env.ONCEPAY_CRASH_KILLS ?? 5);
 let s: SwitchProcess | undefined;
 afterAll(async () => {
   await s?.kill('SIGKILL');

@@ -75,11 +75,23 @@ export async function startSwitchProcess(opts: {
 }
 
 export async function http(s: { url: string }, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(s.url + path, {
+  const send = () => fetch(s.url + path, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
+  let res: Response;
+  try {
+    res = await send();
+  } catch (err) {
+    // uWS closes a keep-alive connection after 10 s idle; a client whose event loop was busy (this
+    // test process, draining thousands of WebSocket replies) can reuse it just as it closes. Like
+    // any careful client, retry once when the request is safe to repeat: a GET, or a body with an
+    // idempotency key. A switch that is really gone fails the retry too.
+    const safe = method === 'GET' || (typeof body === 'object' && body !== null && 'idem' in body);
+    if (!safe || (err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+    res = await send();
+  }
   const text = await res.text();
   let parsed: unknown = text;
   try {
