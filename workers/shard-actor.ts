@@ -26,6 +26,7 @@ import {
 import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
 import { MerkleTree } from '../hsm-sim/merkle.ts';
+import type { HsmSignRequest, HsmSignReply } from '../hsm-sim/hsm-worker.ts';
 import { ReplyWriter, approvalObject, type ApprovalReply } from './reply-writer.ts';
 
 export interface ShardWorkerData {
@@ -56,7 +57,7 @@ const queue: Command[] = [];
 let queueHead = 0;
 let scheduled = false;
 
-interface PendingRound { tree: MerkleTree | null; leaves: Buffer[]; waiting: ApprovalOutcome[] }
+interface PendingRound { tree: MerkleTree; waiting: ApprovalOutcome[] }
 interface SignedRound { tree: MerkleTree; kid: string; sigHex: string }
 let openLeaves: Buffer[] = [];
 let openWaiting: ApprovalOutcome[] = [];
@@ -97,22 +98,21 @@ parent.on('message', (msg: ToShard) => {
   }
 });
 
-type HsmReply = { t: string; round?: number; kid?: string; sig?: Uint8Array; key?: Uint8Array; code?: string };
-function onHsmMessage(msg: HsmReply): void {
+function onHsmMessage(msg: HsmSignReply): void {
   switch (msg.t) {
     case 'idKey':
       // Sent on every new channel; after an HSM restart it is the same key again.
       if (!state.ready) {
-        state.setIdKey(msg.key!);
+        state.setIdKey(msg.key);
         post({ t: 'ready', shardId: data.shardId });
         schedule();
       }
       break;
     case 'signed':
-      onSigned(msg.round!, msg.kid!, msg.sig!);
+      onSigned(msg.round, msg.kid, msg.sig);
       break;
     case 'signFailed':
-      onSignFailed(msg.round!, msg.code!);
+      onSignFailed(msg.round, msg.code);
       break;
   }
 }
@@ -124,7 +124,7 @@ function onHsmChannel(port: MessagePort): void {
   hsm = port;
   hsm.on('message', onHsmMessage);
   for (const [round, p] of pendingRounds) {
-    hsm.postMessage({ t: 'sign', round, root: (p.tree ?? new MerkleTree(p.leaves)).root });
+    hsm.postMessage({ t: 'sign', round, root: p.tree.root } satisfies HsmSignRequest);
   }
 }
 
@@ -250,7 +250,8 @@ function routeApproval(o: ApprovalOutcome): void {
   const signed = signedRounds.get(round);
   if (signed) return stageApproval(o, signed);
   // A replay of an approval from an older round: rebuild the tree from disk and use the stored
-  // signature, or ask the HSM to sign again (Ed25519 is deterministic: the same bytes come back).
+  // signature, or ask the HSM to sign again (Ed25519 is deterministic: the same bytes come back,
+  // unless the signing key was rotated in between, when the new proof verifies under the new kid).
   const leaves = state.roundLeaves(round);
   assert(leaves.length > o.auth.ix, 'approval outside its round');
   const stored = state.storedSignature(round);
@@ -259,9 +260,9 @@ function routeApproval(o: ApprovalOutcome): void {
     const s = cacheSigned(round, tree, stored.kid, stored.sig);
     return stageApproval(o, s);
   }
-  pendingRounds.set(round, { tree, leaves, waiting: [o] });
+  pendingRounds.set(round, { tree, waiting: [o] });
   signsInFlight++;
-  hsm.postMessage({ t: 'sign', round, root: tree.root });
+  hsm.postMessage({ t: 'sign', round, root: tree.root } satisfies HsmSignRequest);
 }
 
 function maybeCloseRound(): void {
@@ -269,12 +270,12 @@ function maybeCloseRound(): void {
   const { round, size } = state.closeRound();
   assert.equal(size, openLeaves.length);
   const tree = new MerkleTree(openLeaves);
-  pendingRounds.set(round, { tree, leaves: openLeaves, waiting: openWaiting });
+  pendingRounds.set(round, { tree, waiting: openWaiting });
   openLeaves = [];
   openWaiting = [];
   signsInFlight++;
   stats.rounds++;
-  hsm.postMessage({ t: 'sign', round, root: tree.root });
+  hsm.postMessage({ t: 'sign', round, root: tree.root } satisfies HsmSignRequest);
 }
 
 function onSigned(round: number, kid: string, sig: Uint8Array): void {
@@ -282,7 +283,7 @@ function onSigned(round: number, kid: string, sig: Uint8Array): void {
   assert(pending, 'signature for a round that is not pending');
   pendingRounds.delete(round);
   signsInFlight--;
-  const tree = pending.tree ?? new MerkleTree(pending.leaves);
+  const tree = pending.tree;
   state.noteSignature(round, kid, sig, tree.size);
   const s = cacheSigned(round, tree, kid, Buffer.from(sig));
   for (const o of pending.waiting) stageApproval(o, s);
@@ -302,7 +303,7 @@ function onSignFailed(round: number, code: string): void {
   const pending = pendingRounds.get(round);
   assert(pending);
   console.error(`shard ${data.shardId}: HSM refused round ${round} (${code}); retrying`);
-  setTimeout(() => hsm.postMessage({ t: 'sign', round, root: (pending.tree ?? new MerkleTree(pending.leaves)).root }), 5);
+  setTimeout(() => hsm.postMessage({ t: 'sign', round, root: pending.tree.root } satisfies HsmSignRequest), 5);
 }
 
 function cacheSigned(round: number, tree: MerkleTree, kid: string, sig: Buffer): SignedRound {
