@@ -22,7 +22,7 @@ import {
   type Command, type FromShard, type ShardAudit, type ShardStats,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
-import { shardOfPartition } from '../workers/partitions.ts';
+import { partitionCount, shardOfPartition } from '../workers/partitions.ts';
 import { shardInFlightMax, httpPendingMax, controlReadTimeoutMs } from './limits.ts';
 import type { HsmLink } from './hsm-link.ts';
 
@@ -89,6 +89,8 @@ export class ShardRouter {
   }
 
   shardOf(partition: number): number {
+    // Validation at the edge guarantees a real partition; anything else is our bug.
+    assert(partition >= 0 && partition < partitionCount, 'routing an invalid partition');
     return shardOfPartition(partition, this.shards.length);
   }
 

@@ -7,6 +7,7 @@
 // amount"), and returns either the cleaned values or an error.
 
 import { isCurrency } from '../workers/currencies.ts';
+import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { isSecurityCode } from '../workers/payment-id.ts';
 import { amountMax, idTtlSecondsMax, idsPerRequestMax } from '../workers/limits.ts';
 import { idemCharsMax, ridCharsMax } from './limits.ts';
@@ -83,7 +84,8 @@ export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | Input
 }
 
 export function checkAuthId(v: unknown): string | InputError {
-  if (typeof v !== 'string' || v.length !== 17 || !v.startsWith('au_') || !/^au_\d{4}[0-9a-z]{10}$/.test(v)) {
+  // The partition digits must name a partition that exists: they pick the shard.
+  if (typeof v !== 'string' || v.length !== 17 || !/^au_\d{4}[0-9a-z]{10}$/.test(v) || partitionOfKeyedId(v) < 0) {
     return bad('authId must be an authorization id such as "au_01230000000001"');
   }
   return v;
@@ -144,6 +146,6 @@ export function checkIssueIds(o: Record<string, unknown>, ttlDefault: number): I
 }
 
 export function checkAccountId(v: unknown): string | InputError {
-  if (typeof v !== 'string' || !/^ac_\d{4}[0-9a-f]{16}$/.test(v)) return bad('accountId must be an account id');
+  if (typeof v !== 'string' || !/^ac_\d{4}[0-9a-f]{16}$/.test(v) || partitionOfKeyedId(v) < 0) return bad('accountId must be an account id');
   return v;
 }
