@@ -16,10 +16,12 @@ export class HsmLink {
   private waiters: Array<{ resolve: (msg: any) => void; reject: (err: Error) => void }> = [];
   private closing = false;
   restarts = 0;
+  readonly opsPerSecLimit: number;
   /** Called after a restarted HSM is up, so every shard gets a fresh channel to it. */
   onRestart: (() => void) | null = null;
 
   constructor(private readonly dataDir: string, private readonly opsPerSec: number, private readonly faultInjection = false) {
+    this.opsPerSecLimit = opsPerSec;
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.spawn();
   }

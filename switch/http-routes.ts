@@ -15,6 +15,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
 import type { ShardRouter } from './shard-router.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { HsmLink } from './hsm-link.ts';
+import type client from 'prom-client';
+import { edge } from './metrics.ts';
 import { bearerOf } from './vendor-session.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
@@ -43,9 +45,10 @@ class Reply {
   send(status: number, body: string | Uint8Array, extraHeaders?: Record<string, string>): void {
     if (this.aborted) return;
     this.res.cork(() => {
-      this.res.writeStatus(statusText[status] ?? `${status} Unknown`).writeHeader('content-type', 'application/json');
+      this.res.writeStatus(statusText[status] ?? `${status} Unknown`)
+        .writeHeader('content-type', extraHeaders?.['content-type'] ?? 'application/json');
       if (status === 503) this.res.writeHeader('retry-after', '1');
-      if (extraHeaders) for (const k in extraHeaders) this.res.writeHeader(k, extraHeaders[k]);
+      if (extraHeaders) for (const k in extraHeaders) if (k !== 'content-type') this.res.writeHeader(k, extraHeaders[k]);
       this.res.end(body);
     });
   }
@@ -55,6 +58,9 @@ class Reply {
   }
 
   error(code: ErrorCode | 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED_MEDIA_TYPE', message: string, status?: number): void {
+    if (code === 'UNAUTHORIZED') edge.authFailuresHttp++;
+    else if (code === 'BAD_REQUEST') edge.badRequests++;
+    else if (code === 'BUSY') edge.busy++;
     this.json(status ?? errorHttpStatus[code as ErrorCode] ?? 400, { status: 'error', code, message });
   }
 }
@@ -124,6 +130,7 @@ export interface RouteDeps {
   router: ShardRouter;
   control: ControlPlane;
   hsm: HsmLink;
+  metrics: client.Registry;
   faultInjection?: boolean;
 }
 
@@ -275,6 +282,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       reply.json(202, { crashing: 'hsm-sim', restartsSoFar: hsm.restarts });
     }));
   }
+
+  // Prometheus scrapes this (text exposition format). Like /healthz it needs no credentials: it
+  // carries no identifiers, and the switch listens on 127.0.0.1 unless an operator says otherwise.
+  app.get('/metrics', guard((reply) => {
+    deps.metrics.metrics().then((text) => reply.send(200, text, { 'content-type': deps.metrics.contentType }),
+      (err: Error) => reply.error('INTERNAL', `metrics failed: ${err.message}`));
+  }));
 
   app.get('/v1/hsm/keys', guard((reply, req) => {
     reply.json(200, { keys: hsm.publicKeys().map(({ kid, alg, publicKey }) => ({ kid, alg, publicKey })) });

@@ -9,6 +9,7 @@ import { HsmLink } from './hsm-link.ts';
 import { ControlPlane } from './control-plane.ts';
 import { installVendorSessions } from './vendor-session.ts';
 import { installHttpRoutes } from './http-routes.ts';
+import { createMetrics } from './metrics.ts';
 import { startupTimeoutMs } from './limits.ts';
 
 export interface RunningSwitch {
@@ -46,7 +47,8 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
 
   const app = uws.App();
   installVendorSessions(app, router, control);
-  installHttpRoutes(app, { router, control, hsm, faultInjection: config.faultInjection });
+  const metrics = createMetrics(router, hsm);
+  installHttpRoutes(app, { router, control, hsm, metrics, faultInjection: config.faultInjection });
   if (config.faultInjection) console.error('WARNING: ONCEPAY_FAULT_INJECTION is on: operators can crash shards on purpose. Tests only.');
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

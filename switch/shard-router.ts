@@ -22,6 +22,7 @@ import {
   type Command, type FromShard, type ShardAudit, type ShardStats,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
+import { ShardMetrics } from '../workers/shard-metrics.ts';
 import { partitionCount, shardOfPartition } from '../workers/partitions.ts';
 import { shardInFlightMax, httpPendingMax, controlReadTimeoutMs } from './limits.ts';
 import type { HsmLink } from './hsm-link.ts';
@@ -61,6 +62,7 @@ export interface RouterOptions {
 
 export class ShardRouter {
   private readonly shards: ShardHandle[] = [];
+  private readonly metricBuffers: SharedArrayBuffer[] = [];
   private readonly sessions = new Map<number, ReplySink>();
   private readonly http = new Map<number, { cb: HttpCallback; shard: number }>();
   private readonly controlWaiters = new Map<number, (v: unknown) => void>();
@@ -115,6 +117,8 @@ export class ShardRouter {
       holdTtlMs: this.opts.holdTtlMs,
       hsmPort: port,
       faultInjection: this.opts.faultInjection ?? false,
+      // Kept across restarts, so a restarted shard's counters continue instead of resetting.
+      metrics: (this.metricBuffers[index] ??= new ShardMetrics().buffer),
     };
     const worker = spawnWorker(new URL('../workers/shard-actor.ts', import.meta.url), {
       workerData,
@@ -242,7 +246,7 @@ export class ShardRouter {
       const bytes = new Uint8Array(packed.length);
       bytes.set(packed);
       h.pending = [];
-      h.worker.postMessage({ t: 'batch', bytes }, [bytes.buffer]);
+      h.worker.postMessage({ t: 'batch', bytes, sentAtMs: performance.timeOrigin + performance.now() }, [bytes.buffer]);
     }
   };
 
@@ -318,6 +322,16 @@ export class ShardRouter {
   /** Fault injection: make a shard fail as if it hit one of our assertions. */
   crashShard(shard: number): void {
     this.shards[shard].worker.postMessage({ t: 'crash' });
+  }
+
+  /** The shared counters of a shard, read when Prometheus scrapes. */
+  metricsOf(shard: number): ShardMetrics {
+    return new ShardMetrics(this.metricBuffers[shard]);
+  }
+
+  /** In-flight commands per shard, as the switch counts them. */
+  inFlightOf(shard: number): number {
+    return this.shards[shard].inFlight;
   }
 
   restartsOf(shard: number): number {

@@ -23,6 +23,7 @@ import {
 } from './limits.ts';
 import type { ShardRouter, ReplySink } from './shard-router.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { edge } from './metrics.ts';
 
 interface SessionData {
   vendorId: string;
@@ -56,6 +57,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
     upgrade: (res: HttpResponse, req: HttpRequest, context) => {
       const vendor = control.vendor(bearerOf(req.getHeader('authorization')));
       if (!vendor) {
+        edge.authFailuresVendorWs++;
         res.cork(() => {
           res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json')
             .end('{"status":"error","code":"UNAUTHORIZED","message":"a vendor API key is required: Authorization: Bearer <apiKey>"}');
@@ -92,6 +94,8 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
       };
       d.sink = sink;
       d.sessionId = router.openSession(sink);
+      edge.vendorSessions++;
+      edge.vendorSessionsOpened++;
     },
 
     message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
@@ -108,6 +112,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
       const d = ws.getUserData();
       d.open = false;
       router.closeSession(d.sessionId);
+      edge.vendorSessions--;
     },
   });
 }
@@ -115,6 +120,8 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
 function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter): void {
   const d = ws.getUserData();
   const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
+  if (isBinary) edge.framesMsgpack++;
+  else edge.framesJson++;
   let frame: unknown;
   try {
     // The ArrayBuffer is only valid during this callback; both decoders copy what they keep.
@@ -175,6 +182,8 @@ function send(ws: WebSocket<SessionData>, format: FormatCode, frame: object): vo
 }
 
 function replyError(ws: WebSocket<SessionData>, format: FormatCode, rid: Rid | null, code: ErrorCode, message: string): void {
+  if (code === 'BAD_REQUEST') edge.badRequests++;
+  else if (code === 'BUSY') edge.busy++;
   send(ws, format, { rid, status: 'error', code, message });
 }
 

@@ -316,6 +316,31 @@ describe('bad input changes nothing and keeps the session', () => {
   });
 });
 
+describe('metrics', () => {
+  it('serves Prometheus text with shard, decision, HSM, edge and Node series that moved', async () => {
+    const res = await fetch(s.url + '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (line: string) => {
+      const m = new RegExp(`^${line.replace(/[{}"=]/g, (c) => '\\' + c)} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    expect(value('oncepay_decisions_total{op="authorize",outcome="approved"}')).toBeGreaterThan(5);
+    expect(value('oncepay_decisions_total{op="authorize",outcome="ID_USED"}')).toBeGreaterThan(0);
+    expect(value('oncepay_decisions_total{op="capture",outcome="captured"}')).toBeGreaterThan(0);
+    expect(value('oncepay_shard_commits_total{shard="0"}') + value('oncepay_shard_commits_total{shard="1"}')).toBeGreaterThan(0);
+    expect(value('oncepay_hsm_operations_total')).toBeGreaterThan(0);
+    expect(value('oncepay_bad_requests_total')).toBeGreaterThan(0);
+    expect(value('oncepay_auth_failures_total{kind="http"}')).toBeGreaterThan(0);
+    expect(text).toMatch(/^oncepay_shard_flush_seconds_bucket\{shard="0",le="0\.001"\} \d+$/m);
+    expect(text).toMatch(/^oncepay_hsm_sign_seconds_count\{shard="\d"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    // Bounded labels only: no IDs, accounts, vendors or tokens in any series.
+    expect(text).not.toMatch(/(9870\d{15}|ac_\d{4}|vd_\d{4}|au_\d{4}|ovk_|out_|oat_)/);
+  });
+});
+
 describe('audit', () => {
   it('finds money conserved across all shards', async () => {
     const a = await audit();

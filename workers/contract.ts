@@ -82,7 +82,8 @@ export const errorHttpStatus: Record<ErrorCode, number> = {
 };
 
 // Messages on the switch <-> shard port.
-export interface BatchMessage { t: 'batch'; bytes: Uint8Array }
+/** sentAtMs: performance.timeOrigin + performance.now() of the sender, for the queueing histogram. */
+export interface BatchMessage { t: 'batch'; bytes: Uint8Array; sentAtMs: number }
 export interface AuditRequest { t: 'audit'; tag: number }
 export interface StatsRequest { t: 'stats'; tag: number }
 /** Fault injection (only when the switch runs with ONCEPAY_FAULT_INJECTION): fail an assertion. */

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { unpack } from 'msgpackr';
 import {
-  Format, C_FORMAT, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
+  Format, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
   type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
 } from './contract.ts';
 import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
@@ -28,6 +28,7 @@ import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.t
 import { MerkleTree } from '../hsm-sim/merkle.ts';
 import type { HsmSignRequest, HsmSignReply } from '../hsm-sim/hsm-worker.ts';
 import { ReplyWriter, approvalObject, type ApprovalReply } from './reply-writer.ts';
+import { ShardMetrics } from './shard-metrics.ts';
 
 export interface ShardWorkerData {
   shardId: number;
@@ -37,6 +38,8 @@ export interface ShardWorkerData {
   hsmPort: MessagePort;
   mapSizeBytes?: number;
   faultInjection?: boolean;
+  /** Shared counters the main thread renders for Prometheus (see shard-metrics.ts). */
+  metrics: SharedArrayBuffer;
 }
 
 /** Signed rounds kept in memory to answer replays without touching the disk. */
@@ -57,7 +60,7 @@ const queue: Command[] = [];
 let queueHead = 0;
 let scheduled = false;
 
-interface PendingRound { tree: MerkleTree; waiting: ApprovalOutcome[] }
+interface PendingRound { tree: MerkleTree; waiting: ApprovalOutcome[]; sentAt: number }
 interface SignedRound { tree: MerkleTree; kid: string; sigHex: string }
 let openLeaves: Buffer[] = [];
 let openWaiting: ApprovalOutcome[] = [];
@@ -66,6 +69,9 @@ const signedRounds = new Map<number, SignedRound>();
 let signsInFlight = 0;
 
 const stats = { commits: 0, batches: 0, commands: 0, rounds: 0 };
+const metrics = new ShardMetrics(data.metrics);
+/** Absolute milliseconds, comparable between threads (performance.now() is per thread). */
+const clockMs = () => performance.timeOrigin + performance.now();
 
 // Reply staging: encoded replies and their meta, flushed as one transferred message.
 const out = new ReplyWriter();
@@ -77,8 +83,10 @@ let outMeta: number[] = [];
 parent.on('message', (msg: ToShard) => {
   switch (msg.t) {
     case 'batch': {
+      metrics.observe('queueSeconds', (clockMs() - msg.sentAtMs) / 1000);
       const cmds = unpack(msg.bytes) as Command[];
       for (let i = 0; i < cmds.length; i++) queue.push(cmds[i]);
+      metrics.set('mailbox', queue.length - queueHead);
       schedule();
       break;
     }
@@ -168,20 +176,33 @@ function runBatch(): void {
 /** Apply cmds in one transaction; replies follow once it is durable. */
 function transact(cmds: Command[]): void {
   txInFlight++;
+  metrics.set('txInFlight', txInFlight);
+  metrics.set('mailbox', queue.length - queueHead);
   let seq = 0;
   let replies: ReplyOutcome[] = [];
+  const submittedAt = performance.now();
+  let appliedAt = 0;
   state.applyBatchAsync(cmds, Date.now(), (result) => {
     // Decided (inside the transaction, before the commit): approvals join their round now, so the
     // next transaction's approvals go to the right round even if it runs before this one commits.
+    appliedAt = performance.now();
     seq = ++appliedSeq;
     replies = onApplied(seq, result);
   }).then(() => {
     txInFlight--;
+    metrics.set('txInFlight', txInFlight);
     stats.commits++;
     stats.batches++;
     stats.commands += cmds.length;
+    metrics.add('commits');
+    metrics.add('commands', cmds.length);
+    if (cmds.length > 0) metrics.observe('batchSize', cmds.length);
+    metrics.observe('applySeconds', (appliedAt - submittedAt) / 1000);
     if (queue.length > queueHead) schedule();
-    return state.durable().then(() => onDurable(seq, replies));
+    return state.durable().then(() => {
+      metrics.observe('flushSeconds', (performance.now() - appliedAt) / 1000);
+      onDurable(seq, replies);
+    });
   }, (err) => {
     txInFlight--;
     if (seq !== 0) {
@@ -197,9 +218,13 @@ function transact(cmds: Command[]): void {
 function onApplied(seq: number, result: BatchResult): ReplyOutcome[] {
   const replies: ReplyOutcome[] = [];
   for (const o of result.outcomes) {
-    if (o.kind === 'reply') replies.push(o);
-    else {
+    if (o.kind === 'reply') {
+      replies.push(o);
+      const b = o.body as { status: string; code?: string };
+      metrics.decision(o.cmd[C_OP], b.status === 'declined' ? b.code! : b.status);
+    } else {
       o.seq = seq;
+      metrics.decision(o.cmd[C_OP], 'approved');
       routeApproval(o);
     }
   }
@@ -234,6 +259,7 @@ function onFailed(cmds: Command[], err: unknown): void {
   // Anything else is the store refusing the transaction (disk full, map full): it was rolled back,
   // nothing changed, and every command of the batch hears so.
   console.error(`shard ${data.shardId}: transaction failed: ${(err as Error).message}`);
+  metrics.add('storageFailures');
   for (const cmd of cmds) stageError(cmd, 'STORAGE_FAILED', 'the shard could not store this decision; retry with the same idem');
   flush();
   if (queue.length > queueHead) schedule();
@@ -260,7 +286,7 @@ function routeApproval(o: ApprovalOutcome): void {
     const s = cacheSigned(round, tree, stored.kid, stored.sig);
     return stageApproval(o, s);
   }
-  pendingRounds.set(round, { tree, waiting: [o] });
+  pendingRounds.set(round, { tree, waiting: [o], sentAt: performance.now() });
   signsInFlight++;
   hsm.postMessage({ t: 'sign', round, root: tree.root } satisfies HsmSignRequest);
 }
@@ -270,11 +296,12 @@ function maybeCloseRound(): void {
   const { round, size } = state.closeRound();
   assert.equal(size, openLeaves.length);
   const tree = new MerkleTree(openLeaves);
-  pendingRounds.set(round, { tree, waiting: openWaiting });
+  pendingRounds.set(round, { tree, waiting: openWaiting, sentAt: performance.now() });
   openLeaves = [];
   openWaiting = [];
   signsInFlight++;
   stats.rounds++;
+  metrics.add('rounds');
   hsm.postMessage({ t: 'sign', round, root: tree.root } satisfies HsmSignRequest);
 }
 
@@ -283,6 +310,7 @@ function onSigned(round: number, kid: string, sig: Uint8Array): void {
   assert(pending, 'signature for a round that is not pending');
   pendingRounds.delete(round);
   signsInFlight--;
+  metrics.observe('signSeconds', (performance.now() - pending.sentAt) / 1000);
   const tree = pending.tree;
   state.noteSignature(round, kid, sig, tree.size);
   const s = cacheSigned(round, tree, kid, Buffer.from(sig));

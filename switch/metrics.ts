@@ -1,0 +1,105 @@
+// Prometheus metrics, rendered when scraped (GET /metrics). Nothing here runs per request: the hot
+// path bumps plain numbers (edge counters below) or, in the shards, shared Float64Arrays
+// (workers/shard-metrics.ts); a scrape reads them and formats text. Label sets are closed and small:
+// shard index, op, outcome code, format. Never IDs, accounts or vendors.
+
+import client from 'prom-client';
+import type { ShardRouter } from './shard-router.ts';
+import type { HsmLink } from './hsm-link.ts';
+import { decisionLabels, histogramNames, scalarNames } from '../workers/shard-metrics.ts';
+
+/** Counters the main thread bumps inline (cheaper than prom-client objects on the hot path). */
+export const edge = {
+  framesMsgpack: 0,
+  framesJson: 0,
+  badRequests: 0,
+  busy: 0,
+  authFailuresVendorWs: 0,
+  authFailuresHttp: 0,
+  vendorSessions: 0,
+  vendorSessionsOpened: 0,
+};
+
+type Value = { value: number; labels?: Record<string, string | number>; metricName?: string };
+
+/** A metric whose values are computed at scrape time. */
+function computed(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[] | Promise<Value[]>) {
+  return {
+    name, help, type,
+    async get() {
+      return { name, help, type, values: await values(), aggregator: 'sum' };
+    },
+  };
+}
+
+const shardScalarHelp: Record<(typeof scalarNames)[number], [string, string, 'counter' | 'gauge']> = {
+  commits: ['oncepay_shard_commits_total', 'LMDB write transactions committed by the shard', 'counter'],
+  commands: ['oncepay_shard_commands_total', 'commands applied by the shard', 'counter'],
+  rounds: ['oncepay_shard_signing_rounds_total', 'signing rounds the shard sent to the HSM', 'counter'],
+  mailbox: ['oncepay_shard_mailbox_depth', 'commands received by the shard and not yet in a transaction', 'gauge'],
+  txInFlight: ['oncepay_shard_transactions_in_flight', 'transactions decided and not yet committed', 'gauge'],
+  storageFailures: ['oncepay_shard_storage_failures_total', 'transactions the store refused (answered STORAGE_FAILED)', 'counter'],
+};
+
+const histogramHelp: Record<(typeof histogramNames)[number], [string, string]> = {
+  batchSize: ['oncepay_shard_batch_size', 'commands per shard transaction'],
+  queueSeconds: ['oncepay_shard_queue_seconds', 'from the switch sending a batch to the shard receiving it'],
+  applySeconds: ['oncepay_shard_apply_seconds', 'from a transaction being queued to its decisions (includes waiting for the previous commit)'],
+  flushSeconds: ['oncepay_shard_flush_seconds', 'from decisions to durable (commit + fdatasync)'],
+  signSeconds: ['oncepay_hsm_sign_seconds', 'HSM round trip of a signing round, seen from the shard'],
+};
+
+export function createMetrics(router: ShardRouter, hsm: HsmLink): client.Registry {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const shards = () => Array.from({ length: router.shardCount }, (_, i) => i);
+  const reg = (m: ReturnType<typeof computed>) => registry.registerMetric(m as unknown as client.Metric);
+
+  for (const key of scalarNames) {
+    const [name, help, type] = shardScalarHelp[key];
+    reg(computed(name, help, type, () => shards().map((i) => ({ value: router.metricsOf(i).scalar(key), labels: { shard: i } }))));
+  }
+  reg(computed('oncepay_shard_in_flight', 'commands sent to the shard and not yet answered', 'gauge',
+    () => shards().map((i) => ({ value: router.inFlightOf(i), labels: { shard: i } }))));
+  reg(computed('oncepay_shard_restarts_total', 'times the shard worker was restarted', 'counter',
+    () => shards().map((i) => ({ value: router.restartsOf(i), labels: { shard: i } }))));
+
+  reg(computed('oncepay_decisions_total', 'decisions by operation and outcome (approved/captured/voided/refunded, a decline code, or error)', 'counter', () => {
+    const sums = new Array(decisionLabels.length).fill(0);
+    for (const i of shards()) router.metricsOf(i).decisions().forEach((v, k) => (sums[k] += v));
+    return decisionLabels.map((l, k) => ({ value: sums[k], labels: l }));
+  }));
+
+  for (const key of histogramNames) {
+    const [name, help] = histogramHelp[key];
+    reg(computed(name, help, 'histogram', () => shards().flatMap((i) => {
+      const h = router.metricsOf(i).histogram(key);
+      const values: Value[] = h.buckets.map((b, k) => ({ metricName: `${name}_bucket`, value: h.le[k], labels: { shard: i, le: b } }));
+      values.push({ metricName: `${name}_bucket`, value: h.le[h.buckets.length], labels: { shard: i, le: '+Inf' } });
+      values.push({ metricName: `${name}_sum`, value: h.sum, labels: { shard: i } });
+      values.push({ metricName: `${name}_count`, value: h.count, labels: { shard: i } });
+      return values;
+    })));
+  }
+
+  reg(computed('oncepay_hsm_operations_total', 'signatures made by the HSM', 'counter', async () => {
+    const s = await hsm.stats().catch(() => null);
+    return s ? [{ value: s.ops }] : [];
+  }));
+  reg(computed('oncepay_hsm_queue_depth', 'signing requests waiting for HSM capacity', 'gauge', async () => {
+    const s = await hsm.stats().catch(() => null);
+    return s ? [{ value: s.queued }] : [];
+  }));
+  reg(computed('oncepay_hsm_ops_per_second_limit', 'configured HSM capacity', 'gauge', () => [{ value: hsm.opsPerSecLimit }]));
+  reg(computed('oncepay_hsm_restarts_total', 'times the hsm-sim worker was restarted', 'counter', () => [{ value: hsm.restarts }]));
+
+  reg(computed('oncepay_vendor_frames_total', 'vendor WebSocket frames received, by encoding', 'counter',
+    () => [{ value: edge.framesMsgpack, labels: { format: 'msgpack' } }, { value: edge.framesJson, labels: { format: 'json' } }]));
+  reg(computed('oncepay_bad_requests_total', 'frames and bodies refused at the edge as BAD_REQUEST', 'counter', () => [{ value: edge.badRequests }]));
+  reg(computed('oncepay_busy_total', 'requests refused with BUSY (a bounded queue was full)', 'counter', () => [{ value: edge.busy }]));
+  reg(computed('oncepay_auth_failures_total', 'requests refused for missing or wrong credentials', 'counter',
+    () => [{ value: edge.authFailuresVendorWs, labels: { kind: 'vendor_ws' } }, { value: edge.authFailuresHttp, labels: { kind: 'http' } }]));
+  reg(computed('oncepay_vendor_sessions', 'open vendor WebSocket sessions', 'gauge', () => [{ value: edge.vendorSessions }]));
+  reg(computed('oncepay_vendor_sessions_opened_total', 'vendor WebSocket sessions opened', 'counter', () => [{ value: edge.vendorSessionsOpened }]));
+  return registry;
+}
