@@ -6,7 +6,7 @@
 import client from 'prom-client';
 import type { ShardRouter } from './shard-router.ts';
 import type { HsmLink } from './hsm-link.ts';
-import { decisionLabels, histogramNames, scalarNames } from '../workers/shard-metrics.ts';
+import { BucketHistogram, decisionLabels, histogramNames, scalarNames, secondsBuckets } from '../workers/shard-metrics.ts';
 
 /** Counters the main thread bumps inline (cheaper than prom-client objects on the hot path). */
 export const edge = {
@@ -19,6 +19,11 @@ export const edge = {
   vendorSessions: 0,
   vendorSessionsOpened: 0,
 };
+
+/** Whole request inside the switch: frame or body received -> reply written. */
+export const requestSeconds = { ws: new BucketHistogram(secondsBuckets), http: new BucketHistogram(secondsBuckets) };
+/** Writing one session's group of replies (inside one cork). */
+export const replyWriteSeconds = new BucketHistogram(secondsBuckets);
 
 type Value = { value: number; labels?: Record<string, string | number>; metricName?: string };
 
@@ -81,6 +86,18 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink): client.Registr
       return values;
     })));
   }
+
+  const histogramValues = (name: string, h: ReturnType<BucketHistogram['read']>, labels: Record<string, string | number>): Value[] => [
+    ...h.buckets.map((b, k) => ({ metricName: `${name}_bucket`, value: h.le[k], labels: { ...labels, le: b } })),
+    { metricName: `${name}_bucket`, value: h.le[h.buckets.length], labels: { ...labels, le: '+Inf' } },
+    { metricName: `${name}_sum`, value: h.sum, labels },
+    { metricName: `${name}_count`, value: h.count, labels },
+  ];
+  reg(computed('oncepay_request_seconds', 'a request inside the switch, from its frame or body being read to its reply being written', 'histogram',
+    () => [...histogramValues('oncepay_request_seconds', requestSeconds.ws.read(), { transport: 'ws' }),
+      ...histogramValues('oncepay_request_seconds', requestSeconds.http.read(), { transport: 'http' })]));
+  reg(computed('oncepay_reply_write_seconds', 'writing a group of replies to one vendor socket', 'histogram',
+    () => histogramValues('oncepay_reply_write_seconds', replyWriteSeconds.read(), {})));
 
   reg(computed('oncepay_hsm_operations_total', 'signatures made by the HSM', 'counter', async () => {
     const s = await hsm.stats().catch(() => null);

@@ -22,7 +22,8 @@ import {
   type Command, type FromShard, type ShardAudit, type ShardStats,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
-import { ShardMetrics } from '../workers/shard-metrics.ts';
+import { ShardMetrics, clockMicrosU32 } from '../workers/shard-metrics.ts';
+import { requestSeconds, replyWriteSeconds } from './metrics.ts';
 import { partitionCount, shardOfPartition } from '../workers/partitions.ts';
 import { shardInFlightMax, httpPendingMax, controlReadTimeoutMs } from './limits.ts';
 import type { HsmLink } from './hsm-link.ts';
@@ -64,7 +65,7 @@ export class ShardRouter {
   private readonly shards: ShardHandle[] = [];
   private readonly metricBuffers: SharedArrayBuffer[] = [];
   private readonly sessions = new Map<number, ReplySink>();
-  private readonly http = new Map<number, { cb: HttpCallback; shard: number }>();
+  private readonly http = new Map<number, { cb: HttpCallback; shard: number; at: number }>();
   private readonly controlWaiters = new Map<number, (v: unknown) => void>();
   private nextSession = 1;
   private nextTag = 1;
@@ -194,7 +195,7 @@ export class ShardRouter {
     if (this.http.size >= httpPendingMax) return null;
     const tag = this.nextTag++;
     if (this.nextTag > 0xffff_fff0) this.nextTag = 1;
-    this.http.set(tag, { cb, shard });
+    this.http.set(tag, { cb, shard, at: clockMicrosU32() });
     return tag;
   }
 
@@ -267,6 +268,7 @@ export class ShardRouter {
         const p = this.http.get(tag);
         if (p) {
           this.http.delete(tag);
+          requestSeconds.http.observe(((clockMicrosU32() - p.at) >>> 0) / 1e6);
           p.cb(meta[i * REPLY_STRIDE + 4], bytes.subarray(meta[i * REPLY_STRIDE + 2], meta[i * REPLY_STRIDE + 3]));
         }
         i++;
@@ -278,9 +280,13 @@ export class ShardRouter {
       if (sink) {
         const from = i;
         const to = j;
+        const writeStart = performance.now();
         sink.cork(() => {
           for (let k = from; k < to; k++) sink.sendReply(bytes.subarray(meta[k * REPLY_STRIDE + 2], meta[k * REPLY_STRIDE + 3]));
         });
+        const now = clockMicrosU32();
+        replyWriteSeconds.observe((performance.now() - writeStart) / 1000);
+        for (let k = from; k < to; k++) requestSeconds.ws.observe(((now - meta[k * REPLY_STRIDE + 1]) >>> 0) / 1e6);
         sink.done(to - from, handle.index);
       }
       i = j;

@@ -23,7 +23,8 @@ import {
 } from './limits.ts';
 import type { ShardRouter, ReplySink } from './shard-router.ts';
 import type { ControlPlane } from './control-plane.ts';
-import { edge } from './metrics.ts';
+import { edge, requestSeconds } from './metrics.ts';
+import { clockMicrosU32 } from '../workers/shard-metrics.ts';
 
 interface SessionData {
   vendorId: string;
@@ -119,6 +120,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
 
 function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter): void {
   const d = ws.getUserData();
+  const receivedAt = clockMicrosU32();
   const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
   if (isBinary) edge.framesMsgpack++;
   else edge.framesJson++;
@@ -146,7 +148,7 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       // for an unknown or wrong-code ID.
       if (partition < 0) return replyDecline(ws, format, rid, 'ID_UNKNOWN');
       shard = router.shardOf(partition);
-      const cmd: AuthorizeCmd = [Op.authorize, d.sessionId, 0, format, rid, d.vendorId, r.id, r.code, r.amount, r.currency, r.idem];
+      const cmd: AuthorizeCmd = [Op.authorize, d.sessionId, receivedAt, format, rid, d.vendorId, r.id, r.code, r.amount, r.currency, r.idem];
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
       break;
     }
@@ -157,7 +159,7 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       if (r instanceof InputError) return replyError(ws, format, rid, r.code, r.message);
       shard = router.shardOf(partitionOfKeyedId(r.authId));
       const op = frame.op === 'capture' ? Op.capture : frame.op === 'void' ? Op.void : Op.refund;
-      const cmd: AuthOpCmd = [op, d.sessionId, 0, format, rid, d.vendorId, r.authId, r.amount, r.idem];
+      const cmd: AuthOpCmd = [op, d.sessionId, receivedAt, format, rid, d.vendorId, r.authId, r.amount, r.idem];
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
       break;
     }
@@ -165,7 +167,7 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       const authId = checkAuthId(frame.authId);
       if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
       shard = router.shardOf(partitionOfKeyedId(authId));
-      const cmd: GetAuthCmd = [Op.getAuth, d.sessionId, 0, format, rid, d.vendorId, authId];
+      const cmd: GetAuthCmd = [Op.getAuth, d.sessionId, receivedAt, format, rid, d.vendorId, authId];
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
       break;
     }

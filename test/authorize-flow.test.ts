@@ -336,6 +336,12 @@ describe('metrics', () => {
     expect(text).toMatch(/^oncepay_shard_flush_seconds_bucket\{shard="0",le="0\.001"\} \d+$/m);
     expect(text).toMatch(/^oncepay_hsm_sign_seconds_count\{shard="\d"\} [1-9]\d*$/m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect(value('oncepay_request_seconds_count{transport="ws"}')).toBeGreaterThan(10);
+    expect(value('oncepay_request_seconds_count{transport="http"}')).toBeGreaterThan(10);
+    // A WS request takes at least a commit: the mean is well above zero and below a second.
+    const mean = value('oncepay_request_seconds_sum{transport="ws"}') / value('oncepay_request_seconds_count{transport="ws"}');
+    expect(mean).toBeGreaterThan(0.00001);
+    expect(mean).toBeLessThan(1);
     // Bounded labels only: no IDs, accounts, vendors or tokens in any series.
     expect(text).not.toMatch(/(9870\d{15}|ac_\d{4}|vd_\d{4}|au_\d{4}|ovk_|out_|oat_)/);
   });

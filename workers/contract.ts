@@ -11,8 +11,9 @@
 //   [op, session, tag, format, rid, ...args]
 //
 // `session` names the vendor WebSocket session the reply goes to (0 for HTTP), `tag` names the
-// pending HTTP response (0 for WebSocket), `format` says how the shard encodes the reply so the main
-// thread only copies bytes to the socket.
+// pending HTTP response (for WebSocket it carries the switch's receive time, µs on a wrapping u32
+// clock, for the request-latency histogram), `format` says how the shard encodes the reply so the
+// main thread only copies bytes to the socket. The shard echoes session and tag untouched.
 
 export const Op = {
   authorize: 1,

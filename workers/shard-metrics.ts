@@ -106,3 +106,35 @@ export class ShardMetrics {
     return { buckets, le, sum: this.values[base + buckets.length + 1], count: this.values[base + buckets.length + 2] };
   }
 }
+
+/** A histogram in a (possibly shared) Float64Array: per-bucket counts, +Inf, sum, count. */
+export class BucketHistogram {
+  readonly values: Float64Array;
+  constructor(readonly buckets: number[]) {
+    this.values = new Float64Array(buckets.length + 3);
+  }
+
+  observe(value: number): void {
+    const b = this.buckets;
+    let i = 0;
+    while (i < b.length && value > b[i]) i++;
+    this.values[i]++;
+    this.values[b.length + 1] += value;
+    this.values[b.length + 2]++;
+  }
+
+  read(): { buckets: number[]; le: number[]; sum: number; count: number } {
+    const le: number[] = [];
+    let acc = 0;
+    for (let i = 0; i <= this.buckets.length; i++) {
+      acc += this.values[i];
+      le.push(acc);
+    }
+    return { buckets: this.buckets, le, sum: this.values[this.buckets.length + 1], count: this.values[this.buckets.length + 2] };
+  }
+}
+
+/** Microseconds on a wrapping 32-bit clock: small enough to ride in a u32 slot of the reply meta. */
+export function clockMicrosU32(): number {
+  return Math.floor(performance.now() * 1000) >>> 0;
+}
