@@ -16,7 +16,7 @@ import type { ShardRouter } from './shard-router.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { HsmLink } from './hsm-link.ts';
 import type client from 'prom-client';
-import { edge } from './metrics.ts';
+import { edge, lastAudit } from './metrics.ts';
 import { bearerOf } from './vendor-session.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
@@ -258,6 +258,8 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       const conserved = shards.every((s) => s.conserved)
         && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable);
+      lastAudit.conserved = conserved ? 1 : 0;
+      lastAudit.at = Math.floor(Date.now() / 1000);
       reply.json(200, { conserved, currencies, shards });
     }, (err: Error) => reply.error('SHARD_UNAVAILABLE', err.message));
   }));

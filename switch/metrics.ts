@@ -9,6 +9,9 @@ import type { HsmLink } from './hsm-link.ts';
 import { BucketHistogram, decisionLabels, histogramNames, scalarNames, secondsBuckets } from '../workers/shard-metrics.ts';
 
 /** Counters the main thread bumps inline (cheaper than prom-client objects on the hot path). */
+/** The last audit: 1 = money conserved, 0 = not, -1 = no audit run yet; and when (unix seconds). */
+export const lastAudit = { conserved: -1, at: 0 };
+
 export const edge = {
   framesMsgpack: 0,
   framesJson: 0,
@@ -44,6 +47,10 @@ const shardScalarHelp: Record<(typeof scalarNames)[number], [string, string, 'co
   mailbox: ['oncepay_shard_mailbox_depth', 'commands received by the shard and not yet in a transaction', 'gauge'],
   txInFlight: ['oncepay_shard_transactions_in_flight', 'transactions decided and not yet committed', 'gauge'],
   storageFailures: ['oncepay_shard_storage_failures_total', 'transactions the store refused (answered STORAGE_FAILED)', 'counter'],
+  eventLoopLagP99Seconds: ['oncepay_shard_event_loop_lag_p99_seconds', "p99 of the shard thread's event-loop delay over the last second", 'gauge'],
+  gcSeconds: ['oncepay_shard_gc_seconds_total', 'time the shard thread spent in garbage collection', 'counter'],
+  lmdbMappedBytes: ['oncepay_shard_lmdb_used_bytes', "bytes of the shard's LMDB file in use (last page x page size)", 'gauge'],
+  lmdbFreelistEntries: ['oncepay_shard_lmdb_freelist_entries', "entries in LMDB's free-page list (pages waiting for reuse)", 'gauge'],
 };
 
 const histogramHelp: Record<(typeof histogramNames)[number], [string, string]> = {
@@ -109,6 +116,10 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink): client.Registr
   }));
   reg(computed('oncepay_hsm_ops_per_second_limit', 'configured HSM capacity', 'gauge', () => [{ value: hsm.opsPerSecLimit }]));
   reg(computed('oncepay_hsm_restarts_total', 'times the hsm-sim worker was restarted', 'counter', () => [{ value: hsm.restarts }]));
+
+  reg(computed('oncepay_audit_conserved', 'result of the last audit: 1 money conserved, 0 not, -1 not run yet (GET /v1/admin/audit runs one)', 'gauge',
+    () => [{ value: lastAudit.conserved }]));
+  reg(computed('oncepay_audit_last_run_timestamp_seconds', 'when the last audit ran', 'gauge', () => [{ value: lastAudit.at }]));
 
   reg(computed('oncepay_vendor_frames_total', 'vendor WebSocket frames received, by encoding', 'counter',
     () => [{ value: edge.framesMsgpack, labels: { format: 'msgpack' } }, { value: edge.framesJson, labels: { format: 'json' } }]));

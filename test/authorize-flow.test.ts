@@ -336,6 +336,9 @@ describe('metrics', () => {
     expect(text).toMatch(/^oncepay_shard_flush_seconds_bucket\{shard="0",le="0\.001"\} \d+$/m);
     expect(text).toMatch(/^oncepay_hsm_sign_seconds_count\{shard="\d"\} [1-9]\d*$/m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect(value('oncepay_shard_lmdb_used_bytes{shard="0"}')).toBeGreaterThan(4096);
+    expect(value('oncepay_shard_event_loop_lag_p99_seconds{shard="1"}')).toBeGreaterThanOrEqual(0);
+    expect([-1, 1]).toContain(value('oncepay_audit_conserved'));
     expect(value('oncepay_request_seconds_count{transport="ws"}')).toBeGreaterThan(10);
     expect(value('oncepay_request_seconds_count{transport="http"}')).toBeGreaterThan(10);
     // A WS request takes at least a commit: the mean is well above zero and below a second.

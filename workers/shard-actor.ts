@@ -18,6 +18,7 @@
 
 import assert from 'node:assert/strict';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import {
   Format, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
@@ -402,3 +403,22 @@ setInterval(() => {
     onFailed([], err);
   });
 }, sweepIntervalMs).unref();
+
+// ---------------------------------------------------------------------------------------------
+// Runtime gauges of this thread, once a second: event-loop lag (p99 over the last second), time in
+// GC, and the size of the LMDB environment. The main thread's own come from prom-client defaults.
+
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+new PerformanceObserver((list) => {
+  let ms = 0;
+  for (const e of list.getEntries()) ms += e.duration;
+  metrics.add('gcSeconds', ms / 1000);
+}).observe({ entryTypes: ['gc'] });
+setInterval(() => {
+  metrics.set('eventLoopLagP99Seconds', loopDelay.percentile(99) / 1e9);
+  loopDelay.reset();
+  const st = state.env.getStats() as { pageSize: number; lastPageNumber: number; free?: { entryCount?: number } };
+  metrics.set('lmdbMappedBytes', (st.lastPageNumber + 1) * st.pageSize);
+  metrics.set('lmdbFreelistEntries', st.free?.entryCount ?? 0);
+}, 1000).unref();

@@ -12,7 +12,10 @@ export const secondsBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 /** Commands per transaction, up to batchSizeMax. */
 export const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
 
-export const scalarNames = ['commits', 'commands', 'rounds', 'mailbox', 'txInFlight', 'storageFailures'] as const;
+export const scalarNames = [
+  'commits', 'commands', 'rounds', 'mailbox', 'txInFlight', 'storageFailures',
+  'eventLoopLagP99Seconds', 'gcSeconds', 'lmdbMappedBytes', 'lmdbFreelistEntries',
+] as const;
 type Scalar = (typeof scalarNames)[number];
 
 /** Decisions counted by operation and outcome: a closed, bounded label set (no IDs, no vendors). */
