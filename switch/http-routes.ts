@@ -17,6 +17,7 @@ import type { ControlPlane } from './control-plane.ts';
 import type { HsmLink } from './hsm-link.ts';
 import type client from 'prom-client';
 import { edge, lastAudit } from './metrics.ts';
+import { liveAssets, type LiveSeries } from './live.ts';
 import { bearerOf } from './vendor-session.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
@@ -131,6 +132,7 @@ export interface RouteDeps {
   control: ControlPlane;
   hsm: HsmLink;
   metrics: client.Registry;
+  live: LiveSeries;
   faultInjection?: boolean;
 }
 
@@ -290,6 +292,20 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   app.get('/metrics', guard((reply) => {
     deps.metrics.metrics().then((text) => reply.send(200, text, { 'content-type': deps.metrics.contentType }),
       (err: Error) => reply.error('INTERNAL', `metrics failed: ${err.message}`));
+  }));
+
+  // The live page for SREs and its data (aggregates only, like /metrics).
+  app.get('/dashboard', guard((reply) => {
+    reply.send(200, liveAssets['index.html'].body, { 'content-type': liveAssets['index.html'].type });
+  }));
+  app.get('/dashboard/uplot.js', guard((reply) => {
+    reply.send(200, liveAssets['uplot.js'].body, { 'content-type': liveAssets['uplot.js'].type, 'cache-control': 'max-age=86400' });
+  }));
+  app.get('/dashboard/uplot.css', guard((reply) => {
+    reply.send(200, liveAssets['uplot.css'].body, { 'content-type': liveAssets['uplot.css'].type, 'cache-control': 'max-age=86400' });
+  }));
+  app.get('/dashboard/series.json', guard((reply) => {
+    reply.send(200, JSON.stringify(deps.live.points), { 'cache-control': 'no-store' });
   }));
 
   app.get('/v1/hsm/keys', guard((reply, req) => {

@@ -10,6 +10,7 @@ import { ControlPlane } from './control-plane.ts';
 import { installVendorSessions } from './vendor-session.ts';
 import { installHttpRoutes } from './http-routes.ts';
 import { createMetrics } from './metrics.ts';
+import { LiveSeries } from './live.ts';
 import { startupTimeoutMs } from './limits.ts';
 
 export interface RunningSwitch {
@@ -48,7 +49,8 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   const app = uws.App();
   installVendorSessions(app, router, control);
   const metrics = createMetrics(router, hsm);
-  installHttpRoutes(app, { router, control, hsm, metrics, faultInjection: config.faultInjection });
+  const live = new LiveSeries(router, hsm);
+  installHttpRoutes(app, { router, control, hsm, metrics, live, faultInjection: config.faultInjection });
   if (config.faultInjection) console.error('WARNING: ONCEPAY_FAULT_INJECTION is on: operators can crash shards on purpose. Tests only.');
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -65,6 +67,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   return {
     port, router, hsm, control,
     async stop() {
+      live.stop();
       uws.us_listen_socket_close(listenSocket);
       await router.close();
       await hsm.terminate();
