@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { holdTtlMsDefault } from '../workers/limits.ts';
+import type { EnumerationLimits } from './enumeration-guard.ts';
+import { enumerationDefaults } from './limits.ts';
 
 export interface Config {
   host: string;
@@ -18,6 +20,7 @@ export interface Config {
   allowUwsFallback: boolean;
   /** Operator routes that break things on purpose (fault-injection tests); never in production. */
   faultInjection: boolean;
+  enumeration: EnumerationLimits;
 }
 
 const options = {
@@ -31,6 +34,11 @@ const options = {
   'hold-ttl-ms': { type: 'string', env: 'ONCEPAY_HOLD_TTL_MS' },
   'allow-uws-fallback': { type: 'boolean', env: 'ONCEPAY_ALLOW_UWS_FALLBACK' },
   'fault-injection': { type: 'boolean', env: 'ONCEPAY_FAULT_INJECTION' },
+  'enum-window-ms': { type: 'string', env: 'ONCEPAY_ENUM_WINDOW_MS' },
+  'enum-slow-after': { type: 'string', env: 'ONCEPAY_ENUM_SLOW_AFTER' },
+  'enum-delay-ms': { type: 'string', env: 'ONCEPAY_ENUM_DELAY_MS' },
+  'enum-suspend-after': { type: 'string', env: 'ONCEPAY_ENUM_SUSPEND_AFTER' },
+  'enum-suspend-ms': { type: 'string', env: 'ONCEPAY_ENUM_SUSPEND_MS' },
 } as const;
 
 export class ConfigError extends Error {}
@@ -73,5 +81,12 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     holdTtlMs: int('ONCEPAY_HOLD_TTL_MS', get('hold-ttl-ms') ?? String(holdTtlMsDefault), 1000, 90 * 24 * 3600 * 1000),
     allowUwsFallback: get('allow-uws-fallback') === 'true' || get('allow-uws-fallback') === '1',
     faultInjection: get('fault-injection') === 'true' || get('fault-injection') === '1',
+    enumeration: {
+      windowMs: int('ONCEPAY_ENUM_WINDOW_MS', get('enum-window-ms') ?? String(enumerationDefaults.windowMs), 1000, 24 * 3600 * 1000),
+      slowAfter: int('ONCEPAY_ENUM_SLOW_AFTER', get('enum-slow-after') ?? String(enumerationDefaults.slowAfter), 1, 1e9),
+      delayMs: int('ONCEPAY_ENUM_DELAY_MS', get('enum-delay-ms') ?? String(enumerationDefaults.delayMs), 0, 60_000),
+      suspendAfter: int('ONCEPAY_ENUM_SUSPEND_AFTER', get('enum-suspend-after') ?? String(enumerationDefaults.suspendAfter), 1, 1e9),
+      suspendMs: int('ONCEPAY_ENUM_SUSPEND_MS', get('enum-suspend-ms') ?? String(enumerationDefaults.suspendMs), 1000, 7 * 24 * 3600 * 1000),
+    },
   };
 }

@@ -6,7 +6,7 @@
 // headers and parameters are read before any await; onAborted is registered before any await; a
 // response is never touched after it aborted; every write happens inside cork().
 
-import { Op, Format, errorHttpStatus, type ErrorCode, type Command } from '../workers/contract.ts';
+import { Op, Format, errorHttpStatus, REPLY_UNKNOWN_ID, type ErrorCode, type Command } from '../workers/contract.ts';
 import { idPartition } from '../workers/payment-id.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { idTtlSecondsDefault } from '../workers/limits.ts';
@@ -18,6 +18,7 @@ import type { HsmLink } from './hsm-link.ts';
 import type client from 'prom-client';
 import { edge, lastAudit } from './metrics.ts';
 import { liveAssets, type LiveSeries } from './live.ts';
+import type { EnumerationGuard } from './enumeration-guard.ts';
 import { bearerOf } from './vendor-session.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
@@ -133,6 +134,7 @@ export interface RouteDeps {
   hsm: HsmLink;
   metrics: client.Registry;
   live: LiveSeries;
+  guard: EnumerationGuard;
   faultInjection?: boolean;
 }
 
@@ -140,8 +142,12 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   const { router, control, hsm } = deps;
 
   /** Send a command to a shard and relay its answer as this response. */
-  const relay = (reply: Reply, shard: number, build: (tag: number) => Command): void => {
-    const tag = router.newHttpTag((status, bytes) => reply.send(status, bytes), shard);
+  /** `vendorId`: count ID_UNKNOWN answers against this vendor (enumeration defence). */
+  const relay = (reply: Reply, shard: number, build: (tag: number) => Command, vendorId?: string): void => {
+    const tag = router.newHttpTag((word, bytes) => {
+      if (vendorId !== undefined && word & REPLY_UNKNOWN_ID) deps.guard.unknownId(vendorId);
+      reply.send(word & 0xffff, bytes);
+    }, shard);
     if (tag !== null && router.submit(shard, build(tag))) return;
     if (tag !== null) router.cancelHttpTag(tag);
     reply.error('BUSY', 'the switch is saturated; retry with the same idem');
@@ -316,7 +322,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
 
   const vendorOf = (reply: Reply, req: HttpRequest) => {
     const v = control.vendor(bearerOf(req.getHeader('authorization')));
-    if (!v) reply.error('UNAUTHORIZED', 'a vendor API key is required: Authorization: Bearer <apiKey>');
+    if (!v) {
+      reply.error('UNAUTHORIZED', 'a vendor API key is required: Authorization: Bearer <apiKey>');
+      return null;
+    }
+    if (deps.guard.suspended(v.vendorId)) {
+      reply.error('SUSPENDED', 'this vendor is suspended for presenting too many unknown payment IDs');
+      return null;
+    }
     return v;
   };
 
@@ -327,9 +340,12 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const r = checkAuthorize(body);
       if (r instanceof InputError) return reply.error(r.code, r.message);
       const partition = idPartition(r.id);
-      if (partition < 0) return reply.json(200, { status: 'declined', code: 'ID_UNKNOWN' });
+      if (partition < 0) {
+        deps.guard.unknownId(vendor.vendorId);
+        return reply.json(200, { status: 'declined', code: 'ID_UNKNOWN' });
+      }
       relay(reply, router.shardOf(partition), (tag) =>
-        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem]);
+        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem], vendor.vendorId);
     });
   }));
 

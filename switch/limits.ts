@@ -47,3 +47,9 @@ export const startupTimeoutMs = 30_000;
 /** How long an operator read (audit, stats) waits for a shard: an audit scans the whole shard, so
  * generous, but bounded so a dead shard answers 503 instead of hanging the caller. */
 export const controlReadTimeoutMs = 60_000;
+
+/** Enumeration defence (switch/enumeration-guard.ts), per vendor, all configurable: unknown payment
+ * IDs per minute after which each authorize waits 100 ms, and after which the vendor is suspended
+ * for 10 minutes. A real vendor sees a few customer typos; the load generator's 1% wrong codes are
+ * ~2,300 per vendor-minute at full speed, below the first threshold. */
+export const enumerationDefaults = { windowMs: 60_000, slowAfter: 5_000, delayMs: 100, suspendAfter: 20_000, suspendMs: 600_000 };

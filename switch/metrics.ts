@@ -6,6 +6,7 @@
 import client from 'prom-client';
 import type { ShardRouter } from './shard-router.ts';
 import type { HsmLink } from './hsm-link.ts';
+import type { EnumerationGuard } from './enumeration-guard.ts';
 import { BucketHistogram, decisionLabels, histogramNames, scalarNames, secondsBuckets } from '../workers/shard-metrics.ts';
 
 /** Counters the main thread bumps inline (cheaper than prom-client objects on the hot path). */
@@ -61,7 +62,7 @@ const histogramHelp: Record<(typeof histogramNames)[number], [string, string]> =
   signSeconds: ['oncepay_hsm_sign_seconds', 'HSM round trip of a signing round, seen from the shard'],
 };
 
-export function createMetrics(router: ShardRouter, hsm: HsmLink): client.Registry {
+export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: EnumerationGuard): client.Registry {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const shards = () => Array.from({ length: router.shardCount }, (_, i) => i);
@@ -120,6 +121,9 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink): client.Registr
   reg(computed('oncepay_audit_conserved', 'result of the last audit: 1 money conserved, 0 not, -1 not run yet (GET /v1/admin/audit runs one)', 'gauge',
     () => [{ value: lastAudit.conserved }]));
   reg(computed('oncepay_audit_last_run_timestamp_seconds', 'when the last audit ran', 'gauge', () => [{ value: lastAudit.at }]));
+
+  reg(computed('oncepay_enumeration_suspensions_total', 'vendors suspended for presenting too many unknown payment IDs', 'counter', () => [{ value: guard.suspensions }]));
+  reg(computed('oncepay_vendors_suspended', 'vendors suspended right now', 'gauge', () => [{ value: guard.suspendedCount() }]));
 
   reg(computed('oncepay_vendor_frames_total', 'vendor WebSocket frames received, by encoding', 'counter',
     () => [{ value: edge.framesMsgpack, labels: { format: 'msgpack' } }, { value: edge.framesJson, labels: { format: 'json' } }]));

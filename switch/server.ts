@@ -11,6 +11,7 @@ import { installVendorSessions } from './vendor-session.ts';
 import { installHttpRoutes } from './http-routes.ts';
 import { createMetrics } from './metrics.ts';
 import { LiveSeries } from './live.ts';
+import { EnumerationGuard } from './enumeration-guard.ts';
 import { startupTimeoutMs } from './limits.ts';
 
 export interface RunningSwitch {
@@ -47,10 +48,14 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   await withTimeout(router.whenReady(), startupTimeoutMs, 'shards');
 
   const app = uws.App();
-  installVendorSessions(app, router, control);
-  const metrics = createMetrics(router, hsm);
+  const guard = new EnumerationGuard(config.enumeration);
+  guard.onSuspend = (vendorId) => router.closeVendorSessions(vendorId, 4003, 'suspended: too many unknown payment IDs');
+  const pruner = setInterval(() => guard.prune(), config.enumeration.windowMs);
+  pruner.unref();
+  installVendorSessions(app, router, control, guard);
+  const metrics = createMetrics(router, hsm, guard);
   const live = new LiveSeries(router, hsm);
-  installHttpRoutes(app, { router, control, hsm, metrics, live, faultInjection: config.faultInjection });
+  installHttpRoutes(app, { router, control, hsm, metrics, live, guard, faultInjection: config.faultInjection });
   if (config.faultInjection) console.error('WARNING: ONCEPAY_FAULT_INJECTION is on: operators can crash shards on purpose. Tests only.');
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -68,6 +73,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
     port, router, hsm, control,
     async stop() {
       live.stop();
+      clearInterval(pruner);
       uws.us_listen_socket_close(listenSocket);
       await router.close();
       await hsm.terminate();

@@ -18,7 +18,7 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../workers/spawn-worker.ts';
 import { Packr } from 'msgpackr';
 import {
-  REPLY_STRIDE,
+  REPLY_STRIDE, REPLY_UNKNOWN_ID,
   type Command, type FromShard, type ShardAudit, type ShardStats,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
@@ -38,10 +38,16 @@ export interface ReplySink {
   done(count: number, shard: number): void;
   /** The shard that held some of this session's requests died: their outcome is unknown. */
   shardLost(shard: number): void;
+  /** One of this session's authorizations was answered ID_UNKNOWN. */
+  unknownId(): void;
+  /** Close the session (the vendor was suspended). */
+  close(code: number, reason: string): void;
+  vendorId: string;
   inFlightPerShard: Int32Array;
 }
 
-export type HttpCallback = (status: number, body: Uint8Array) => void;
+/** `word` is the reply's status word: HTTP status in the low 16 bits, flags above (contract.ts). */
+export type HttpCallback = (word: number, body: Uint8Array) => void;
 
 interface ShardHandle {
   index: number;
@@ -191,6 +197,11 @@ export class ShardRouter {
     this.sessions.delete(id);
   }
 
+  /** Close every session of a vendor (suspension). */
+  closeVendorSessions(vendorId: string, code: number, reason: string): void {
+    for (const sink of [...this.sessions.values()]) if (sink.vendorId === vendorId) sink.close(code, reason);
+  }
+
   newHttpTag(cb: HttpCallback, shard: number): number | null {
     if (this.http.size >= httpPendingMax) return null;
     const tag = this.nextTag++;
@@ -221,7 +232,7 @@ export class ShardRouter {
   request(shard: number, build: (tag: number) => Command): Promise<{ status: number; body: any }> {
     return new Promise((resolve) => {
       const busy = { status: 503, body: { status: 'error', code: 'BUSY', message: 'the switch is saturated; retry' } };
-      const tag = this.newHttpTag((status, bytes) => resolve({ status, body: JSON.parse(Buffer.from(bytes).toString('utf8')) }), shard);
+      const tag = this.newHttpTag((word, bytes) => resolve({ status: word & 0xffff, body: JSON.parse(Buffer.from(bytes).toString('utf8')) }), shard);
       if (tag === null) return resolve(busy);
       if (!this.submit(shard, build(tag))) {
         this.cancelHttpTag(tag);
@@ -280,6 +291,7 @@ export class ShardRouter {
       if (sink) {
         const from = i;
         const to = j;
+        for (let k = from; k < to; k++) if (meta[k * REPLY_STRIDE + 4] & REPLY_UNKNOWN_ID) sink.unknownId();
         const writeStart = performance.now();
         sink.cork(() => {
           for (let k = from; k < to; k++) sink.sendReply(bytes.subarray(meta[k * REPLY_STRIDE + 2], meta[k * REPLY_STRIDE + 3]));

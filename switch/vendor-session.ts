@@ -23,7 +23,8 @@ import {
 } from './limits.ts';
 import type { ShardRouter, ReplySink } from './shard-router.ts';
 import type { ControlPlane } from './control-plane.ts';
-import { edge, requestSeconds } from './metrics.ts';
+import { edge } from './metrics.ts';
+import type { EnumerationGuard } from './enumeration-guard.ts';
 import { clockMicrosU32 } from '../workers/shard-metrics.ts';
 
 interface SessionData {
@@ -45,7 +46,7 @@ export function bearerOf(header: string): string | null {
   return header.slice(7).trim() || null;
 }
 
-export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane): void {
+export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard): void {
   app.ws<SessionData>('/v1/vendor', {
     compression: uws.DISABLED,
     maxPayloadLength: frameBytesMax,
@@ -62,6 +63,13 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
         res.cork(() => {
           res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json')
             .end('{"status":"error","code":"UNAUTHORIZED","message":"a vendor API key is required: Authorization: Bearer <apiKey>"}');
+        });
+        return;
+      }
+      if (guard.suspended(vendor.vendorId)) {
+        res.cork(() => {
+          res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json')
+            .end('{"status":"error","code":"SUSPENDED","message":"this vendor is suspended for presenting too many unknown payment IDs"}');
         });
         return;
       }
@@ -87,6 +95,11 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
           d.inFlight -= count;
           d.inFlightPerShard[shard] -= count;
         },
+        vendorId: d.vendorId,
+        unknownId: () => guard.unknownId(d.vendorId),
+        close: (code, reason) => {
+          if (d.open) ws.end(code, reason);
+        },
         shardLost: () => {
           // Requests in a dead shard have unknown outcomes; closing tells the vendor to replay its
           // in-flight requests with the same idem on a new session.
@@ -102,7 +115,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
     message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
       // An exception here is our bug; it costs one frame an INTERNAL error, never the process.
       try {
-        onFrame(ws, message, isBinary, router);
+        onFrame(ws, message, isBinary, router, guard);
       } catch (err) {
         console.error('frame failed:', err);
         replyError(ws, isBinary ? Format.wsMsgpack : Format.wsJson, null, 'INTERNAL', 'internal error');
@@ -118,7 +131,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
   });
 }
 
-function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter): void {
+function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard): void {
   const d = ws.getUserData();
   const receivedAt = clockMicrosU32();
   const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
@@ -145,10 +158,30 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       if (r instanceof InputError) return replyError(ws, format, rid, r.code, r.message);
       const partition = idPartition(r.id);
       // Not one of our numbers: decided here, without a shard, with the same answer a shard gives
-      // for an unknown or wrong-code ID.
-      if (partition < 0) return replyDecline(ws, format, rid, 'ID_UNKNOWN');
+      // for an unknown or wrong-code ID (and counted the same way against enumeration).
+      if (partition < 0) {
+        guard.unknownId(d.vendorId);
+        return replyDecline(ws, format, rid, 'ID_UNKNOWN');
+      }
       shard = router.shardOf(partition);
       const cmd: AuthorizeCmd = [Op.authorize, d.sessionId, receivedAt, format, rid, d.vendorId, r.id, r.code, r.amount, r.currency, r.idem];
+      const delay = guard.delayMs(d.vendorId);
+      if (delay > 0) {
+        // A vendor presenting many unknown IDs is slowed: its authorizations wait (they still count
+        // in flight, so the per-session limit bounds how many can wait).
+        const target = shard;
+        d.inFlight++;
+        d.inFlightPerShard[target]++;
+        setTimeout(() => {
+          d.inFlight--;
+          d.inFlightPerShard[target]--;
+          if (!d.open) return;
+          if (!router.submit(target, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
+          d.inFlight++;
+          d.inFlightPerShard[target]++;
+        }, delay);
+        return;
+      }
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
       break;
     }

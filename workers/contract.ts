@@ -72,6 +72,7 @@ export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDec
 export const errorCodes = [
   'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'IDEMPOTENCY_CONFLICT', 'BUSY',
   'ACCOUNT_UNKNOWN', 'CURRENCY_MISMATCH', 'EMAIL_TAKEN', 'BALANCE_LIMIT', 'STORAGE_FAILED', 'SHARD_UNAVAILABLE', 'INTERNAL',
+  'SUSPENDED',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
@@ -79,7 +80,7 @@ export type ErrorCode = (typeof errorCodes)[number];
 export const errorHttpStatus: Record<ErrorCode, number> = {
   BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, PAYLOAD_TOO_LARGE: 413,
   IDEMPOTENCY_CONFLICT: 409, BUSY: 503, ACCOUNT_UNKNOWN: 404, CURRENCY_MISMATCH: 409, EMAIL_TAKEN: 409,
-  BALANCE_LIMIT: 422, STORAGE_FAILED: 503, SHARD_UNAVAILABLE: 503, INTERNAL: 500,
+  BALANCE_LIMIT: 422, STORAGE_FAILED: 503, SHARD_UNAVAILABLE: 503, INTERNAL: 500, SUSPENDED: 403,
 };
 
 // Messages on the switch <-> shard port.
@@ -93,8 +94,11 @@ export interface CrashRequest { t: 'crash' }
 export interface HsmChannel { t: 'hsm'; port: import('node:worker_threads').MessagePort }
 export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest | HsmChannel;
 
-/** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, http status. */
+/** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, status word. The status
+ * word is the HTTP status in its low 16 bits, plus flags the switch acts on (REPLY_UNKNOWN_ID). */
 export const REPLY_STRIDE = 5;
+/** The reply is an authorize declined ID_UNKNOWN: the switch counts these per vendor (enumeration). */
+export const REPLY_UNKNOWN_ID = 0x1_0000;
 export interface RepliesMessage { t: 'replies'; meta: Uint32Array; bytes: Uint8Array }
 export interface ReadyMessage { t: 'ready'; shardId: number }
 export interface ShardAudit {

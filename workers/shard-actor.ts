@@ -21,7 +21,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import {
-  Format, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE,
+  Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID,
   type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
 } from './contract.ts';
 import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
@@ -374,7 +374,8 @@ function stageReply(cmd: Command, status: number, body: Record<string, unknown>)
   if (format === Format.http) out.utf8(JSON.stringify(body));
   else if (format === Format.wsMsgpack) out.msgpack({ rid: cmd[C_RID], ...body });
   else out.utf8(JSON.stringify({ rid: cmd[C_RID], ...body }));
-  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, status);
+  const unknownId = cmd[C_OP] === Op.authorize && body.code === 'ID_UNKNOWN' ? REPLY_UNKNOWN_ID : 0;
+  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, status | unknownId);
 }
 
 function flush(): void {
