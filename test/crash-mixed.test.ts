@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
-import { startSwitchProcess, http, setupVendorAndUser, tempDataDir, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { startSwitchProcess, http, setupVendorAndUser, tempDataDir, sendInWindows, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 
 interface Frame { rid: number; op: string; body: Record<string, unknown>; reply?: any }
 
@@ -102,26 +102,9 @@ describe('crash campaign, mixed load', () => {
     expect(frames.filter((fr) => !fr.reply).length, 'some requests were in flight at a kill').toBeGreaterThan(0);
 
     // Replay everything, in order, in windows under the in-flight limit.
-    const replays = new Map<number, any>();
-    const byRid = new Map<number, Frame>();
-    const [ws] = await sessions(s, f, 1, byRid);
+    const [ws] = await sessions(s, f, 1, new Map());
     ws.removeAllListeners('message');
-    for (let from = 0; from < frames.length; from += 500) {
-      const window = frames.slice(from, from + 500);
-      await new Promise<void>((resolve) => {
-        let left = window.length;
-        const onMessage = (d: Buffer) => {
-          const r = unpack(d);
-          replays.set(r.rid, r);
-          if (--left === 0) {
-            ws.off('message', onMessage);
-            resolve();
-          }
-        };
-        ws.on('message', onMessage);
-        for (const fr of window) ws.send(pack({ op: fr.op, rid: fr.rid, ...fr.body }));
-      });
-    }
+    const replays = await sendInWindows(ws, frames.map((fr) => ({ op: fr.op, rid: fr.rid, ...fr.body })));
     ws.close();
 
     // Answers: the first one again, byte for byte; never an error; the state follows from them.

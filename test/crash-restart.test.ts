@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import {
-  startSwitchProcess, http, setupVendorAndUser, tempDataDir, type SwitchProcess, type Fixture,
+  startSwitchProcess, http, setupVendorAndUser, tempDataDir, sendInWindows, type SwitchProcess, type Fixture,
 } from './support/switch-process.ts';
 import { verifyApproval } from '../hsm-sim/verify-approval.ts';
 
@@ -99,24 +99,7 @@ describe('crash and restart', () => {
       const w = new WebSocket(s!.wsUrl, { headers: { authorization: `Bearer ${f.apiKey}` } });
       w.once('open', () => resolve(w));
     });
-    const replays = new Map<number, any>();
-    // In windows of 1000, below the per-session in-flight limit.
-    for (let from = 0; from < sent.length; from += 1000) {
-      const window = sent.slice(from, from + 1000);
-      await new Promise<void>((resolve) => {
-        let left = window.length;
-        const onMessage = (d: Buffer) => {
-          const r = unpack(d);
-          replays.set(r.rid, r);
-          if (--left === 0) {
-            ws.off('message', onMessage);
-            resolve();
-          }
-        };
-        ws.on('message', onMessage);
-        for (const e of window) ws.send(pack({ op: 'authorize', rid: e.rid, id: e.id, code: e.code, amount: e.amount, currency: 'USD', idem: e.idem }));
-      });
-    }
+    const replays = await sendInWindows(ws, sent.map((e) => ({ op: 'authorize', rid: e.rid, id: e.id, code: e.code, amount: e.amount, currency: 'USD', idem: e.idem })));
     ws.close();
     const approvalsPerId = new Map<string, Set<string>>();
     for (const e of sent) {

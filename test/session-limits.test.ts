@@ -5,14 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
-import { startSwitchProcess, setupVendorAndUser, issueId, VendorClient, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { startSwitchProcess, setupVendorAndUser, issueId, VendorClient, maskedBinaryFrame, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 import { luhnCheckDigit, idPrefix } from '../workers/payment-id.ts';
 import { inFlightPerSessionMax } from '../switch/limits.ts';
 
 let s: SwitchProcess;
 let f: Fixture;
 beforeAll(async () => {
-  s = await startSwitchProcess();
+  // This test is about the in-flight limit; its 20,480 unknown IDs must not trip the enumeration
+  // defence (tested on its own in enumeration.test.ts).
+  s = await startSwitchProcess({ env: { ONCEPAY_ENUM_SLOW_AFTER: '1000000', ONCEPAY_ENUM_SUSPEND_AFTER: '1000000' } });
   f = await setupVendorAndUser(s, 1000);
 });
 afterAll(async () => {
@@ -45,10 +47,7 @@ describe('in-flight limit per session', () => {
       pack({ op: 'authorize', rid: i, id: unissued(i), code: '123', amount: 1, currency: 'USD', idem: `b${i}` }));
     // Framed by hand (binary, masked with an all-zero key, which is legal) and written to the socket
     // in one go, so they arrive together instead of one write per frame.
-    const raw = Buffer.concat(frames.map((fr) => {
-      const header = fr.length < 126 ? Buffer.from([0x82, 0x80 | fr.length, 0, 0, 0, 0]) : Buffer.from([0x82, 0x80 | 126, fr.length >> 8, fr.length & 0xff, 0, 0, 0, 0]);
-      return Buffer.concat([header, fr]);
-    }));
+    const raw = Buffer.concat(frames.map(maskedBinaryFrame));
     (ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(raw);
     await done;
     ws.close();

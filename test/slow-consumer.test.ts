@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { pack } from 'msgpackr';
-import { startSwitchProcess, setupVendorAndUser, issueId, VendorClient, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { startSwitchProcess, setupVendorAndUser, issueId, VendorClient, maskedBinaryFrame, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 
 let s: SwitchProcess;
 let f: Fixture;
@@ -49,9 +49,7 @@ describe('slow consumer', () => {
       const frames: Buffer[] = [];
       for (let i = 0; i < 2000; i++, sent++) {
         const payload = pack({ op: 'authorize', rid: rid + sent, id: id.id, code: id.code, amount: 1, currency: 'USD', idem: `s${sent}` });
-        const header = payload.length < 126 ? Buffer.from([0x82, 0x80 | payload.length, 0, 0, 0, 0])
-          : Buffer.from([0x82, 0x80 | 126, payload.length >> 8, payload.length & 0xff, 0, 0, 0, 0]);
-        frames.push(header, payload);
+        frames.push(maskedBinaryFrame(payload));
       }
       if (!sock.write(Buffer.concat(frames))) await new Promise((r) => setTimeout(r, 20));
       await new Promise((r) => setTimeout(r, 30));

@@ -168,3 +168,36 @@ export class VendorClient {
     this.ws.close();
   }
 }
+
+/**
+ * Send msgpack frames on one session in windows below the per-session in-flight limit, and collect
+ * every reply by rid. Used to replay whole campaigns after crashes.
+ */
+export async function sendInWindows(ws: WebSocket, frames: Array<Record<string, unknown> & { rid: number }>, windowSize = 500): Promise<Map<number, any>> {
+  const replies = new Map<number, any>();
+  for (let from = 0; from < frames.length; from += windowSize) {
+    const window = frames.slice(from, from + windowSize);
+    await new Promise<void>((resolve) => {
+      let left = window.length;
+      const onMessage = (d: Buffer) => {
+        const r = unpack(d);
+        replies.set(r.rid, r);
+        if (--left === 0) {
+          ws.off('message', onMessage);
+          resolve();
+        }
+      };
+      ws.on('message', onMessage);
+      for (const fr of window) ws.send(pack(fr));
+    });
+  }
+  return replies;
+}
+
+/** One client WebSocket frame (binary, final, masked with an all-zero key, which is legal), built by
+ * hand so many can be written to a raw socket at once. */
+export function maskedBinaryFrame(payload: Uint8Array): Buffer {
+  const header = payload.length < 126 ? Buffer.from([0x82, 0x80 | payload.length, 0, 0, 0, 0])
+    : Buffer.from([0x82, 0x80 | 126, payload.length >> 8, payload.length & 0xff, 0, 0, 0, 0]);
+  return Buffer.concat([header, payload]);
+}
