@@ -26,6 +26,12 @@ export const edge = {
 
 /** Whole request inside the switch: frame or body received -> reply written. */
 export const requestSeconds = { ws: new BucketHistogram(secondsBuckets), http: new BucketHistogram(secondsBuckets) };
+/** Vendor WebSocket requests by operation (indexed by op code: authorize, capture, void, refund). */
+export const operationSeconds: Record<number, BucketHistogram> = {
+  1: new BucketHistogram(secondsBuckets), 2: new BucketHistogram(secondsBuckets),
+  3: new BucketHistogram(secondsBuckets), 4: new BucketHistogram(secondsBuckets),
+};
+const operationNames: Record<number, string> = { 1: 'authorize', 2: 'capture', 3: 'void', 4: 'refund' };
 /** Writing one session's group of replies (inside one cork). */
 export const replyWriteSeconds = new BucketHistogram(secondsBuckets);
 
@@ -104,6 +110,8 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
   reg(computed('oncepay_request_seconds', 'a request inside the switch, from its frame or body being read to its reply being written', 'histogram',
     () => [...histogramValues('oncepay_request_seconds', requestSeconds.ws.read(), { transport: 'ws' }),
       ...histogramValues('oncepay_request_seconds', requestSeconds.http.read(), { transport: 'http' })]));
+  reg(computed('oncepay_operation_seconds', 'vendor WebSocket requests inside the switch, by operation', 'histogram',
+    () => Object.entries(operationSeconds).flatMap(([op, h]) => histogramValues('oncepay_operation_seconds', h.read(), { op: operationNames[Number(op)] }))));
   reg(computed('oncepay_reply_write_seconds', 'writing a group of replies to one vendor socket', 'histogram',
     () => histogramValues('oncepay_reply_write_seconds', replyWriteSeconds.read(), {})));
 

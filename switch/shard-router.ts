@@ -18,12 +18,12 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../workers/spawn-worker.ts';
 import { Packr } from 'msgpackr';
 import {
-  REPLY_STRIDE, REPLY_UNKNOWN_ID,
+  REPLY_STRIDE, REPLY_UNKNOWN_ID, replyOp,
   type Command, type FromShard, type ShardAudit, type ShardStats,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
 import { ShardMetrics, clockMicrosU32 } from '../workers/shard-metrics.ts';
-import { requestSeconds, replyWriteSeconds } from './metrics.ts';
+import { requestSeconds, replyWriteSeconds, operationSeconds } from './metrics.ts';
 import { partitionCount, shardOfPartition } from '../workers/partitions.ts';
 import { shardInFlightMax, httpPendingMax, controlReadTimeoutMs } from './limits.ts';
 import type { HsmLink } from './hsm-link.ts';
@@ -298,7 +298,11 @@ export class ShardRouter {
         });
         const now = clockMicrosU32();
         replyWriteSeconds.observe((performance.now() - writeStart) / 1000);
-        for (let k = from; k < to; k++) requestSeconds.ws.observe(((now - meta[k * REPLY_STRIDE + 1]) >>> 0) / 1e6);
+        for (let k = from; k < to; k++) {
+          const seconds = ((now - meta[k * REPLY_STRIDE + 1]) >>> 0) / 1e6;
+          requestSeconds.ws.observe(seconds);
+          operationSeconds[replyOp(meta[k * REPLY_STRIDE + 4])]?.observe(seconds);
+        }
         sink.done(to - from, handle.index);
       }
       i = j;

@@ -341,6 +341,9 @@ describe('metrics', () => {
     expect([-1, 1]).toContain(value('oncepay_audit_conserved'));
     expect(value('oncepay_request_seconds_count{transport="ws"}')).toBeGreaterThan(10);
     expect(value('oncepay_request_seconds_count{transport="http"}')).toBeGreaterThan(10);
+    expect(value('oncepay_operation_seconds_count{op="authorize"}')).toBeGreaterThan(10);
+    expect(value('oncepay_operation_seconds_count{op="capture"}')).toBeGreaterThan(0);
+    expect(value('oncepay_operation_seconds_count{op="refund"}')).toBeGreaterThan(0);
     // A WS request takes at least a commit: the mean is well above zero and below a second.
     const mean = value('oncepay_request_seconds_sum{transport="ws"}') / value('oncepay_request_seconds_count{transport="ws"}');
     expect(mean).toBeGreaterThan(0.00001);

@@ -99,6 +99,15 @@ export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest 
 export const REPLY_STRIDE = 5;
 /** The reply is an authorize declined ID_UNKNOWN: the switch counts these per vendor (enumeration). */
 export const REPLY_UNKNOWN_ID = 0x1_0000;
+/** Bits 20..23 of the status word carry the op of a vendor request (authorize..getAuth), for the
+ * per-operation latency histograms; 0 for everything else. */
+export const REPLY_OP_SHIFT = 20;
+export function replyOp(word: number): number {
+  return (word >>> REPLY_OP_SHIFT) & 0xf;
+}
+export function opBits(op: number): number {
+  return op <= Op.getAuth ? op << REPLY_OP_SHIFT : 0;
+}
 export interface RepliesMessage { t: 'replies'; meta: Uint32Array; bytes: Uint8Array }
 export interface ReadyMessage { t: 'ready'; shardId: number }
 export interface ShardAudit {

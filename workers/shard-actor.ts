@@ -21,7 +21,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import {
-  Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID,
+  Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID, opBits,
   type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
 } from './contract.ts';
 import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
@@ -361,7 +361,7 @@ function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
   const format = cmd[C_FORMAT];
   if (format === Format.wsMsgpack) out.approvalMsgpack(a);
   else out.utf8(JSON.stringify(approvalObject(a, format !== Format.http)));
-  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, 200);
+  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, 200 | opBits(Op.authorize));
 }
 
 function stageError(cmd: Command, code: ErrorCode, message: string): void {
@@ -375,7 +375,7 @@ function stageReply(cmd: Command, status: number, body: Record<string, unknown>)
   else if (format === Format.wsMsgpack) out.msgpack({ rid: cmd[C_RID], ...body });
   else out.utf8(JSON.stringify({ rid: cmd[C_RID], ...body }));
   const unknownId = cmd[C_OP] === Op.authorize && body.code === 'ID_UNKNOWN' ? REPLY_UNKNOWN_ID : 0;
-  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, status | unknownId);
+  outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, status | unknownId | opBits(cmd[C_OP]));
 }
 
 function flush(): void {
