@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, release } from 'node:os';
 import { join } from 'node:path';
-import type { Histogram } from './load-driver.ts';
+import type { DriverResult, Histogram } from './load-driver.ts';
 import type { ThreadCpu } from './cpu-usage.ts';
 
 export interface Machine { cpuModel: string; cpuCount: number; totalMemoryGiB: number; node: string; os: string }
@@ -91,17 +91,9 @@ export interface Report {
   latencyMs: { all: LatencySummary; approved: LatencySummary; declined: LatencySummary; sendLag: LatencySummary | null };
   counts: Record<string, number>;
   sentByKind: Record<string, number>;
-  checks: {
-    mismatches: number;
-    mismatchSamples: string[];
-    approvalsVerified: number;
-    verifyFailures: number;
-    verifyFailureSamples: string[];
-    errors: number;
-    lost: number;
-    sessionsClosed: string[];
-    reuseDropped: number;
-  };
+  /** The driver's checks, as the driver counted them (its `verified` is reported as approvalsVerified). */
+  checks: Pick<DriverResult, 'mismatches' | 'mismatchSamples' | 'verifyFailures' | 'verifyFailureSamples' | 'errors' | 'lost' | 'sessionsClosed' | 'reuseDropped'>
+    & { approvalsVerified: number };
   cpu: {
     /** The generator's own CPU over the window, % of one core (200 = both cores of a 2-core box). */
     generatorPercent: number | null;

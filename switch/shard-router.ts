@@ -291,19 +291,22 @@ export class ShardRouter {
       if (sink) {
         const from = i;
         const to = j;
-        for (let k = from; k < to; k++) if (meta[k * REPLY_STRIDE + 4] & REPLY_UNKNOWN_ID) sink.unknownId();
         const writeStart = performance.now();
         sink.cork(() => {
           for (let k = from; k < to; k++) sink.sendReply(bytes.subarray(meta[k * REPLY_STRIDE + 2], meta[k * REPLY_STRIDE + 3]));
         });
         const now = clockMicrosU32();
         replyWriteSeconds.observe((performance.now() - writeStart) / 1000);
+        sink.done(to - from, handle.index);
+        // One pass over the written replies: latency, and unknown IDs for the enumeration defence
+        // (which may close the session, so it comes after the writes).
         for (let k = from; k < to; k++) {
+          const word = meta[k * REPLY_STRIDE + 4];
           const seconds = ((now - meta[k * REPLY_STRIDE + 1]) >>> 0) / 1e6;
           requestSeconds.ws.observe(seconds);
-          operationSeconds[replyOp(meta[k * REPLY_STRIDE + 4])]?.observe(seconds);
+          operationSeconds[replyOp(word)]?.observe(seconds);
+          if (word & REPLY_UNKNOWN_ID) sink.unknownId();
         }
-        sink.done(to - from, handle.index);
       }
       i = j;
     }

@@ -24,7 +24,7 @@ import {
   Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID, opBits,
   type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
 } from './contract.ts';
-import { ShardState, approvalFields, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
+import { ShardState, isoOf, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
 import { MerkleTree } from '../hsm-sim/merkle.ts';
 import type { HsmSignRequest, HsmSignReply } from '../hsm-sim/hsm-worker.ts';
@@ -350,10 +350,9 @@ function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
     heldForFlush.push({ o, s });
     return;
   }
-  const fields = approvalFields(o.authId, o.auth);
   const a: ApprovalReply = {
     rid: o.cmd[C_RID], authId: o.authId, vendorId: o.auth.vid, amount: o.auth.amt, currency: o.auth.cur,
-    approvedAt: fields.approvedAt as string, expiresAt: fields.expiresAt as string, idLast4: o.auth.l4,
+    approvedAt: isoOf(o.auth.at), expiresAt: isoOf(o.auth.hx), idLast4: o.auth.l4,
     kid: s.kid, root: s.tree.rootHex, index: o.auth.ix, size: s.tree.size, path: s.tree.pathHex(o.auth.ix), sig: s.sigHex,
   };
   const cmd = o.cmd;

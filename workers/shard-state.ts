@@ -952,23 +952,10 @@ function idExpKey(expMs: number, idHash?: Buffer): Buffer {
   return k;
 }
 
-/** The signed fields of an approval, from its stored authorization (so replays rebuild the same bytes). */
-export function approvalFields(authId: string, a: AuthRecord): Record<string, string | number> {
-  return {
-    authId,
-    vendorId: a.vid,
-    amount: a.amt,
-    currency: a.cur,
-    approvedAt: isoOf(a.at),
-    expiresAt: isoOf(a.hx),
-    idLast4: a.l4,
-  };
-}
-
 // Approvals of one batch share their timestamps: remember the last few conversions instead of
 // formatting the same instant thousands of times.
 const isoCache = new Map<number, string>();
-function isoOf(ms: number): string {
+export function isoOf(ms: number): string {
   let iso = isoCache.get(ms);
   if (iso === undefined) {
     if (isoCache.size >= 64) isoCache.clear();
