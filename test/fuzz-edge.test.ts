@@ -14,6 +14,8 @@ import { connect } from 'node:net';
 import { frameBytesMax } from '../switch/limits.ts';
 import { startSwitchProcess, http, setupVendorAndUser, issueId, VendorClient, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 
+// ONCEPAY_FUZZ_SCALE multiplies every campaign's size for a longer soak (e.g. 10).
+const scale = Number(process.env.ONCEPAY_FUZZ_SCALE ?? 1);
 let s: SwitchProcess;
 let f: Fixture;
 let before: { account: any; currencies: any };
@@ -100,10 +102,10 @@ describe('fuzzed WebSocket frames', () => {
       expect(typeof reply.code).toBe('string');
       if (reply.status === 'error') expect(['BAD_REQUEST', 'IDEMPOTENCY_CONFLICT', 'NOT_FOUND']).toContain(reply.code);
       else expect(['ID_UNKNOWN', 'AUTH_UNKNOWN']).toContain(reply.code);
-    }), { numRuns: 10_000 });
+    }), { numRuns: 10_000 * scale });
     ws.close();
     expect(await snapshot()).toEqual(before);
-  });
+  }, 60_000 * scale);
 });
 
 describe('byte-level WebSocket frames', () => {
@@ -190,11 +192,11 @@ describe('byte-level WebSocket frames', () => {
       // the switch must then reject as msgpack.
       const text = base.binary ? false : Buffer.from(data.toString('utf8')).equals(data);
       check(await exchange(ws, { data, binary: !text }));
-    }), { numRuns: 10_000 });
+    }), { numRuns: 10_000 * scale });
     expect(ws.readyState).toBe(WebSocket.OPEN); // one session carried all of them
     ws.close();
     expect(await snapshot()).toEqual(before);
-  });
+  }, 60_000 * scale);
 });
 
 describe('raw HTTP on a bare socket', () => {
@@ -273,7 +275,7 @@ describe('raw HTTP on a bare socket', () => {
     // full second, so they run 100 at a time. The first failing input is printed as it was sent.
     const seed = Number(process.env.ONCEPAY_FUZZ_SEED ?? 42);
     const inputs = fc.sample(fc.tuple(fc.constantFrom(...templates), optsArb, mutationArb,
-      fc.constantFrom('', '/../../etc/passwd', '?a=%00', '%', '/%2e%2e', 'x'.repeat(9000))), { numRuns: 1500, seed });
+      fc.constantFrom('', '/../../etc/passwd', '?a=%00', '%', '/%2e%2e', 'x'.repeat(9000))), { numRuns: 1500 * scale, seed });
     const requests = inputs.map(([[method, path, token, body], opts, mutation, suffix]) => {
       let bytes = build(method, path + suffix, token, body, { ...opts, length: opts.length === 'exact' ? String(Buffer.byteLength(body)) : opts.length });
       if (mutation !== null) {
@@ -296,7 +298,7 @@ describe('raw HTTP on a bare socket', () => {
     console.log(`fuzz-edge raw HTTP answers by status (0 = closed without an answer): ${JSON.stringify(Object.fromEntries(statuses))}`);
     expect((await http(s, 'GET', '/healthz')).status).toBe(200);
     expect(await snapshot()).toEqual(before);
-  }, 120_000);
+  }, 120_000 * scale);
 });
 
 describe('fuzzed HTTP', () => {
@@ -364,7 +366,7 @@ describe('fuzzed HTTP', () => {
           expect(url).toContain(f.accountId);
           funded.set(b.idem, b.amount);
         }
-      }), { numRuns: 5000 });
+      }), { numRuns: 5000 * scale });
     // Fuzzed calls may register users or vendors (that is what the routes do), but no money moves
     // except by a fund call the switch accepted, and the audit still conserves it.
     const after = await snapshot();
@@ -377,5 +379,5 @@ describe('fuzzed HTTP', () => {
     const id = await issueId(s, f.token);
     expect((await vendor.request({ op: 'authorize', id: id.id, code: id.code, amount: 5, currency: 'USD', idem: 'after-fuzz' })).status).toBe('approved');
     vendor.close();
-  });
+  }, 60_000 * scale);
 });
