@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { installHttpRoutes } from '../switch/http-routes.ts';
 import { installVendorSessions } from '../switch/vendor-session.ts';
+import { UserHub } from '../switch/user-sessions.ts';
 import {
   startSwitchProcess, http, setupVendorAndUser, issueId, VendorClient, type SwitchProcess, type Fixture,
 } from './support/switch-process.ts';
@@ -37,9 +38,20 @@ const matrix: Record<string, Row> = {
   'GET /dashboard/series.json': { who: 'public', path: '/dashboard/series.json' },
   'GET /v1/hsm/keys': { who: 'public', path: '/v1/hsm/keys' },
   'POST /v1/users': { who: 'public', path: '/v1/users' }, // registration: the caller has no credential yet
+  'POST /v1/sessions': { who: 'public', path: '/v1/sessions' }, // sign-in: the password is the credential
 
   'GET /v1/accounts/me': { who: 'user', path: '/v1/accounts/me' },
   'POST /v1/ids': { who: 'user', path: '/v1/ids', body: { idem: 'matrix-ids' } },
+  'PUT /v1/accounts/me/settings': { who: 'user', path: '/v1/accounts/me/settings', body: { paused: true } },
+  'POST /v1/accounts/me/devices': { who: 'user', path: '/v1/accounts/me/devices', body: { fingerprint: 'matrix-device' } },
+  'DEL /v1/accounts/me/devices/:fingerprint': { who: 'user', path: '/v1/accounts/me/devices/matrix-device' },
+  'GET /v1/accounts/me/holds': { who: 'user', path: '/v1/accounts/me/holds' },
+  'GET /v1/accounts/me/history': { who: 'user', path: '/v1/accounts/me/history' },
+  'POST /v1/ids/control': { who: 'user', path: '/v1/ids/control', body: { id: '{id}', action: 'close' } },
+  'POST /v1/cards': { who: 'user', path: '/v1/cards', body: {} },
+  'POST /v1/credit/applications': { who: 'user', path: '/v1/credit/applications', body: { requestedLimit: 100, monthlyIncome: 100_000 } },
+  'GET /v1/credit/applications': { who: 'user', path: '/v1/credit/applications' },
+  'WS /v1/user': { who: 'user', path: '/v1/user' },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -47,19 +59,19 @@ const matrix: Record<string, Row> = {
   'POST /v1/admin/hsm/rotate': { who: 'admin', path: '/v1/admin/hsm/rotate', body: {} },
   'POST /v1/admin/faults/shards/:shard/crash': { who: 'admin', path: '/v1/admin/faults/shards/0/crash', body: {} },
   'POST /v1/admin/faults/hsm/crash': { who: 'admin', path: '/v1/admin/faults/hsm/crash', body: {} },
+  'GET /v1/admin/alerts': { who: 'admin', path: '/v1/admin/alerts' },
+  'POST /v1/admin/vendors/:vendorId/suspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/suspend', body: {} },
+  'POST /v1/admin/vendors/:vendorId/unsuspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/unsuspend', body: {} },
+  'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
+  'POST /v1/admin/credit/applications/:applicationId/decide': { who: 'admin', path: '/v1/admin/credit/applications/ca_000000000000000000000000/decide', body: { decision: 'accept' } },
 
   'POST /v1/authorize': { who: 'vendor', path: '/v1/authorize', body: { id: '{id}', code: '{code}', amount: 5, currency: 'USD', idem: 'matrix-auth' } },
   'POST /v1/capture': { who: 'vendor', path: '/v1/capture', body: { authId: '{auth}', idem: 'matrix-capture' } },
   'POST /v1/void': { who: 'vendor', path: '/v1/void', body: { authId: '{auth}', idem: 'matrix-void' } },
   'POST /v1/refund': { who: 'vendor', path: '/v1/refund', body: { authId: '{auth}', amount: 1, idem: 'matrix-refund' } },
   'GET /v1/auths/:authId': { who: 'vendor', path: '/v1/auths/{auth}' },
+  'GET /v1/auths/:authId/approval': { who: 'vendor', path: '/v1/auths/{auth}/approval' },
   'WS /v1/vendor': { who: 'vendor', path: '/v1/vendor' },
-
-  // ---- user WebSocket /v1/user: being added on main (sessions / confirmation mode). When it lands
-  // this test fails until its row is added here:
-  // 'WS /v1/user': { who: 'user', path: '/v1/user' },
-  // and the upgrade checks in "WebSocket upgrades" below get a /v1/user block (vendor key, admin
-  // token, malformed bearer -> refused; a user token -> accepted).
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };
@@ -74,8 +86,10 @@ function registeredRoutes(): string[] {
     },
   });
   const stub = {} as never;
-  installHttpRoutes(app as never, { router: stub, control: stub, hsm: stub, metrics: stub, live: stub, guard: stub, faultInjection: true });
-  installVendorSessions(app as never, stub, stub, stub);
+  const users = new UserHub({} as never, stub, stub);
+  installHttpRoutes(app as never, { router: stub, control: stub, hsm: stub, metrics: stub, live: stub, guard: stub, users, config: stub, faultInjection: true });
+  installVendorSessions(app as never, stub, stub, stub, users);
+  users.install(app as never);
   return seen;
 }
 
@@ -93,10 +107,10 @@ afterAll(async () => {
 
 describe('the route table', () => {
   it('names every route the switch registers, and nothing else', () => {
-    // server.ts wires route families with install*(app, …) calls; this test records the two it knows.
-    // A new family (e.g. a user WebSocket) must be recorded here and get its rows in the matrix.
-    const families = [...readFileSync(new URL('../switch/server.ts', import.meta.url), 'utf8').matchAll(/\b(install\w+)\(app\b/g)].map((m) => m[1]);
-    expect(families.sort()).toEqual(['installHttpRoutes', 'installVendorSessions']);
+    // server.ts wires route families with install*(app, …) calls; this test records the three it knows.
+    // A new family must be recorded here and get its rows in the matrix.
+    const families = [...readFileSync(new URL('../switch/server.ts', import.meta.url), 'utf8').matchAll(/\b(install\w*)\(app\b/g)].map((m) => m[1]);
+    expect(families.sort()).toEqual(['install', 'installHttpRoutes', 'installVendorSessions']);
     const routes = registeredRoutes();
     expect(new Set(routes).size, 'a route registered twice').toBe(routes.length);
     expect(routes.sort()).toEqual(Object.keys(matrix).sort());
@@ -105,7 +119,7 @@ describe('the route table', () => {
 
 describe('credentials on every route', () => {
   const fill = (text: string, auth: string, id: { id: string; code: string }) =>
-    text.replace('{account}', a.accountId).replace('{auth}', auth).replace('{id}', id.id).replace('{code}', id.code);
+    text.replace('{account}', a.accountId).replace('{auth}', auth).replace('{id}', id.id).replace('{code}', id.code).replace('{vendor}', b.vendorId);
 
   it('refuses a missing, malformed or wrong-kind credential with 401 before reading the body, and changes nothing', async () => {
     // State that a leaking route would change: A's held authorization, an unused ID, A's balance,
@@ -127,7 +141,7 @@ describe('credentials on every route', () => {
     let tried = 0;
     for (const [route, row] of Object.entries(matrix)) {
       if (row.who === 'public' || route.startsWith('WS ')) continue;
-      const [method] = route.split(' ');
+      const method = route.split(' ')[0].replace(/^DEL$/, 'DELETE');
       const wrongKinds = (Object.keys(credentials) as Who[]).filter((w) => w !== 'public' && w !== row.who).map((w) => credentials[w]);
       // Another principal of the right kind is no wrong credential (vendor B may call vendor routes).
       for (const header of [null, ...malformed(credentials[row.who]), ...wrongKinds.map((t) => `Bearer ${t}`)]) {
@@ -156,7 +170,7 @@ describe('credentials on every route', () => {
 
   it('serves the public routes without credentials, and nothing else', async () => {
     for (const [route, row] of Object.entries(matrix)) {
-      if (row.who !== 'public' || route === 'POST /v1/users') continue;
+      if (row.who !== 'public' || route.startsWith('POST ')) continue;
       const res = await fetch(s.url + row.path);
       await res.arrayBuffer();
       expect({ route, status: res.status }).toEqual({ route, status: route === 'ANY /*' ? 404 : 200 });
@@ -195,7 +209,25 @@ describe('WebSocket upgrades', () => {
     expect(await upgrade('/v1/vendor', { authorization: `Bearer ${a.apiKey}` })).toBe(101);
   });
 
-  // ---- user WebSocket /v1/user (being added on main): its refusal cases go here.
+  it('refuses /v1/user to anything but a user token (header or subprotocol)', async () => {
+    const refused: Array<Record<string, string>> = [
+      {}, { authorization: `Bearer ${a.apiKey}` }, { authorization: `Bearer ${s.adminToken}` },
+      { authorization: 'Bearer' }, { authorization: `Basic ${a.token}` }, { authorization: `Bearer ${a.token}x` },
+      { authorization: a.token }, { 'sec-websocket-protocol': `oncepay.v1, oncepay.bearer.${a.apiKey}` },
+      { 'sec-websocket-protocol': 'oncepay.v1' },
+    ];
+    for (const headers of refused) expect(await upgrade('/v1/user', headers)).toBe(401);
+    expect(await upgrade(`/v1/user?token=${encodeURIComponent(a.token)}`, {})).toBe(401);
+    expect(await upgrade('/v1/user', { authorization: `Bearer ${a.token}` })).toBe(101);
+    // Browsers: the token as a subprotocol next to oncepay.v1, which the switch selects.
+    const ws = new WebSocket(s.url.replace('http', 'ws') + '/v1/user', ['oncepay.v1', `oncepay.bearer.${a.token}`]);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    expect(ws.protocol).toBe('oncepay.v1');
+    ws.close();
+  });
 });
 
 describe('vendor isolation', () => {
