@@ -379,7 +379,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         const r = checkAuthOp(body);
         if (r instanceof InputError) return reply.error(r.code, r.message);
         relay(reply, router.shardOf(partitionOfKeyedId(r.authId)), (tag) =>
-          [op, 0, tag, Format.http, null, vendor.vendorId, r.authId, r.amount, r.idem]);
+          [op, 0, tag, Format.http, null, vendor.vendorId, r.authId, r.amount, r.idem], vendor.vendorId);
       });
     }));
   }
@@ -390,7 +390,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     const authId = checkAuthId(req.getParameter(0));
     if (authId instanceof InputError) return reply.error(authId.code, authId.message);
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
-      [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId]);
+      [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId], vendor.vendorId);
   }));
 
   // The outcome of a pending authorization (confirmation or card mode): the signed approval once
@@ -401,7 +401,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     const authId = checkAuthId(req.getParameter(0));
     if (authId instanceof InputError) return reply.error(authId.code, authId.message);
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
-      [Op.resume, 0, tag, Format.http, null, vendor.vendorId, authId]);
+      [Op.resume, 0, tag, Format.http, null, vendor.vendorId, authId], vendor.vendorId);
   }));
 
   installUserRoutes(app, deps, { relay, admin });
