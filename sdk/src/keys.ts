@@ -1,6 +1,7 @@
 // The switch's public signing keys (GET /v1/hsm/keys), fetched once and refreshed when an approval
 // names a kid we do not know (the switch rotated its key). Refreshes are single-flight and at most one
-// per keyRefreshIntervalMinMs: a stream of forged kids must not turn into a stream of fetches.
+// per keyRefreshIntervalMinMs: a stream of forged kids must not turn into a stream of fetches (each
+// waits for the next allowed fetch and is then refused).
 
 import type { VerifyKey } from './verify-approval.ts';
 
@@ -23,11 +24,14 @@ export class KeyRing {
     return this.keys.some((k) => k.kid === kid);
   }
 
-  /** Fetch the keys unless fetched within keyRefreshIntervalMinMs; resolves false if that failed. */
+  /** Fetch the keys (joining a fetch under way); within keyRefreshIntervalMinMs of the last fetch, wait
+   * for the interval to pass first. Waiting, not refusing: a genuine rotation seen right after a fetch
+   * must still verify. Resolves false when no keys could be had. */
   refresh(): Promise<boolean> {
     if (this.inFlight) return this.inFlight;
-    if (performance.now() - this.fetchedAt < keyRefreshIntervalMinMs) return Promise.resolve(this.keys.length > 0);
-    this.inFlight = this.fetchOnce().finally(() => {
+    const waitMs = keyRefreshIntervalMinMs - (performance.now() - this.fetchedAt);
+    const fetched = waitMs > 0 ? new Promise((r) => setTimeout(r, waitMs)).then(() => this.fetchOnce()) : this.fetchOnce();
+    this.inFlight = fetched.finally(() => {
       this.inFlight = null;
     });
     return this.inFlight;
