@@ -20,6 +20,7 @@ import { edge, lastAudit } from './metrics.ts';
 import { liveAssets, type LiveSeries } from './live.ts';
 import type { EnumerationGuard } from './enumeration-guard.ts';
 import { bearerOf } from './vendor-session.ts';
+import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
 } from './limits.ts';
@@ -370,6 +371,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
       [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId]);
   }));
+
+  // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
+
+  for (const name of ['openapi.json', 'asyncapi.json'] as const) {
+    app.get(`/v1/${name}`, guard((reply) => {
+      reply.send(200, apiSpecs[name], { 'cache-control': 'no-cache' });
+    }));
+  }
 
   // --- everything else -------------------------------------------------------------------------
 
