@@ -40,3 +40,13 @@ describe('spec/openapi.json and spec/asyncapi.json', () => {
     expect(schemas.ErrorCode.enum).toEqual(expect.arrayContaining([...errorCodes]));
   });
 });
+
+describe('docs/error-codes.md', () => {
+  it('explains every decline and error code of the specs', async () => {
+    const { authorizeDeclineCodes, plannedAuthorizeDeclineCodes, authOpDeclineCodes, errorCodes: specErrors, plannedErrorCodes } = await import('./source.ts');
+    const doc = readFileSync(new URL('../docs/error-codes.md', import.meta.url), 'utf8');
+    const missing = [...authorizeDeclineCodes, ...plannedAuthorizeDeclineCodes, ...authOpDeclineCodes, ...specErrors, ...plannedErrorCodes]
+      .filter((code) => !doc.includes('`' + code + '`'));
+    expect(missing).toEqual([]);
+  });
+});
