@@ -23,6 +23,7 @@ import { bearerOf } from './vendor-session.ts';
 import type { UserHub } from './user-sessions.ts';
 import type { Config } from './config.ts';
 import { installUserRoutes } from './user-routes.ts';
+import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
 } from './limits.ts';
@@ -405,6 +406,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   }));
 
   installUserRoutes(app, deps, { relay, admin });
+  // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
+
+  for (const name of ['openapi.json', 'asyncapi.json'] as const) {
+    app.get(`/v1/${name}`, guard((reply) => {
+      reply.send(200, apiSpecs[name], { 'cache-control': 'no-cache' });
+    }));
+  }
 
   // --- everything else -------------------------------------------------------------------------
 
