@@ -37,6 +37,8 @@ const matrix: Record<string, Row> = {
   'GET /dashboard/uplot.css': { who: 'public', path: '/dashboard/uplot.css' },
   'GET /dashboard/series.json': { who: 'public', path: '/dashboard/series.json' },
   'GET /v1/hsm/keys': { who: 'public', path: '/v1/hsm/keys' },
+  'GET /v1/openapi.json': { who: 'public', path: '/v1/openapi.json' },
+  'GET /v1/asyncapi.json': { who: 'public', path: '/v1/asyncapi.json' },
   'POST /v1/users': { who: 'public', path: '/v1/users' }, // registration: the caller has no credential yet
   'POST /v1/sessions': { who: 'public', path: '/v1/sessions' }, // sign-in: the password is the credential
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import WebSocket from 'ws';
 import { installHttpRoutes } from '../switch/http-routes.ts';
+import { UserHub } from '../switch/user-sessions.ts';
 import { installVendorSessions } from '../switch/vendor-session.ts';
 import { startSwitchProcess, setupVendorAndUser, issueId, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 
@@ -33,8 +34,10 @@ function routeTable(): string[] {
     },
   });
   // Registration only reads its dependencies later, per request: empty stand-ins are enough.
-  installHttpRoutes(app as never, { router: {}, control: {}, hsm: {}, metrics: {}, live: {}, guard: {}, faultInjection: true } as never);
-  installVendorSessions(app as never, {} as never, {} as never, {} as never);
+  const users = new UserHub({} as never, {} as never, {} as never);
+  installHttpRoutes(app as never, { router: {}, control: {}, hsm: {}, metrics: {}, live: {}, guard: {}, users, config: {}, faultInjection: true } as never);
+  installVendorSessions(app as never, {} as never, {} as never, {} as never, users);
+  users.install(app as never);
   return routes.sort();
 }
 
