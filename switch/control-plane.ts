@@ -224,6 +224,12 @@ export class ControlPlane {
     return false;
   }
 
+  /** The account of the user with this email, or null. */
+  accountOfEmail(email: string): string | null {
+    const userId = this.emails.get(email);
+    return userId === undefined ? null : this.users.get(userId)?.acc ?? null;
+  }
+
   usersOfAccount(accountId: string): readonly string[] {
     return this.usersByAccount.get(accountId) ?? [];
   }

@@ -272,19 +272,27 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   app.get('/v1/admin/audit', guard((reply, req) => {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
-      const currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number }> = {};
+      type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number };
+      const currencies: Record<string, Sum> = {};
+      const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0 });
           t.creditDrawn += v.creditDrawn;
           t.funding += v.funding;
           t.available += v.available;
           t.held += v.held;
           t.vendorPayable += v.vendorPayable;
+          // Transfers sent and not yet received anywhere: money between shards.
+          t.inFlight += v.sentOut - v.receivedIn;
+          pending[c] = (pending[c] ?? 0) + v.outboxPending;
         }
       }
+      // Across shards: everything funded sits in an account, a hold, a vendor's payable, or in
+      // flight; and what is in flight is covered by outbox items not yet acknowledged.
       const conserved = shards.every((s) => s.conserved)
-        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable);
+        && Object.entries(currencies).every(([c, t]) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight
+          && t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
       lastAudit.conserved = conserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);
       reply.json(200, { conserved, currencies, shards });

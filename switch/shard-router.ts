@@ -19,7 +19,7 @@ import { spawnWorker } from '../workers/spawn-worker.ts';
 import { Packr } from 'msgpackr';
 import {
   REPLY_STRIDE, REPLY_UNKNOWN_ID, replyOp,
-  type Command, type FromShard, type ShardAudit, type ShardStats, type ShardEvent,
+  Op, Format, type Command, type FromShard, type ShardAudit, type ShardStats, type ShardEvent, type OutboxItem,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
 import { ShardMetrics, clockMicrosU32 } from '../workers/shard-metrics.ts';
@@ -187,11 +187,20 @@ export class ShardRouter {
       case 'replies':
         this.deliver(handle, msg.meta, msg.bytes);
         break;
-      case 'events':
-        // Events that come before the user hub is wired (start-up) wait for it.
-        if (this.onEvents) this.onEvents(msg.events);
-        else this.earlyEvents.push(...msg.events);
+      case 'events': {
+        // Money between shards is the router's own business; the rest goes to the user hub (events
+        // that come before it is wired, at start-up, wait for it).
+        const rest: ShardEvent[] = [];
+        for (const e of msg.events) {
+          if (e.k === 'outbox') this.carry(e.dest, e.items);
+          else if (e.k === 'delivered') this.acknowledge(e.src, handle.index, e.seqs);
+          else rest.push(e);
+        }
+        if (rest.length === 0) break;
+        if (this.onEvents) this.onEvents(rest);
+        else this.earlyEvents.push(...rest);
         break;
+      }
       case 'audit':
       case 'stats': {
         const w = this.controlWaiters.get(msg.tag);
@@ -228,6 +237,20 @@ export class ShardRouter {
     if (!sink || sink.vendorId !== vendorId) return false;
     sink.cork(() => sink.sendReply(bytes));
     return true;
+  }
+
+  /** Carry outbox items to their receiving shard. A refusal (the shard is down or saturated) loses
+   * nothing: the sender sends them again until they are acknowledged. */
+  private carry(dest: number, items: OutboxItem[]): void {
+    if (dest < 0 || dest >= this.shards.length) {
+      console.error(`outbox items for shard ${dest}, which does not exist; kept by their sender`);
+      return;
+    }
+    for (const item of items) this.submit(dest, [Op.deliver, 0, 0, Format.http, null, item]);
+  }
+
+  private acknowledge(src: number, dest: number, seqs: number[]): void {
+    if (src >= 0 && src < this.shards.length) this.submit(src, [Op.ackOutbox, 0, 0, Format.http, null, dest, seqs]);
   }
 
   /** Tell the shard of an account where its user's live sessions come from. */

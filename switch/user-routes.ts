@@ -12,8 +12,10 @@ import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { bearerOf } from './vendor-session.ts';
 import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
 import type { CreditApplication, Principal } from './control-plane.ts';
-import { checkAmount, checkFingerprint, checkVendorId, isPlainObject, unknownField, InputError } from './validate.ts';
-import { emailCharsMax, passwordCharsMax } from './limits.ts';
+import {
+  checkAmount, checkAccountId, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError,
+} from './validate.ts';
+import { descriptionCharsMax, emailCharsMax, passwordCharsMax } from './limits.ts';
 
 interface Helpers {
   relay: (reply: Reply, shard: number, build: (tag: number) => Command) => void;
@@ -212,6 +214,70 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     }
     return null;
   };
+
+  // --- money between users, and to vendors --------------------------------------------------------
+
+  app.post('/v1/transfers', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['to', 'amount', 'currency', 'idem', 'memo'])) return;
+      const amount = checkAmount(body.amount);
+      if (amount instanceof InputError) return reply.error(amount.code, amount.message);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return reply.error(currency.code, currency.message);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      if (memo instanceof InputError) return reply.error(memo.code, memo.message);
+      const to = body.to;
+      if (!isPlainObject(to) || unknownField(to, new Set(['accountId', 'email'])) !== null || (to.accountId === undefined) === (to.email === undefined)) {
+        return reply.error('BAD_REQUEST', 'to must be {"accountId": "ac_…"} or {"email": "…"}');
+      }
+      let toAccount: string | null;
+      if (to.accountId !== undefined) {
+        const a = checkAccountId(to.accountId);
+        if (a instanceof InputError) return reply.error(a.code, a.message);
+        toAccount = a;
+      } else {
+        if (typeof to.email !== 'string' || to.email.length > emailCharsMax) return reply.error('BAD_REQUEST', 'to.email must be an e-mail address');
+        toAccount = control.accountOfEmail(to.email.trim().toLowerCase());
+      }
+      if (toAccount === null) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
+      if (toAccount === user.accountId) return reply.error('BAD_REQUEST', 'a transfer needs another account');
+      // The receiver is checked before the sender is debited: accounts never close or change
+      // currency, so a transfer that leaves is always applied where it lands.
+      const toShard = shardOfAccount(toAccount);
+      const receiver = await router.request(toShard, (tag) => [Op.getAccount, 0, tag, Format.http, null, toAccount]);
+      if (receiver.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
+      if (receiver.status !== 200) return reply.json(receiver.status, receiver.body);
+      if (receiver.body.currency !== currency) return reply.error('CURRENCY_MISMATCH', `the receiver's account holds another currency`);
+      // Only what the sender may know of the receiver goes back: nothing but the transfer.
+      relay(reply, shardOfAccount(user.accountId), (tag) =>
+        [Op.transfer, 0, tag, Format.http, null, user.accountId, toAccount, toShard, amount, currency, idem, memo]);
+    });
+  }));
+
+  app.post('/v1/payments', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, (body) => {
+      if (badField(reply, body, ['vendorId', 'amount', 'currency', 'idem', 'memo'])) return;
+      const vendorId = checkVendorId(body.vendorId);
+      if (vendorId instanceof InputError) return reply.error(vendorId.code, vendorId.message);
+      if (!control.vendorExists(vendorId)) return reply.error('NOT_FOUND', 'no such vendor');
+      const amount = checkAmount(body.amount);
+      if (amount instanceof InputError) return reply.error(amount.code, amount.message);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return reply.error(currency.code, currency.message);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      if (memo instanceof InputError) return reply.error(memo.code, memo.message);
+      relay(reply, shardOfAccount(user.accountId), (tag) =>
+        [Op.payVendor, 0, tag, Format.http, null, user.accountId, vendorId, amount, currency, idem, memo]);
+    });
+  }));
 
   // --- operators ---------------------------------------------------------------------------------
 

@@ -113,6 +113,13 @@ export class UserHub {
       case 'resolved':
         this.onResolved(e);
         break;
+      case 'received':
+        // The receiver learns the amount and the memo; never who sent it or from which account.
+        this.toAccount(e.accountId, JSON.stringify({ event: 'transfer', transferId: e.transferId, amount: e.amount, currency: e.currency, memo: e.memo ?? undefined }));
+        break;
+      case 'outbox':
+      case 'delivered':
+        break; // the router's business
       case 'alert':
         void this.control.addAlert({
           kind: e.kind === 'fraud' ? 'fraud' : 'device', vendorId: e.vendorId, accountId: e.accountId, authId: e.authId, detail: e.detail,

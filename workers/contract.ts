@@ -34,6 +34,15 @@ export const Op = {
   setCredit: 16,
   listHolds: 17,
   history: 18,
+  /** A user sends money to another user's account: debited here, credited by the receiver's shard
+   * through this shard's durable outbox (possibly the same shard). */
+  transfer: 19,
+  /** A user pays a vendor directly (no ID): debited here, credited to the vendor's payable here. */
+  payVendor: 20,
+  /** The switch carries an outbox item to the receiving shard; applied once per (sender shard, seq). */
+  deliver: 21,
+  /** The receiving shard applied these items: the sender may forget them. */
+  ackOutbox: 22,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -80,8 +89,17 @@ export type CreditStatus = 'none' | 'review' | 'active' | 'rejected';
 export type SetCreditCmd = [op: 16, session: 0, tag: number, format: 2, rid: null, accountId: string, creditLimit: number | null, status: CreditStatus];
 export type ListHoldsCmd = [op: 17, session: 0, tag: number, format: 2, rid: null, accountId: string];
 export type HistoryCmd = [op: 18, session: 0, tag: number, format: 2, rid: null, accountId: string, before: number | null, limit: number];
+export type TransferCmd = [op: 19, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, toAccountId: string,
+  toShard: number, amount: number, currency: string, idem: string, memo: string | null];
+export type PayVendorCmd = [op: 20, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, vendorId: string,
+  amount: number, currency: string, idem: string, memo: string | null];
+/** One item of a shard's outbox, as carried to the receiving shard. */
+export interface OutboxItem { src: number; seq: number; transferId: string; to: string; amount: number; currency: string; memo: string | null }
+export type DeliverCmd = [op: 21, session: 0, tag: 0, format: 2, rid: null, item: OutboxItem];
+export type AckOutboxCmd = [op: 22, session: 0, tag: 0, format: 2, rid: null, dest: number, seqs: number[]];
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
-  | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd;
+  | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
+  | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd;
 
 /** How the user takes part in an authorization (per account, overridable per ID):
  * notify: every attempt is pushed to the user's sessions; confirm: the user approves each one with
@@ -172,7 +190,9 @@ export interface ShardAudit {
   /** Per currency, minor units: funding in, and where it sits now. */
   currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number;
     /** Drawn on credit lines: the sum of negative balances (already inside available, which may go negative). */
-    creditDrawn: number }>;
+    creditDrawn: number;
+    /** Transfers: sent out of this shard, received into it, and sent items not yet acknowledged. */
+    sentOut: number; receivedIn: number; outboxPending: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;
@@ -196,6 +216,11 @@ export type ShardEvent =
       outcome: 'approved' | 'declined' | 'pending'; code: string | null; idLast4: string; at: number }
   | { k: 'resolved'; accountId: string; authId: string; vendorId: string; status: 'approved' | 'declined'; code: string | null;
       amount: number; currency: string; approval: Record<string, unknown> | null }
-  | { k: 'alert'; accountId: string; kind: string; vendorId: string | null; authId: string | null; detail: string };
+  | { k: 'alert'; accountId: string; kind: string; vendorId: string | null; authId: string | null; detail: string }
+  // Money between shards: the sender's outbox items (after their debit is durable, and again until
+  // acknowledged), and the receiver's acknowledgement (after the credit is durable).
+  | { k: 'outbox'; dest: number; items: OutboxItem[] }
+  | { k: 'delivered'; src: number; seqs: number[] }
+  | { k: 'received'; accountId: string; transferId: string; amount: number; currency: string; memo: string | null };
 export interface EventsMessage { t: 'events'; events: ShardEvent[] }
 export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply | EventsMessage;

@@ -14,10 +14,16 @@ export const Entry = {
   capture: 'capture',
   refund: 'refund',
   expire: 'expire',
+  transferOut: 'transfer-out',
+  transferIn: 'transfer-in',
+  payment: 'payment',
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
 export const fundingAccount = 'funding';
+/** Money between shards: a sending shard credits it, the receiving shard debits it; summed over all
+ * shards it is what is in flight. */
+export const transitAccount = 'transit';
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;

@@ -58,6 +58,7 @@ const state = new ShardState({
   path: data.path, durability: data.durability, holdTtlMs: data.holdTtlMs, mapSizeBytes: data.mapSizeBytes,
   confirmTimeoutMs: data.confirmTimeoutMs,
 });
+state.shardId = data.shardId;
 
 const queue: Command[] = [];
 let queueHead = 0;
@@ -81,6 +82,29 @@ const out = new ReplyWriter();
 let outMeta: number[] = [];
 /** Events for the switch (contract.ts ShardEvent), sent with the next flush; only durable decisions. */
 let outEvents: ShardEvent[] = [];
+
+// ---------------------------------------------------------------------------------------------
+// Dying well: one of our assertions failed (or an operator injected one). The thread must go, but
+// not while lmdb-js's own threads are still committing or flushing for this environment: a worker
+// that vanishes mid-commit leaves native callbacks aimed at a dead isolate, and the whole process
+// segfaults (seen with transfers streaming while a shard was crashed). So: stop taking work, let the
+// writes in flight finish (the batch that failed was already rolled back), close the environment,
+// then exit; the switch restarts the shard from what LMDB holds.
+
+let dying = false;
+process.on('uncaughtException', (err) => {
+  if (dying) return;
+  dying = true;
+  console.error(`shard ${data.shardId}: fatal:`, err);
+  parent.removeAllListeners('message');
+  queue.length = 0;
+  queueHead = 0;
+  const giveUp = setTimeout(() => process.exit(1), 10_000);
+  Promise.resolve(state.env.close()).catch(() => {}).finally(() => {
+    clearTimeout(giveUp);
+    process.exit(1);
+  });
+});
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -125,6 +149,7 @@ function onHsmMessage(msg: HsmSignReply): void {
         // gone: vendors resume them by authId).
         const open = state.openQuestions();
         if (open.length > 0) post({ t: 'events', events: open });
+        resendOutbox();
         schedule();
       }
       break;
@@ -153,7 +178,7 @@ function post(msg: FromShard, transfer?: ArrayBuffer[]): void {
 }
 
 function schedule(): void {
-  if (scheduled || !state.ready) return;
+  if (scheduled || !state.ready || dying) return;
   scheduled = true;
   setImmediate(runBatch);
 }
@@ -173,6 +198,7 @@ let heldForFlush: Array<{ o: ApprovalOutcome; s: SignedRound }> = [];
 
 function runBatch(): void {
   scheduled = false;
+  if (dying) return;
   if (txInFlight >= txInFlightMax) return; // a commit schedules again
   const n = Math.min(queue.length - queueHead, batchSizeMax);
   if (n === 0) return;
@@ -341,7 +367,7 @@ function onSigned(round: number, kid: string, sig: Uint8Array): void {
 }
 
 function persistSignatures(): void {
-  if (queue.length > queueHead || txInFlight > 0 || !state.ready) return;
+  if (queue.length > queueHead || txInFlight > 0 || !state.ready || dying) return;
   transact([]);
 }
 
@@ -424,7 +450,7 @@ function flush(): void {
 // Sweeper: holds past their TTL are voided, IDs past theirs expire, old idempotency records go.
 
 setInterval(() => {
-  if (!state.ready || txInFlight > 0) return; // a busy shard sweeps at the next tick
+  if (!state.ready || txInFlight > 0 || dying) return; // a busy shard sweeps at the next tick
   txInFlight++;
   state.sweepAsync(Date.now()).then((swept) => {
     txInFlight--;
@@ -445,6 +471,21 @@ setInterval(() => {
     onFailed([], err);
   });
 }, sweepIntervalMs).unref();
+
+// ---------------------------------------------------------------------------------------------
+// Outbox: items whose debit is durable but whose receiver has not acknowledged them are sent again
+// (at start-up, and every outboxResendMs while any are left). The receiver applies each once.
+
+const outboxResendMs = 500;
+const outboxResendMax = 4096;
+
+function resendOutbox(): void {
+  if (!state.ready || dying) return;
+  const events: ShardEvent[] = [];
+  for (const [dest, items] of state.outboxItems(outboxResendMax)) events.push({ k: 'outbox', dest, items });
+  if (events.length > 0) post({ t: 'events', events });
+}
+setInterval(resendOutbox, outboxResendMs).unref();
 
 // ---------------------------------------------------------------------------------------------
 // Runtime gauges of this thread, once a second: event-loop lag (p99 over the last second), time in

@@ -479,3 +479,108 @@ describe('properties with users in the loop', () => {
     for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Money between shards: two shards, transfers both ways, a channel that loses, repeats and reorders
+// what it carries, and shards that restart from disk. Every transfer is applied exactly once, each
+// shard stays conserved, and across shards funding = balances + in flight, with nothing left in
+// flight once the outboxes drain.
+
+describe('transfers between shards', () => {
+  it('are applied exactly once whatever the channel does, and money is conserved across shards', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({
+          from: fc.nat(3), to: fc.nat(3), amount: fc.integer({ min: 1, max: 400 }),
+          // What the channel does with this transfer's item, and with the receiver's acknowledgement.
+          channel: fc.constantFrom('deliver', 'drop', 'twice', 'late'), ackLost: fc.boolean(),
+          restart: fc.integer({ min: 0, max: 9 }).map((n) => n === 0), replay: fc.boolean(),
+        }), { minLength: 5, maxLength: 60 }),
+        (steps) => {
+          const paths = [mkdtempSync(join(tmpdir(), 'xfer-a-')), mkdtempSync(join(tmpdir(), 'xfer-b-'))];
+          dirs.push(...paths);
+          const open = (i: number) => {
+            const st = new ShardState({ path: paths[i], durability: 'nosync', holdTtlMs: 60_000 });
+            st.setIdKey(idKey);
+            st.shardId = i;
+            return st;
+          };
+          const shards = [open(0), open(1)];
+          // Accounts 0 and 1 live on shard 0; 2 and 3 on shard 1.
+          const accs = [accountId(30, 1), accountId(30, 2), accountId(31, 3), accountId(31, 4)];
+          const shardOf = (a: number) => (a < 2 ? 0 : 1);
+          for (let a = 0; a < 4; a++) run(shards[shardOf(a)], [cmd.open(accs[a]), cmd.fund(accs[a], 1000)], T0);
+          const expected = [1000, 1000, 1000, 1000];
+          const late: Array<[number, Command]> = [];
+          const sentIds = new Set<string>();
+          let last: Command | null = null;
+
+          /** Apply a batch on shard `at` and carry its events: items to their receiver (as the
+           * channel says), acknowledgements back to their sender (unless lost). */
+          const apply = (at: number, cmds: Command[], channel = 'deliver', ackLost = false): Outcome[] => {
+            const r = shards[at].applyBatch(cmds, T0);
+            for (const e of r.events) {
+              if (e.k === 'outbox') {
+                for (const item of e.items) {
+                  const c: Command = [Op.deliver, 0, 0, Format.http, null, item];
+                  if (channel === 'drop') continue;
+                  if (channel === 'late') late.push([e.dest, c]);
+                  else for (let k = channel === 'twice' ? 2 : 1; k > 0; k--) apply(e.dest, [c], 'deliver', ackLost);
+                }
+              } else if (e.k === 'delivered' && !ackLost) {
+                apply(e.src, [[Op.ackOutbox, 0, 0, Format.http, null, at, e.seqs]]);
+              }
+            }
+            return r.outcomes;
+          };
+
+          for (const st of steps) {
+            if (st.from === st.to) continue;
+            const c: Command = st.replay && last ? last
+              : [Op.transfer, 0, tag++, Format.http, null, accs[st.from], accs[st.to], shardOf(st.to), st.amount, 'USD', `x${tag}`, null];
+            const fromIdx = accs.indexOf(c[5] as string);
+            const out = apply(shardOf(fromIdx), [c], st.channel, st.ackLost)[0] as unknown as { body: { status: string; transferId?: string } };
+            if (out.body.status === 'sent' && !sentIds.has(out.body.transferId!)) {
+              // First time this transfer was sent (a replay answers the same transferId).
+              sentIds.add(out.body.transferId!);
+              expected[fromIdx] -= c[8] as number;
+              expected[accs.indexOf(c[6] as string)] += c[8] as number;
+            }
+            last = c;
+            if (st.restart) {
+              const i = st.from % 2;
+              shards[i].close();
+              shards[i] = open(i);
+            }
+          }
+          // Late items arrive now, in reverse order; then the senders resend until nothing is left.
+          for (const [dest, c] of late.reverse()) apply(dest, [c]);
+          for (let round = 0; round < 5; round++) {
+            for (const i of [0, 1]) {
+              for (const [dest, items] of shards[i].outboxItems(10_000)) {
+                for (const item of items) apply(dest, [[Op.deliver, 0, 0, Format.http, null, item]]);
+              }
+            }
+          }
+          for (let a = 0; a < 4; a++) expect(balances(shards[shardOf(a)], accs[a], T0).balance, `account ${a}`).toBe(expected[a]);
+          let funding = 0;
+          let inAccounts = 0;
+          let inFlight = 0;
+          for (const sh of shards) {
+            const audit = sh.audit(0);
+            expect(audit.problems).toEqual([]);
+            const u = audit.currencies.USD;
+            funding += u.funding;
+            inAccounts += u.available + u.held + u.vendorPayable;
+            inFlight += u.sentOut - u.receivedIn;
+            expect(u.outboxPending).toBe(0);
+          }
+          expect(inFlight).toBe(0);
+          expect(funding).toBe(inAccounts);
+          for (const sh of shards) sh.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});

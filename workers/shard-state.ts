@@ -31,9 +31,9 @@ import {
   type IssueIdsCmd, type GetAccountCmd, type DeclineCode, type ErrorCode, type ShardAudit, errorHttpStatus,
   type DecideCmd, type ResumeCmd, type AccountSettingsCmd, type IdControlCmd, type SetCreditCmd, type ListHoldsCmd,
   type HistoryCmd, type ShardEvent, type ClientMode, type DevicePolicy, type RecurringPeriod, type CreditStatus,
-  type SpendingLimits,
+  type SpendingLimits, type TransferCmd, type PayVendorCmd, type DeliverCmd, type AckOutboxCmd, type OutboxItem,
 } from './contract.ts';
-import { Entry, fundingAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
+import { Entry, fundingAccount, transitAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
@@ -146,7 +146,10 @@ interface IdemRecord {
   st: number;           // HTTP status of the first answer
 }
 
-interface Totals { f: number; a: number; h: number; v: number }
+/** Running totals per currency: funded, available, held, vendor payables, and transfers sent out of
+ * and received into this shard (o and i; absent in records written before transfers existed). The
+ * shard's invariant: f + i = a + h + v + o. */
+interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number }
 
 /** One leg of an account's history: [kind, amount, currency, reference, vendor or null, at ms]. */
 type HistRecord = [kind: string, amount: number, currency: string, ref: string, vendorId: string | null, at: number];
@@ -197,6 +200,10 @@ export class ShardState {
   private readonly rounds: Database<{ kid: string; sig: Buffer; size: number }, number>;
   private readonly meta: Database<any, Key>;
   private readonly pendIdx: Database<null, [number, string]>;
+  private readonly outbox: Database<OutboxItem, [number, number]>;
+  private readonly inbox: Database<1, [number, number]>;
+  /** This shard's index: outbox items carry it, receivers key their inbox by it. */
+  shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
   /** Live user sessions' IPs per account (from the switch; not durable). */
   private readonly presence = new Map<string, Set<string>>();
@@ -274,6 +281,8 @@ export class ShardState {
     this.meta = this.env.openDB('meta', msgpack);
     this.pendIdx = this.env.openDB('pendIdx', msgpack);
     this.hist = this.env.openDB('hist', msgpack);
+    this.outbox = this.env.openDB('outbox', msgpack);
+    this.inbox = this.env.openDB('inbox', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -402,6 +411,10 @@ export class ShardState {
       case Op.setCredit: return this.setCredit(cmd as SetCreditCmd);
       case Op.listHolds: return this.listHolds(cmd as ListHoldsCmd);
       case Op.history: return this.history(cmd as HistoryCmd);
+      case Op.transfer: return this.transfer(cmd as TransferCmd);
+      case Op.payVendor: return this.payVendor(cmd as PayVendorCmd);
+      case Op.deliver: return this.deliver(cmd as DeliverCmd);
+      case Op.ackOutbox: return this.ackOutbox(cmd as AckOutboxCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -1055,6 +1068,117 @@ export class ShardState {
     return { kind: 'reply', cmd, status: 200, body: { entries, next } };
   }
 
+  // --- money between accounts ---------------------------------------------------------------------
+  //
+  //   sender's shard, one transaction:   avail:from ──transfer-out──► transit   + outbox [dest, seq]
+  //   (after it is durable the switch carries the item to the receiving shard, again and again until
+  //    acknowledged)
+  //   receiver's shard, one transaction: transit ──transfer-in──► avail:to     + inbox [src, seq]
+  //   (an item already in the inbox is not applied again: exactly once, whatever the repeats)
+  //   the receiver acknowledges after its commit is durable; the sender then forgets the item.
+
+  private transfer(cmd: TransferCmd): Outcome {
+    const [, , , , , from, to, toShard, amount, currency, idem, memo] = cmd;
+    assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
+    const idemKey = ['~xfer', from, idem];
+    const fp = 'xfer|' + to + '|' + amount + '|' + currency + '|' + (memo ?? '');
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(from);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    if (account.cur !== currency) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
+    if (account.pz) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'ACCOUNT_PAUSED' });
+    if (amount > account.bal + (account.cl ?? 0) - account.held) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+    account.bal -= amount;
+    this.assertAccount(account);
+    const t = this.totals(currency);
+    t.a -= amount;
+    t.o = (t.o ?? 0) + amount;
+    const seq = this.nextOutSeq(toShard);
+    const transferId = 'tr_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + toShard.toString(36) + '.' + seq.toString(36);
+    this.txEntries.push([Entry.transferOut, availAccount(from), transitAccount, amount, currency, transferId]);
+    const item: OutboxItem = { src: this.shardId, seq, transferId, to, amount, currency, memo };
+    this.outbox.putSync([toShard, seq], item);
+    this.txEvents.push({ k: 'outbox', dest: toShard, items: [item] });
+    return this.remember(cmd, idemKey, fp, 200, { status: 'sent', transferId, amount, currency, balance: account.bal });
+  }
+
+  private nextOutSeq(dest: number): number {
+    const key = ['outSeq', dest];
+    const seq = ((this.meta.get(key) as number | undefined) ?? 0) + 1;
+    this.meta.putSync(key, seq);
+    return seq;
+  }
+
+  private payVendor(cmd: PayVendorCmd): Outcome {
+    const [, , , , , from, vendorId, amount, currency, idem, memo] = cmd;
+    assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
+    const idemKey = ['~pay', from, idem];
+    const fp = 'pay|' + vendorId + '|' + amount + '|' + currency + '|' + (memo ?? '');
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(from);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    if (account.cur !== currency) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
+    if (account.pz) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'ACCOUNT_PAUSED' });
+    if (amount > account.bal + (account.cl ?? 0) - account.held) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+    account.bal -= amount;
+    this.assertAccount(account);
+    const t = this.totals(currency);
+    t.a -= amount;
+    t.v += amount;
+    this.addVendorPayable(vendorId, currency, amount);
+    const paymentId = 'pm_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + (this.journalSeq + 1).toString(36) + '.' + this.txEntries.length.toString(36);
+    this.txEntries.push([Entry.payment, availAccount(from), vendorPayableAccount(vendorId), amount, currency, paymentId]);
+    return this.remember(cmd, idemKey, fp, 200, { status: 'paid', paymentId, vendorId, amount, currency, balance: account.bal });
+  }
+
+  private deliver(cmd: DeliverCmd): Outcome {
+    const item = cmd[5];
+    const key: [number, number] = [item.src, item.seq];
+    const done: Outcome = { kind: 'reply', cmd, status: 200, body: { status: 'ok' } };
+    if (this.inbox.get(key) !== undefined) {
+      // Already applied: acknowledge again (the first acknowledgement may have been lost).
+      this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
+      return done;
+    }
+    const account = this.account(item.to);
+    // The switch checks the receiver before the sender is debited, and accounts never go away or
+    // change currency, so a receiver that is not there is our bug.
+    assert(account, 'a transfer for an account this shard does not have');
+    assert.equal(account.cur, item.currency, 'a transfer in another currency than its receiver');
+    account.bal += item.amount;
+    this.assertAccount(account);
+    const t = this.totals(item.currency);
+    t.a += item.amount;
+    t.i = (t.i ?? 0) + item.amount;
+    this.txEntries.push([Entry.transferIn, transitAccount, availAccount(item.to), item.amount, item.currency, item.transferId]);
+    this.inbox.putSync(key, 1);
+    this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
+    if (this.presence.has(item.to)) {
+      this.txEvents.push({ k: 'received', accountId: item.to, transferId: item.transferId, amount: item.amount, currency: item.currency, memo: item.memo });
+    }
+    return done;
+  }
+
+  private ackOutbox(cmd: AckOutboxCmd): Outcome {
+    const [, , , , , dest, seqs] = cmd;
+    for (const seq of seqs) this.outbox.removeSync([dest, seq]);
+    return { kind: 'reply', cmd, status: 200, body: { status: 'ok' } };
+  }
+
+  /** Items sent and not yet acknowledged, oldest first per destination (the actor sends them again). */
+  outboxItems(limit: number): Map<number, OutboxItem[]> {
+    const out = new Map<number, OutboxItem[]>();
+    let n = 0;
+    for (const { key, value } of this.outbox.getRange()) {
+      const dest = (key as [number, number])[0];
+      (out.get(dest) ?? out.set(dest, []).get(dest)!).push(value);
+      if (++n >= limit) break;
+    }
+    return out;
+  }
+
   // --- idempotency ------------------------------------------------------------------------------
   //
   // Records live in two windows of idemTtlMs each: new records go to the current window, look-ups
@@ -1151,7 +1275,7 @@ export class ShardState {
   private totals(currency: string): Totals {
     let t = this.txTotals.get(currency);
     if (!t) {
-      t = (this.meta.get(['tot', currency]) as Totals | undefined) ?? { f: 0, a: 0, h: 0, v: 0 };
+      t = (this.meta.get(['tot', currency]) as Totals | undefined) ?? { f: 0, a: 0, h: 0, v: 0, o: 0, i: 0 };
       this.txTotals.set(currency, t);
     }
     return t;
@@ -1182,7 +1306,7 @@ export class ShardState {
     for (const [id, a] of this.txAccounts) this.accounts.putSync(id, a);
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
-      assert.equal(t.f, t.a + t.h + t.v, 'money not conserved in ' + cur);
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0), 'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
     for (const [p, s] of this.txSeqs) this.meta.putSync(['seq', p], s);
@@ -1339,7 +1463,9 @@ export class ShardState {
   audit(shardId: number): ShardAudit {
     const problems: string[] = [];
     const currencies: ShardAudit['currencies'] = {};
-    const cur = (c: string) => (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0 });
+    const cur = (c: string) => (currencies[c] ??= {
+      funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0,
+    });
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
     let journalEntries = 0;
@@ -1385,15 +1511,21 @@ export class ShardState {
         const c = (key as [string, string])[1];
         const v = cur(c);
         v.funding = t.f;
+        v.sentOut = t.o ?? 0;
+        v.receivedIn = t.i ?? 0;
         if (-(ledger.get(fundingAccount + '|' + c) ?? 0) !== t.f) problems.push(`${c}: funding total differs from its journal`);
+        if ((ledger.get(transitAccount + '|' + c) ?? 0) !== v.sentOut - v.receivedIn) problems.push(`${c}: transfers in and out differ from the journal`);
         if (t.a !== v.available || t.h !== v.held || t.v !== v.vendorPayable) problems.push(`${c}: running totals differ from the scan`);
       }
     }
     let sum = 0;
     for (const balance of ledger.values()) sum += balance;
     if (sum !== 0) problems.push('journal does not sum to zero');
+    for (const { value: item } of this.outbox.getRange()) cur(item.currency).outboxPending += item.amount;
     for (const [c, v] of Object.entries(currencies)) {
-      if (v.funding !== v.available + v.held + v.vendorPayable) problems.push(`${c}: funding ${v.funding} != available + held + payable`);
+      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent`);
+      }
     }
     return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries };
   }

@@ -102,19 +102,20 @@ export async function http(s: { url: string }, method: string, path: string, bod
   return { status: res.status, body: parsed };
 }
 
-export interface Fixture { vendorId: string; apiKey: string; userId: string; accountId: string; token: string }
+export interface Fixture { vendorId: string; apiKey: string; userId: string; accountId: string; token: string; email: string }
 
 let seq = 0;
 export async function setupVendorAndUser(s: SwitchProcess, fund = 100_000, currency = 'USD'): Promise<Fixture> {
   const v = await http(s, 'POST', '/v1/admin/vendors', { name: 'Test Shop' }, s.adminToken);
   if (v.status !== 201) throw new Error('vendor: ' + JSON.stringify(v));
-  const u = await http(s, 'POST', '/v1/users', { email: `user${process.pid}.${seq++}.${Date.now()}@example.com`, password: 'correct horse battery', currency });
+  const email = `user${process.pid}.${seq++}.${Date.now()}@example.com`;
+  const u = await http(s, 'POST', '/v1/users', { email, password: 'correct horse battery', currency });
   if (u.status !== 201) throw new Error('user: ' + JSON.stringify(u));
   if (fund > 0) {
     const f = await http(s, 'POST', `/v1/admin/accounts/${u.body.accountId}/fund`, { amount: fund, currency, idem: `fund-${seq++}` }, s.adminToken);
     if (f.status !== 200) throw new Error('fund: ' + JSON.stringify(f));
   }
-  return { vendorId: v.body.vendorId, apiKey: v.body.apiKey, userId: u.body.userId, accountId: u.body.accountId, token: u.body.token };
+  return { vendorId: v.body.vendorId, apiKey: v.body.apiKey, userId: u.body.userId, accountId: u.body.accountId, token: u.body.token, email };
 }
 
 export async function issueId(s: SwitchProcess, token: string, opts: Record<string, unknown> = {}): Promise<{ id: string; code: string; expiresAt: string }> {
