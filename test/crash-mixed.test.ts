@@ -18,6 +18,7 @@ import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { startSwitchProcess, http, setupVendorAndUser, tempDataDir, sendInWindows, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 import { verifyApproval } from '../hsm-sim/verify-approval.ts';
+import { partitionOfKeyedId } from '../workers/partitions.ts';
 
 /** kind: what the authorize must come to — 'fresh' (a usable ID, first send), 'reuse' (an ID sent
  * before, new idem), 'wrongCode', 'tooMuch' (above the balance). */
@@ -68,6 +69,27 @@ describe('crash campaign, mixed load', () => {
     let rid = 1;
     let checkedAfterRestarts = 0;
     const freshSent: Array<{ id: string; code: string }> = [];
+    // Transfers stream too, between two users on different shards: debits, outbox, credits are all
+    // cut by the kills. sent: answered "sent"; unknown: no definite answer yet (replayed at the end).
+    const pair: Fixture[] = [];
+    while (pair.length < 2) {
+      const u = await setupVendorAndUser(s, 5_000_000);
+      if (pair.length === 0 || partitionOfKeyedId(u.accountId) % 2 !== partitionOfKeyedId(pair[0].accountId) % 2) pair.push(u);
+    }
+    const xferSent = new Map<string, number>();
+    const xferUnknown = new Map<string, number>();
+    const xferPending: Array<Promise<void>> = [];
+    let xferN = 0;
+    const transfer = (sw: SwitchProcess, idem: string, amount: number): Promise<void> => {
+      const [from, to] = xferN % 3 === 0 ? [pair[1], pair[0]] : [pair[0], pair[1]];
+      const key = `${idem}|${from === pair[0] ? 0 : 1}`;
+      return http(sw, 'POST', '/v1/transfers', { to: { accountId: to.accountId }, amount, currency: 'USD', idem }, from.token).then((r) => {
+        if (r.body.status === 'sent') {
+          xferSent.set(key, amount);
+          xferUnknown.delete(key);
+        } else xferUnknown.set(key, amount);
+      }, () => void xferUnknown.set(key, amount));
+    };
 
     for (let round = 0; round < kills; round++) {
       const ids = (await http(s, 'POST', '/v1/ids', { idem: `mixed-${round}`, count: 1000, ttlSeconds: 3600 }, f.token)).body.ids as Array<{ id: string; code: string }>;
@@ -114,6 +136,10 @@ describe('crash campaign, mixed load', () => {
           const ws = socks[frame.rid % socks.length];
           if (ws.readyState === WebSocket.OPEN) ws.send(pack({ op: frame.op, rid: frame.rid, ...frame.body }));
         }
+        if (rand() < 0.5) {
+          xferN++;
+          xferPending.push(transfer(s, `x${xferN}`, 1 + Math.floor(rand() * 500)));
+        }
         if (last) break;
         await new Promise((r) => setTimeout(r, 5));
         for (const fr of byRid.values()) {
@@ -125,6 +151,7 @@ describe('crash campaign, mixed load', () => {
       }
       await s.kill('SIGKILL');
       for (const ws of socks) ws.terminate();
+      await Promise.all(xferPending.splice(0));
       s = await startSwitchProcess({ dataDir });
 
       // After this restart: every approval received in this round is stored, as a hold or a later
@@ -213,13 +240,33 @@ describe('crash campaign, mixed load', () => {
     expect([...final.values()].some((a) => a.voided)).toBe(true);
     const me = (await http(s, 'GET', '/v1/accounts/me', undefined, f.token)).body;
     expect(me).toMatchObject({ balance: funding - captured + refunded, held });
-    const audit = (await http(s, 'GET', '/v1/admin/audit', undefined, s.adminToken)).body;
-    expect(audit.conserved).toBe(true);
+    // Transfers: every one without a definite answer is replayed with its idem (sent once or not at
+    // all); once nothing is in flight, both balances follow from the "sent" answers to the unit.
+    for (const [key, amount] of [...xferUnknown]) {
+      const [idem, fromIdx] = key.split('|');
+      const [from, to] = fromIdx === '0' ? [pair[0], pair[1]] : [pair[1], pair[0]];
+      const r = await http(s, 'POST', '/v1/transfers', { to: { accountId: to.accountId }, amount, currency: 'USD', idem }, from.token);
+      expect(r.body.status, `replay of transfer ${idem}`).toBe('sent');
+      xferSent.set(key, amount);
+    }
+    let audit: any;
+    for (let i = 0; i < 200; i++) {
+      audit = (await http(s, 'GET', '/v1/admin/audit', undefined, s.adminToken)).body;
+      expect(audit.conserved).toBe(true);
+      if (audit.currencies.USD.inFlight === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(audit.currencies.USD.inFlight).toBe(0);
+    let net0 = 0; // what pair[0] received less what it sent
+    for (const [key, amount] of xferSent) net0 += key.endsWith('|0') ? -amount : amount;
+    expect((await http(s, 'GET', '/v1/accounts/me', undefined, pair[0].token)).body.balance).toBe(5_000_000 + net0);
+    expect((await http(s, 'GET', '/v1/accounts/me', undefined, pair[1].token)).body.balance).toBe(5_000_000 - net0);
+    expect(xferSent.size).toBe(xferN);
     expect(audit.currencies.USD.vendorPayable).toBe(captured - refunded);
     const count = (pred: (fr: Frame) => boolean) => frames.filter(pred).length;
     console.log(`crash-mixed: seed ${seed}, ${kills} SIGKILLs, ${frames.length} requests `
       + `(${count((fr) => fr.op === 'authorize')} authorize, ${count((fr) => fr.op !== 'authorize')} capture/void/refund), `
       + `${inFlight.length} in flight at a kill, ${final.size} approvals, ${checkedAfterRestarts} approvals checked after restarts; `
-      + `captured ${captured}, refunded ${refunded}, held ${held} minor units`);
+      + `captured ${captured}, refunded ${refunded}, held ${held} minor units; ${xferN} cross-shard transfers (${xferUnknown.size} replayed without a first answer)`);
   }, Math.max(300_000, kills * 20_000));
 });
