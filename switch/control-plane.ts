@@ -224,6 +224,14 @@ export class ControlPlane {
     return false;
   }
 
+  /** The members of an account (family accounts): every user on it, with the same rights. */
+  members(accountId: string): Array<{ userId: string; email: string; joinedAt: string }> {
+    return (this.usersByAccount.get(accountId) ?? []).map((userId) => {
+      const u = this.users.get(userId)!;
+      return { userId, email: u.email, joinedAt: new Date(u.at).toISOString() };
+    });
+  }
+
   /** The account of the user with this email, or null. */
   accountOfEmail(email: string): string | null {
     const userId = this.emails.get(email);

@@ -74,3 +74,6 @@ export const pinDigitsMax = 12;
 /** Credit rule defaults (ONCEPAY_CREDIT_AUTO_ACCEPT_MAX, _REJECT_ABOVE, _INCOME_RATIO, _MIN_INCOME_RATIO):
  * in minor units of the account's currency and as ratios of monthly income to the line. */
 export const creditRuleDefaults = { autoAcceptMax: 100_000, rejectAbove: 10_000_000, incomeRatio: 2, minIncomeRatio: 0.5 };
+
+/** Users on one family account (each with their own login, the same rights). */
+export const membersPerAccountMax = 8;

@@ -15,7 +15,9 @@ import type { CreditApplication, Principal } from './control-plane.ts';
 import {
   checkAmount, checkAccountId, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError,
 } from './validate.ts';
-import { descriptionCharsMax, emailCharsMax, passwordCharsMax } from './limits.ts';
+import {
+  descriptionCharsMax, emailCharsMax, passwordCharsMax, passwordCharsMin, pinDigitsMin, pinDigitsMax, membersPerAccountMax,
+} from './limits.ts';
 
 interface Helpers {
   relay: (reply: Reply, shard: number, build: (tag: number) => Command) => void;
@@ -214,6 +216,48 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     }
     return null;
   };
+
+  // --- family accounts: several users on one account, each with their own login -------------------
+
+  app.get('/v1/accounts/me/members', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    reply.json(200, { members: control.members(user.accountId) });
+  }));
+
+  app.post('/v1/accounts/me/members', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['email', 'password', 'pin'])) return;
+      const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
+      if (email.length > emailCharsMax || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || /[\u0000-\u001f\u007f]/.test(email)) {
+        return reply.error('BAD_REQUEST', 'email must be an e-mail address');
+      }
+      const password = body.password;
+      if (typeof password !== 'string' || password.length < passwordCharsMin || password.length > passwordCharsMax) {
+        return reply.error('BAD_REQUEST', `password must be ${passwordCharsMin} to ${passwordCharsMax} characters`);
+      }
+      const pin = body.pin;
+      if (pin !== undefined && (typeof pin !== 'string' || !new RegExp(`^\\d{${pinDigitsMin},${pinDigitsMax}}$`).test(pin))) {
+        return reply.error('BAD_REQUEST', `pin must be ${pinDigitsMin} to ${pinDigitsMax} digits`);
+      }
+      if (control.members(user.accountId).length >= membersPerAccountMax) {
+        return reply.error('BAD_REQUEST', `at most ${membersPerAccountMax} members per account`);
+      }
+      if (!control.reserveEmail(email)) return reply.error('EMAIL_TAKEN', 'an account with this email exists');
+      let created: { userId: string; token: string };
+      try {
+        // The new member shares the account: the same balance, IDs, prompts and settings.
+        created = await control.createUser(email, password, user.accountId);
+        if (typeof pin === 'string') await control.setPin(created.userId, pin);
+      } catch (err) {
+        control.releaseEmail(email);
+        throw err;
+      }
+      reply.json(201, { userId: created.userId, accountId: user.accountId, token: created.token });
+    });
+  }));
 
   // --- money between users, and to vendors --------------------------------------------------------
 

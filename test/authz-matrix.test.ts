@@ -53,6 +53,8 @@ const matrix: Record<string, Row> = {
   'POST /v1/cards': { who: 'user', path: '/v1/cards', body: {} },
   'POST /v1/credit/applications': { who: 'user', path: '/v1/credit/applications', body: { requestedLimit: 100, monthlyIncome: 100_000 } },
   'GET /v1/credit/applications': { who: 'user', path: '/v1/credit/applications' },
+  'GET /v1/accounts/me/members': { who: 'user', path: '/v1/accounts/me/members' },
+  'POST /v1/accounts/me/members': { who: 'user', path: '/v1/accounts/me/members', body: { email: 'matrix-member@example.com', password: 'matrix password' } },
   'POST /v1/transfers': { who: 'user', path: '/v1/transfers', body: { to: { accountId: '{account}' }, amount: 1, currency: 'USD', idem: 'matrix-xfer' } },
   'POST /v1/payments': { who: 'user', path: '/v1/payments', body: { vendorId: '{vendor}', amount: 1, currency: 'USD', idem: 'matrix-pay' } },
   'WS /v1/user': { who: 'user', path: '/v1/user' },

@@ -476,6 +476,36 @@ describe('operators suspend a vendor', () => {
   });
 });
 
+describe('family accounts', () => {
+  it('several users share one account, each with their own login; any of them answers a prompt with their own password', async () => {
+    const f = await setupVendorAndUser(s, 5_000);
+    const vendor = await VendorClient.connect(s, f.apiKey);
+    const added = await http(s, 'POST', '/v1/accounts/me/members', { email: `kid${Date.now()}@example.com`, password: 'kids own password', pin: '2468' }, f.token);
+    expect(added.status).toBe(201);
+    expect(added.body.accountId).toBe(f.accountId);
+    const kid = added.body.token as string;
+    expect((await account(kid)).balance).toBe(5_000);
+    expect((await http(s, 'GET', '/v1/accounts/me/members', undefined, kid)).body.members).toHaveLength(2);
+    // The kid gets an ID on the shared account; the parent's session sees the prompt and the kid approves it.
+    const parent = await UserClient.connect(s, f.token);
+    const child = await UserClient.connect(s, kid);
+    const pending = await authorize(vendor, await issueId(s, kid, { mode: 'confirm' }), 900);
+    await parent.nextEvent((e) => e.event === 'confirm' && e.authId === pending.authId);
+    // The parent's password is not the kid's.
+    expect(await child.request({ op: 'confirm', authId: pending.authId, decision: 'approve', password })).toMatchObject({ code: 'PIN_WRONG' });
+    expect(await child.request({ op: 'confirm', authId: pending.authId, decision: 'approve', pin: '2468' })).toMatchObject({ result: 'approved' });
+    await parent.nextEvent((e) => e.event === 'resolved' && e.authId === pending.authId);
+    expect((await account(f.token)).available).toBe(4_100);
+    // A taken email, a bad one, no credentials: refused.
+    expect((await http(s, 'POST', '/v1/accounts/me/members', { email: f.email, password: 'some password' }, f.token)).body.code).toBe('EMAIL_TAKEN');
+    expect((await http(s, 'POST', '/v1/accounts/me/members', { email: 'nope', password: 'some password' }, f.token)).body.code).toBe('BAD_REQUEST');
+    expect((await http(s, 'POST', '/v1/accounts/me/members', { email: 'x@y.zz', password: 'some password' })).status).toBe(401);
+    vendor.close();
+    parent.close();
+    child.close();
+  });
+});
+
 describe('holds, history and sign-in', () => {
   it('lists open holds and paginates history newest first', async () => {
     const f = await setupVendorAndUser(s, 10_000);
