@@ -113,6 +113,11 @@ export class UserHub {
       case 'resolved':
         this.onResolved(e);
         break;
+      case 'watch':
+        // A vendor session resumed a pending authorization: the decision goes to it (the shard
+        // sends this only while the authorization is pending, and before the resume's answer).
+        this.subscriptions.set(e.authId, { session: e.session, vendorId: e.vendorId, format: e.format });
+        break;
       case 'alert':
         void this.control.addAlert({
           kind: e.kind === 'fraud' ? 'fraud' : 'device', vendorId: e.vendorId, accountId: e.accountId, authId: e.authId, detail: e.detail,
@@ -137,11 +142,9 @@ export class UserHub {
     this.router.pushToSession(sub.session, sub.vendorId, bytes);
   }
 
-  /** A vendor session asked to resume an authorization: it receives the outcome when it comes. A
-   * subscription for another vendor's authorization never fires (the shard checks, and delivery
-   * checks the session's vendor against the authorization's). */
-  subscribe(authId: string, session: number, vendorId: string, format: number): void {
-    this.subscriptions.set(authId, { session, vendorId, format });
+  /** Vendor sessions waiting for a decision (for tests and metrics). */
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
   }
 
   private confirmFrame(e: AskEvent): string {
