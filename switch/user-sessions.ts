@@ -142,11 +142,6 @@ export class UserHub {
     this.router.pushToSession(sub.session, sub.vendorId, bytes);
   }
 
-  /** Vendor sessions waiting for a decision (for tests and metrics). */
-  get subscriptionCount(): number {
-    return this.subscriptions.size;
-  }
-
   private confirmFrame(e: AskEvent): string {
     return JSON.stringify({
       event: 'confirm', authId: e.authId, vendorId: e.vendorId, vendorName: this.control.vendorName(e.vendorId),

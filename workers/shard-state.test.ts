@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ShardState, type Outcome } from './shard-state.ts';
-import { Op, Format, type Command } from './contract.ts';
+import { Op, Format, type Command, type FormatCode } from './contract.ts';
 import { partitionPrefix } from './partitions.ts';
 
 const dirs: string[] = [];
@@ -489,7 +489,7 @@ describe('resume', () => {
     const pending = one(state, cmd.auth(id.id, id.code, 300), T0) as unknown as { body: { status: string; authId: string } };
     expect(pending.body.status).toBe('pending');
     const authId = pending.body.authId;
-    const resume = (a: string, session: number, format: number = Format.wsJson): Command => [Op.resume, session, tag++, format, session === 0 ? null : tag, V1, a];
+    const resume = (a: string, session: number, format: FormatCode = Format.wsJson): Command => [Op.resume, session, tag++, format, session === 0 ? null : tag, V1, a];
     const watches = (c: Command, now: number) => state.applyBatch([c], now).events.filter((e) => e.k === 'watch');
 
     // Pending: the session that resumed (WebSocket) is told the decision later; HTTP (session 0) is not.
