@@ -1,43 +1,56 @@
 // The single source of the API specs: spec/openapi.json (OpenAPI 3.1, every HTTP route) and
-// spec/asyncapi.json (AsyncAPI 3.0, the vendor WebSocket frames both ways) are written from this
-// file by `node --import tsx spec/write.ts`, committed, served by the switch at /v1/openapi.json and
-// /v1/asyncapi.json, and checked by spec/specs.test.ts (up to date, valid under real validators) and
-// test/spec-conformance.test.ts (one request per route against a running switch, every response
-// validated; a route the switch serves but the spec lacks fails it).
+// spec/asyncapi.json (AsyncAPI 3.0, the vendor and user WebSocket frames both ways) are written from
+// this file by `node --import tsx spec/write.ts`, committed, served by the switch at /v1/openapi.json
+// and /v1/asyncapi.json, and checked by spec/specs.test.ts (up to date, valid under real validators,
+// every code of workers/contract.ts named) and test/spec-conformance.test.ts (one request per route
+// against a running switch, every response validated; a route the switch serves but the spec lacks
+// fails it).
 //
 // Both documents share one set of schemas under #/components/schemas, so a reply has one shape
 // whether it arrives as an HTTP body or a WebSocket frame. The schemas use only what JSON Schema
 // 2020-12 (OpenAPI 3.1) and AsyncAPI's schema format (a superset of draft 07) agree on.
 //
 // Adding a route: add its path under `paths` (reusing the schemas), run spec/write.ts, commit the
-// two JSON files. Things marked `x-oncepay-planned` are the confirmation-mode protocol of issue 4:
-// specified here, not served by this switch yet.
+// two JSON files.
 
-const planned = 'issue 4 (confirmation mode): specified, not yet served by this switch';
+import { authorizeDeclines, pendingDeclines, authOpDeclines, errorCodes as contractErrorCodes, clientModes, devicePolicies, recurringPeriods } from '../workers/contract.ts';
+
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const obj = (properties: Record<string, unknown>, required: string[], extra: Record<string, unknown> = {}) =>
   ({ type: 'object', properties, required, ...extra });
 const str = (description?: string, extra: Record<string, unknown> = {}) => ({ type: 'string', ...(description ? { description } : {}), ...extra });
 const int = (description?: string, extra: Record<string, unknown> = {}) => ({ type: 'integer', ...(description ? { description } : {}), ...extra });
+const nullable = (schema: unknown) => ({ oneOf: [schema, { type: 'null' }] });
+const bool = (description?: string) => ({ type: 'boolean', ...(description ? { description } : {}) });
 
-// --- codes (workers/contract.ts; the planned ones from the issue-4 protocol) ----------------------
+// --- codes (workers/contract.ts, the source of truth for codes and their order) ------------------
 
-export const authorizeDeclineCodes = ['ID_UNKNOWN', 'ID_EXPIRED', 'ID_USED', 'VENDOR_MISMATCH', 'CURRENCY_MISMATCH', 'AMOUNT_OVER_LIMIT', 'INSUFFICIENT_FUNDS'];
-export const plannedAuthorizeDeclineCodes = [
-  'USER_DECLINED', 'CONFIRM_TIMEOUT', 'FRAUD_SUSPECTED', 'CARD_NOT_PRESENT', 'ACCOUNT_PAUSED', 'ID_PAUSED', 'ID_CLOSED',
-  'LIMIT_PER_TXN', 'LIMIT_DAY', 'LIMIT_WEEK', 'LIMIT_MONTH', 'LIMIT_VENDOR', 'RECURRING_VENDOR', 'RECURRING_AMOUNT',
-  'RECURRING_PERIOD_USED', 'RECURRING_ENDED', 'RECURRING_CANCELLED', 'NO_LIVE_SESSION', 'DEVICE_UNKNOWN', 'ACCOUNT_NOT_ACTIVE',
-];
-export const authOpDeclineCodes = ['AUTH_UNKNOWN', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT'];
-/** Error codes of workers/contract.ts, plus the two the HTTP layer adds, plus the planned one. */
-export const errorCodes = [
-  'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'IDEMPOTENCY_CONFLICT', 'BUSY',
-  'ACCOUNT_UNKNOWN', 'CURRENCY_MISMATCH', 'EMAIL_TAKEN', 'BALANCE_LIMIT', 'STORAGE_FAILED', 'SHARD_UNAVAILABLE', 'INTERNAL',
-  'SUSPENDED', 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE',
-];
-export const plannedErrorCodes = ['VENDOR_SUSPENDED'];
+/** Declines of authorize, in order of precedence. */
+export const authorizeDeclineCodes: string[] = [...authorizeDeclines];
+/** How a pending authorization ends when it is not approved (events, resume, replays). */
+export const pendingDeclineCodes: string[] = [...pendingDeclines];
+export const authOpDeclineCodes: string[] = [...authOpDeclines];
+/** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
+export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];
 
 // --- shared schemas -------------------------------------------------------------------------------
+
+const amountOrNull = nullable(ref('Amount'));
+const authViewProps = {
+  rid: ref('Rid'), authId: ref('AuthId'), status: { enum: ['held', 'captured', 'voided', 'expired', 'refunded', 'pending', 'declined'] },
+  amount: ref('Amount'), currency: ref('Currency'), captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }),
+  approvedAt: { ...nullable(ref('IsoTime')), description: 'null while pending, and for a pending authorization that was declined.' },
+  holdExpiresAt: ref('IsoTime'), idLast4: str(undefined, { pattern: '^[0-9]{4}$' }),
+  mode: { enum: ['confirm', 'card'], description: 'Pending only: what the user must do.' },
+  decideBy: { ...ref('IsoTime'), description: 'Pending only: the deadline of the user\'s answer.' },
+  code: { ...ref('AuthorizeDeclineCode'), description: 'Declined only (USER_DECLINED, FRAUD_SUSPECTED, CONFIRM_TIMEOUT, CARD_NOT_PRESENT).' },
+  description: str('What the vendor told the user the purchase is, when it did.'),
+};
+const authViewRequired = ['authId', 'status', 'amount', 'currency', 'captured', 'refunded', 'approvedAt', 'holdExpiresAt', 'idLast4'];
+const limitsProps = (value: unknown) => ({
+  perTxn: value, day: value, week: value, month: value,
+  vendors: { type: 'object', maxProperties: 64, propertyNames: { pattern: '^vd_[0-9]{4}[0-9a-f]{16}$' }, additionalProperties: value, description: 'Per vendor, over a rolling 30 days.' },
+});
 
 const schemas: Record<string, unknown> = {
   Amount: int('Money: an integer in the currency\'s minor unit (1250 USD = $12.50).', { minimum: 1, maximum: 1_000_000_000_000 }),
@@ -45,12 +58,18 @@ const schemas: Record<string, unknown> = {
   Idem: str('Idempotency key: a replay returns the first answer byte for byte.', { minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
   Rid: { description: 'Ties a reply to its request on a WebSocket session.', oneOf: [str(undefined, { minLength: 1, maxLength: 64 }), int(undefined, { minimum: 0 })] },
   AuthId: str('Authorization id.', { pattern: '^au_[0-9]{4}[0-9a-z]{10}$' }),
+  VendorId: str('Vendor id.', { pattern: '^vd_[0-9]{4}[0-9a-f]{16}$' }),
+  AccountId: str('Account id.', { pattern: '^ac_[0-9]{4}[0-9a-f]{16}$' }),
   IsoTime: str('ISO 8601 UTC time.', { pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$' }),
-  ErrorCode: { type: 'string', enum: [...errorCodes, ...plannedErrorCodes], description: `Nothing was decided. VENDOR_SUSPENDED: ${planned}.` },
+  Fingerprint: str('A device fingerprint: an opaque token the user\'s client computes.', { pattern: '^[\\x21-\\x7e]{8,128}$' }),
+  ErrorCode: {
+    type: 'string', enum: errorCodes,
+    description: 'Nothing was decided (SHARD_UNAVAILABLE: the outcome is unknown; retry with the same idem). See docs/error-codes.md.',
+  },
   Error: obj({ rid: { oneOf: [ref('Rid'), { type: 'null' }] }, status: { const: 'error' }, code: ref('ErrorCode'), message: str() }, ['status', 'code', 'message'], { additionalProperties: false }),
   AuthorizeDeclineCode: {
-    type: 'string', enum: [...authorizeDeclineCodes, ...plannedAuthorizeDeclineCodes],
-    description: `In order of precedence. From USER_DECLINED on: ${planned}.`,
+    type: 'string', enum: [...authorizeDeclineCodes, ...pendingDeclineCodes],
+    description: `The declines of authorize in order of precedence (${authorizeDeclineCodes[0]} … ${authorizeDeclineCodes.at(-1)}), then how a pending authorization ends when not approved (${pendingDeclineCodes.join(', ')}).`,
   },
   AuthOpDeclineCode: { type: 'string', enum: authOpDeclineCodes, description: 'Declines of capture, void and refund, in order of precedence.' },
   Approval: obj({
@@ -67,39 +86,86 @@ const schemas: Record<string, unknown> = {
     rid: ref('Rid'), status: { const: 'approved' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'),
     expiresAt: ref('IsoTime'), approval: ref('Approval'),
   }, ['status', 'authId', 'amount', 'currency', 'expiresAt', 'approval'], { additionalProperties: false }),
-  AuthorizeDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthorizeDeclineCode'), authId: ref('AuthId') }, ['status', 'code'], { additionalProperties: false }),
+  AuthorizeDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthorizeDeclineCode'), authId: { ...ref('AuthId'), description: 'Present when a pending authorization ended in this decline.' } },
+    ['status', 'code'], { additionalProperties: false }),
+  ResumeUnknown: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: { const: 'AUTH_UNKNOWN' } }, ['status', 'code'], {
+    additionalProperties: false, description: 'resume (or GET /v1/auths/{authId}/approval) of an authorization that is not this vendor\'s: counted like an unknown payment ID.',
+  }),
   AuthOpDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthOpDeclineCode') }, ['status', 'code'], { additionalProperties: false }),
   Pending: obj({
     rid: ref('Rid'), status: { const: 'pending' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'),
     mode: { enum: ['confirm', 'card'] }, decideBy: ref('IsoTime'),
-  }, ['status', 'authId', 'amount', 'currency', 'mode', 'decideBy'], { additionalProperties: false, description: `The hold is placed; the decision is pushed later (AuthEvent). ${planned}.` }),
+  }, ['status', 'authId', 'amount', 'currency', 'mode', 'decideBy'], {
+    additionalProperties: false,
+    description: 'Confirmation or card mode: the hold is placed and the user decides by decideBy. The decision is pushed to the session that authorized (AuthEvent); after a reconnect, resume by authId (or GET /v1/auths/{authId}/approval). Capture, void and refund answer AUTH_PENDING meanwhile.',
+  }),
   Captured: obj({ rid: ref('Rid'), status: { const: 'captured' }, authId: ref('AuthId'), captured: ref('Amount'), released: int(undefined, { minimum: 0 }), currency: ref('Currency') },
     ['status', 'authId', 'captured', 'released', 'currency'], { additionalProperties: false }),
   Voided: obj({ rid: ref('Rid'), status: { const: 'voided' }, authId: ref('AuthId'), released: ref('Amount'), currency: ref('Currency') },
     ['status', 'authId', 'released', 'currency'], { additionalProperties: false }),
   Refunded: obj({ rid: ref('Rid'), status: { const: 'refunded' }, authId: ref('AuthId'), refunded: ref('Amount'), refundedTotal: ref('Amount'), currency: ref('Currency') },
     ['status', 'authId', 'refunded', 'refundedTotal', 'currency'], { additionalProperties: false }),
-  AuthView: obj({
-    rid: ref('Rid'), authId: ref('AuthId'), status: { enum: ['held', 'captured', 'voided', 'expired', 'refunded', 'pending', 'declined'] },
-    amount: ref('Amount'), currency: ref('Currency'), captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }),
-    approvedAt: ref('IsoTime'), holdExpiresAt: ref('IsoTime'), idLast4: str(), approval: ref('Approval'),
-  }, ['authId', 'status', 'amount', 'currency'], { description: `pending, declined and approval: ${planned}.` }),
+  AuthView: obj(authViewProps, authViewRequired, { additionalProperties: false, description: 'The authorization as the switch holds it now. The signed approval is not repeated here: GET /v1/auths/{authId}/approval or resume answers it.' }),
+  Hold: obj({ ...authViewProps, vendorId: ref('VendorId'), vendorName: nullable(str()) }, [...authViewRequired, 'vendorId', 'vendorName'], { additionalProperties: false, description: 'An open hold (held or pending) on the user\'s account.' }),
   AuthorizeRequest: obj({
     id: str('The single-use payment ID (digits).', { minLength: 1, maxLength: 32 }), code: str('Security code.', { pattern: '^[0-9]{3}$' }),
     amount: ref('Amount'), currency: ref('Currency'), idem: ref('Idem'),
-    description: str(`Shown to the user. ${planned}.`, { maxLength: 200 }), buyerIp: str(`${planned}.`), device: str(`${planned}.`, { maxLength: 128 }),
+    description: nullable(str('Shown to the user in confirmation and card prompts and in their holds.', { minLength: 1, maxLength: 200 })),
+    buyerIp: nullable(str('The buyer\'s IP address (IPv4 or IPv6), for the live-session check of devicePolicy warn/enforce.')),
+    device: nullable({ ...ref('Fingerprint'), description: 'The buyer\'s device fingerprint, for the device check of devicePolicy warn/enforce.' }),
   }, ['id', 'code', 'amount', 'currency', 'idem'], { additionalProperties: false }),
   CaptureRequest: obj({ authId: ref('AuthId'), amount: ref('Amount'), idem: ref('Idem') }, ['authId', 'idem'], { additionalProperties: false }),
   VoidRequest: obj({ authId: ref('AuthId'), idem: ref('Idem') }, ['authId', 'idem'], { additionalProperties: false }),
   RefundRequest: obj({ authId: ref('AuthId'), amount: ref('Amount'), idem: ref('Idem') }, ['authId', 'amount', 'idem'], { additionalProperties: false }),
-  Account: obj({ accountId: str(), balance: int(), held: int(), available: int(), currency: ref('Currency') }, ['accountId', 'balance', 'held', 'available', 'currency'], { additionalProperties: false }),
+  Mode: { enum: [...clientModes], description: 'notify: approved or declined at once, every attempt pushed to the user; confirm: the user approves each authorization with their PIN or password; card: the user\'s smart card answers a challenge.' },
+  DevicePolicy: { enum: [...devicePolicies], description: 'off; warn: approve, record an alert and tell the user; enforce: decline NO_LIVE_SESSION / DEVICE_UNKNOWN.' },
+  Limits: obj(limitsProps(nullable(int(undefined, { minimum: 1 }))), ['perTxn', 'day', 'week', 'month', 'vendors'], {
+    additionalProperties: false, description: 'Spending limits in minor units (null: none). day/week/month are rolling 24 h / 7 d / 30 d windows counted in hourly buckets.',
+  }),
+  Account: obj({
+    accountId: ref('AccountId'), balance: int('May be negative down to -creditLimit.'), held: int(undefined, { minimum: 0 }), available: int('balance + creditLimit - held.'), currency: ref('Currency'),
+    creditLimit: int(undefined, { minimum: 0 }), creditStatus: { enum: ['none', 'review', 'active', 'rejected'] },
+    mode: ref('Mode'), devicePolicy: ref('DevicePolicy'), paused: bool('Every authorization is declined ACCOUNT_PAUSED.'),
+    confirmTimeoutMs: int('How long the user has to answer a prompt.', { minimum: 10_000, maximum: 600_000 }),
+    limits: ref('Limits'), devices: { type: 'array', items: ref('Fingerprint'), maxItems: 16 },
+  }, ['accountId', 'balance', 'held', 'available', 'currency', 'creditLimit', 'creditStatus', 'mode', 'devicePolicy', 'paused', 'confirmTimeoutMs', 'limits', 'devices'], { additionalProperties: false }),
   IssuedId: obj({ id: str(undefined, { pattern: '^[0-9]+$' }), code: str(undefined, { pattern: '^[0-9]{3}$' }), expiresAt: ref('IsoTime') }, ['id', 'code', 'expiresAt'], { additionalProperties: false }),
   PublicKey: obj({ kid: str(), alg: { const: 'Ed25519' }, publicKey: str('Base64 of the 32 raw key bytes.'), status: str(), createdAt: str() }, ['kid', 'alg', 'publicKey']),
-  // --- WebSocket frames only
+  SignedIn: obj({ userId: str(), accountId: ref('AccountId'), token: str('A user token (out_…): Authorization: Bearer <token>.') }, ['userId', 'accountId', 'token'], { additionalProperties: false }),
+  Settings: obj({
+    mode: ref('Mode'), devicePolicy: ref('DevicePolicy'), paused: bool(),
+    confirmTimeoutMs: int(undefined, { minimum: 10_000, maximum: 600_000 }),
+    limits: obj(limitsProps(amountOrNull), [], { additionalProperties: false, description: 'Only the limits named change; null removes one.' }),
+  }, [], { additionalProperties: false, minProperties: 1 }),
+  IdControl: obj({ id: str('A payment ID of this account.', { pattern: '^[0-9]{19}$' }), action: { enum: ['pause', 'resume', 'close', 'cancel'], description: 'close: an unused single-use ID; cancel: a recurring ID (closing one cancels it too).' } },
+    ['id', 'action'], { additionalProperties: false }),
+  IdControlled: obj({
+    idLast4: str(undefined, { pattern: '^[0-9]{4}$' }), state: { enum: ['issued', 'held', 'captured', 'voided', 'expired', 'closed'] }, paused: bool(),
+    recurring: nullable(obj({ cancelled: bool() }, ['cancelled'], { additionalProperties: false })),
+  }, ['idLast4', 'state', 'paused', 'recurring'], { additionalProperties: false }),
+  Card: obj({ cardId: str(undefined, { pattern: '^cd_[0-9a-f]{32}$' }), cardKey: str('The card\'s key (hex), shown once: the card answers a challenge with HMAC-SHA256(cardKey, challenge ‖ amount as u64 BE ‖ authId).', { pattern: '^[0-9a-f]+$' }) },
+    ['cardId', 'cardKey'], { additionalProperties: false }),
+  CreditApplication: obj({
+    applicationId: str(undefined, { pattern: '^ca_[0-9a-f]{24}$' }), userId: str(), accountId: ref('AccountId'), currency: ref('Currency'),
+    requestedLimit: ref('Amount'), monthlyIncome: int(undefined, { minimum: 0 }), status: { enum: ['review', 'accepted', 'rejected'] },
+    createdAt: int('Milliseconds since the epoch.'), decidedAt: nullable(int('Milliseconds since the epoch.')), decidedBy: { enum: ['rules', 'operator', null] },
+    creditLimit: amountOrNull, reason: str(),
+  }, ['applicationId', 'userId', 'accountId', 'currency', 'requestedLimit', 'monthlyIncome', 'status', 'createdAt', 'decidedAt', 'decidedBy', 'creditLimit', 'reason'], { additionalProperties: false }),
+  Alert: obj({
+    alertId: int(undefined, { minimum: 1 }), at: int('Milliseconds since the epoch.'), kind: { enum: ['fraud', 'device', 'enumeration', 'vendor-suspended'] },
+    vendorId: nullable(str()), vendorName: nullable(str()), accountId: nullable(str()), authId: nullable(ref('AuthId')), detail: str(),
+  }, ['alertId', 'at', 'kind', 'vendorId', 'vendorName', 'accountId', 'authId', 'detail'], { additionalProperties: false }),
+  HistoryEntry: obj({
+    at: ref('IsoTime'), kind: { enum: ['fund', 'hold', 'release', 'capture', 'refund', 'expire'] }, amount: ref('Amount'), currency: ref('Currency'),
+    authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()),
+  }, ['at', 'kind', 'amount', 'currency', 'vendorName'], { additionalProperties: false }),
+  // --- vendor WebSocket frames only
   GetFrame: obj({ op: { const: 'get' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], { additionalProperties: false }),
-  ResumeFrame: obj({ op: { const: 'resume' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], { additionalProperties: false, description: `${planned}.` }),
+  ResumeFrame: obj({ op: { const: 'resume' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], {
+    additionalProperties: false, description: 'Ask for the outcome of a pending authorization (any session of the vendor): answered now, and if still pending, this session receives its AuthEvent later.',
+  }),
   AuthEvent: {
-    description: `Pushed, without rid, to the session that authorized (or that resumed): the decision on a pending authorization. ${planned}.`,
+    description: 'Pushed, without rid, to the session that authorized (or that last resumed): the decision on a pending authorization. May repeat an outcome already received (a push and a resume both answered): deduplicate by authId.',
     oneOf: [
       obj({ event: { const: 'auth' }, status: { const: 'approved' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'), expiresAt: ref('IsoTime'), approval: ref('Approval') },
         ['event', 'status', 'authId', 'amount', 'currency', 'expiresAt', 'approval'], { additionalProperties: false }),
@@ -107,6 +173,38 @@ const schemas: Record<string, unknown> = {
         ['event', 'status', 'authId', 'code'], { additionalProperties: false }),
     ],
   },
+  // --- user WebSocket frames only
+  UserHello: obj({ event: { const: 'hello' }, userId: str(), accountId: ref('AccountId') }, ['event', 'userId', 'accountId'], { additionalProperties: false }),
+  ConfirmPrompt: obj({
+    event: { const: 'confirm' }, authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: ref('Currency'),
+    description: str('What the vendor says the purchase is, when it said.'), idLast4: str(undefined, { pattern: '^[0-9]{4}$' }), decideBy: ref('IsoTime'),
+    kind: { enum: ['confirm', 'card'] }, challenge: str('Card prompts: 16 random bytes (hex) for the card to answer.', { pattern: '^[0-9a-f]{32}$' }),
+  }, ['event', 'authId', 'vendorId', 'vendorName', 'amount', 'currency', 'idLast4', 'decideBy', 'kind'], {
+    additionalProperties: false, description: 'Sent to every session of the account when an authorization waits for the user, and again to a session that connects before decideBy (also after a restart of the switch).',
+  }),
+  AttemptEvent: obj({
+    event: { const: 'attempt' }, authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: ref('Currency'),
+    outcome: { enum: ['approved', 'declined', 'pending'] }, code: ref('AuthorizeDeclineCode'), idLast4: str(undefined, { pattern: '^[0-9]{4}$' }), at: ref('IsoTime'),
+  }, ['event', 'vendorId', 'vendorName', 'amount', 'currency', 'outcome', 'idLast4', 'at'], {
+    additionalProperties: false, description: 'Notify mode: an authorization attempt on one of the user\'s IDs (not wrong security codes), while a session is live.',
+  }),
+  ResolvedEvent: obj({ event: { const: 'resolved' }, authId: ref('AuthId'), status: { enum: ['approved', 'declined'] }, code: ref('AuthorizeDeclineCode') },
+    ['event', 'authId', 'status'], { additionalProperties: false, description: 'A prompt is over (answered on any session, or timed out): sent to every session.' }),
+  CreditEvent: obj({ event: { const: 'credit' }, applicationId: str(), status: { enum: ['accepted', 'rejected'] }, creditLimit: ref('Amount') },
+    ['event', 'applicationId', 'status'], { additionalProperties: false, description: 'A credit application was decided (by the rules or an operator).' }),
+  AlertEvent: obj({ event: { const: 'alert' }, kind: { enum: ['fraud', 'device'] }, authId: nullable(ref('AuthId')), vendorName: nullable(str()), detail: str() },
+    ['event', 'kind', 'authId', 'vendorName', 'detail'], { additionalProperties: false, description: 'Something the user should know: a reported fraud, or a device/IP check in warn mode.' }),
+  ConfirmFrame: obj({
+    op: { const: 'confirm' }, rid: ref('Rid'), authId: ref('AuthId'), decision: { enum: ['approve', 'decline', 'fraud'] },
+    pin: str('Approving needs the PIN or the password.', { pattern: '^[0-9]{1,12}$' }), password: str(undefined, { minLength: 1, maxLength: 256 }),
+  }, ['op', 'rid', 'authId', 'decision'], { additionalProperties: false, description: 'Answer a confirm prompt. fraud declines it and raises an alert. Five wrong PINs or passwords on one prompt decline it.' }),
+  CardFrame: obj({
+    op: { const: 'card' }, rid: ref('Rid'), authId: ref('AuthId'), cardId: str(undefined, { pattern: '^cd_[0-9a-f]{32}$' }),
+    cryptogram: str('HMAC-SHA256(cardKey, challenge ‖ amount as u64 BE ‖ authId), hex.', { pattern: '^[0-9a-f]{64}$' }),
+  }, ['op', 'rid', 'authId', 'cardId', 'cryptogram'], { additionalProperties: false, description: 'Answer a card prompt with the card\'s cryptogram.' }),
+  ConfirmResult: obj({ rid: ref('Rid'), status: { const: 'ok' }, authId: ref('AuthId'), result: { enum: ['approved', 'declined'] } }, ['rid', 'status', 'authId', 'result'], {
+    additionalProperties: false, description: 'The answer was taken (the first answer wins; later ones get ALREADY_DECIDED). result declined: the user declined, reported fraud, or the fifth wrong secret declined it.',
+  }),
 };
 
 /** A WebSocket request frame: the HTTP body's fields plus op and rid (no other field is accepted). */
@@ -125,6 +223,10 @@ const json = (schema: unknown, description: string) => ({ description, content: 
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [String(s), json(ref('Error'), `Error (see docs/error-codes.md).`)]));
 const body = (schema: unknown) => ({ required: true, content: { 'application/json': { schema } } });
+/** A body the switch reads but does not need: absent, or an empty object. */
+const optionalBody = (schema: unknown) => ({ required: false, content: { 'application/json': { schema } } });
+const query = (name: string, schema: unknown, description: string) => ({ name, in: 'query', required: false, schema, description });
+const pathParam = (name: string, schema: unknown) => ({ name, in: 'path', required: true, schema });
 const bearer = (name: 'vendorKey' | 'userToken' | 'adminToken') => [{ [name]: [] }];
 const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } });
 
@@ -156,24 +258,115 @@ const paths: Record<string, Record<string, unknown>> = {
   '/v1/users': {
     post: {
       operationId: 'register', summary: 'Register a user and open their account', tags: ['users'],
-      requestBody: body(obj({ email: str(), password: str(undefined, { minLength: 8 }), currency: ref('Currency') }, ['email', 'password'], { additionalProperties: false })),
-      responses: { 201: json(obj({ userId: str(), accountId: str(), token: str() }, ['userId', 'accountId', 'token'], { additionalProperties: false }), 'Registered'), ...errors(400, 409, 415, 503) },
+      requestBody: body(obj({
+        email: str(undefined, { maxLength: 254 }), password: str(undefined, { minLength: 8, maxLength: 256 }), currency: { ...ref('Currency'), description: 'Default USD.' },
+        pin: str('4 to 12 digits: approves confirmation prompts (the password does too).', { pattern: '^[0-9]{4,12}$' }),
+        device: { ...ref('Fingerprint'), description: 'A device enrolled at sign-up, for the device check.' },
+      }, ['email', 'password'], { additionalProperties: false })),
+      responses: { 201: json(ref('SignedIn'), 'Registered'), ...errors(400, 409, 413, 415, 503) },
+    },
+  },
+  '/v1/sessions': {
+    post: {
+      operationId: 'signIn', summary: 'Sign in: a fresh user token', tags: ['users'],
+      requestBody: body(obj({ email: str(undefined, { minLength: 1, maxLength: 254 }), password: str(undefined, { minLength: 1, maxLength: 256 }) }, ['email', 'password'], { additionalProperties: false })),
+      responses: { 200: json(ref('SignedIn'), 'Signed in'), ...errors(400, 401, 413, 415) },
     },
   },
   '/v1/accounts/me': {
-    get: { operationId: 'myAccount', summary: 'The user\'s balance', tags: ['users'], security: bearer('userToken'), responses: { 200: json(ref('Account'), 'Account'), ...errors(401, 404, 503) } },
+    get: { operationId: 'myAccount', summary: 'The user\'s balance, credit line and settings', tags: ['users'], security: bearer('userToken'), responses: { 200: json(ref('Account'), 'Account'), ...errors(401, 404, 503) } },
+  },
+  '/v1/accounts/me/settings': {
+    put: {
+      operationId: 'updateSettings', summary: 'Change how the switch involves the user: mode, device policy, pause, prompt timeout, spending limits', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(ref('Settings')),
+      responses: { 200: json(ref('Account'), 'The account with its new settings'), ...errors(400, 401, 404, 413, 415, 503) },
+    },
+  },
+  '/v1/accounts/me/devices': {
+    post: {
+      operationId: 'addDevice', summary: 'Enroll a device (at most 16)', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({ fingerprint: ref('Fingerprint') }, ['fingerprint'], { additionalProperties: false })),
+      responses: { 200: json(ref('Account'), 'The account with its devices'), ...errors(400, 401, 404, 413, 415, 503) },
+    },
+  },
+  '/v1/accounts/me/devices/{fingerprint}': {
+    delete: {
+      operationId: 'removeDevice', summary: 'Remove an enrolled device', tags: ['users'], security: bearer('userToken'),
+      parameters: [pathParam('fingerprint', { ...ref('Fingerprint'), description: 'URL-encoded.' })],
+      responses: { 200: json(ref('Account'), 'The account with its devices'), ...errors(400, 401, 404, 503) },
+    },
+  },
+  '/v1/accounts/me/holds': {
+    get: {
+      operationId: 'myHolds', summary: 'Open holds (held or pending), newest first, at most 200', tags: ['users'], security: bearer('userToken'),
+      responses: { 200: json(obj({ holds: { type: 'array', items: ref('Hold') } }, ['holds'], { additionalProperties: false }), 'Holds'), ...errors(401, 404, 503) },
+    },
+  },
+  '/v1/accounts/me/history': {
+    get: {
+      operationId: 'myHistory', summary: 'Ledger entries of the account, newest first', tags: ['users'], security: bearer('userToken'),
+      parameters: [
+        query('limit', int(undefined, { minimum: 1, maximum: 200, default: 50 }), 'Entries per page.'),
+        query('before', str(undefined, { pattern: '^[0-9]{1,15}$' }), 'The cursor `next` of the previous page.'),
+      ],
+      responses: {
+        200: json(obj({ entries: { type: 'array', items: ref('HistoryEntry') }, next: nullable(str('Cursor of the next page; null on the last.')) }, ['entries', 'next'], { additionalProperties: false }), 'A page'),
+        ...errors(400, 401, 404, 503),
+      },
+    },
   },
   '/v1/ids': {
     post: {
       operationId: 'issueIds', summary: 'Issue single-use payment IDs', tags: ['users'], security: bearer('userToken'),
       requestBody: body(obj({
-        idem: ref('Idem'), ttlSeconds: int(undefined, { minimum: 1, maximum: 86400 }), maxAmount: ref('Amount'),
-        vendorId: str('Lock the ID to one vendor.'), count: int('1..1000: answers {ids: [...]}', { minimum: 1, maximum: 1000 }),
+        idem: ref('Idem'), ttlSeconds: int(undefined, { minimum: 1, maximum: 86400 }), maxAmount: nullable(ref('Amount')),
+        vendorId: nullable({ ...ref('VendorId'), description: 'Lock the ID to one vendor.' }), count: nullable(int('1..1000: answers {ids: [...]}', { minimum: 1, maximum: 1000 })),
+        mode: nullable({ ...ref('Mode'), description: 'Overrides the account\'s mode for these IDs.' }),
+        recurring: nullable(obj({
+          vendorId: ref('VendorId'), maxPerCharge: ref('Amount'), period: { enum: [...recurringPeriods] },
+          endsAt: { ...ref('IsoTime'), description: 'In the future, at most five years ahead; the ID lives until then (ttlSeconds is ignored).' },
+        }, ['vendorId', 'maxPerCharge', 'period', 'endsAt'], {
+          additionalProperties: false,
+          description: 'A recurring ID: one vendor charges it at most once per period and maxPerCharge each, until endsAt or a cancel. Without count; vendorId, when given, must be the same.',
+        })),
       }, ['idem'], { additionalProperties: false })),
       responses: {
         201: json({ oneOf: [ref('IssuedId'), obj({ ids: { type: 'array', items: ref('IssuedId') } }, ['ids'], { additionalProperties: false })] }, 'Issued'),
         ...errors(400, 401, 404, 409, 415, 503),
       },
+    },
+  },
+  '/v1/ids/control': {
+    post: {
+      operationId: 'controlId', summary: 'Pause, resume, close (single-use) or cancel (recurring) one of the user\'s IDs', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(ref('IdControl')),
+      responses: { 200: json(ref('IdControlled'), 'The ID now'), ...errors(400, 401, 404, 409, 413, 415, 503) },
+    },
+  },
+  '/v1/cards': {
+    post: {
+      operationId: 'issueCard', summary: 'A simulated smart card for card mode (its key is shown once)', tags: ['users'], security: bearer('userToken'),
+      requestBody: optionalBody(obj({}, [], { additionalProperties: false })),
+      responses: { 201: json(ref('Card'), 'Issued'), ...errors(400, 401, 413, 415, 503) },
+    },
+  },
+  '/v1/credit/applications': {
+    post: {
+      operationId: 'applyForCredit', summary: 'Apply for a credit line: accepted or rejected by the rules, or left to an operator', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({ requestedLimit: ref('Amount'), monthlyIncome: int('Minor units.', { minimum: 0, maximum: 1_000_000_000_000 }) }, ['requestedLimit', 'monthlyIncome'], { additionalProperties: false })),
+      responses: { 201: json(ref('CreditApplication'), 'Decided by the rules, or under review'), ...errors(400, 401, 404, 409, 413, 415, 503) },
+    },
+    get: {
+      operationId: 'myCreditApplications', summary: 'The user\'s credit applications', tags: ['users'], security: bearer('userToken'),
+      responses: { 200: json(obj({ applications: { type: 'array', items: ref('CreditApplication') } }, ['applications'], { additionalProperties: false }), 'Applications'), ...errors(401) },
+    },
+  },
+  '/v1/user': {
+    get: {
+      operationId: 'userSession', summary: 'Upgrade to the user WebSocket (frames: /v1/asyncapi.json, channel user)', tags: ['users'],
+      security: [{ userToken: [] }, { userSubprotocol: [] }],
+      responses: { 101: { description: 'Switching protocols (selects the subprotocol oncepay.v1 when offered)' }, ...errors(401, 503) },
     },
   },
   '/v1/admin/vendors': {
@@ -189,6 +382,49 @@ const paths: Record<string, Record<string, unknown>> = {
       parameters: [{ name: 'accountId', in: 'path', required: true, schema: str() }],
       requestBody: body(obj({ amount: ref('Amount'), currency: ref('Currency'), idem: ref('Idem') }, ['amount', 'currency', 'idem'], { additionalProperties: false })),
       responses: { 200: json(ref('Account'), 'Funded'), ...errors(400, 401, 404, 409, 415, 422, 503) },
+    },
+  },
+  '/v1/admin/vendors/{vendorId}/suspend': {
+    post: {
+      operationId: 'suspendVendor', summary: 'Suspend a vendor: sessions closed with 4403, new ones and HTTP calls refused VENDOR_SUSPENDED', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('vendorId', ref('VendorId'))],
+      requestBody: optionalBody(obj({ reason: str(undefined, { maxLength: 200 }) }, [], { additionalProperties: false })),
+      responses: { 200: json(obj({ vendorId: ref('VendorId'), suspended: { const: true } }, ['vendorId', 'suspended'], { additionalProperties: false }), 'Suspended'), ...errors(400, 401, 404, 413, 415) },
+    },
+  },
+  '/v1/admin/vendors/{vendorId}/unsuspend': {
+    post: {
+      operationId: 'unsuspendVendor', summary: 'Lift an operator\'s suspension', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('vendorId', ref('VendorId'))],
+      requestBody: optionalBody(obj({ reason: str(undefined, { maxLength: 200 }) }, [], { additionalProperties: false })),
+      responses: { 200: json(obj({ vendorId: ref('VendorId'), suspended: { const: false } }, ['vendorId', 'suspended'], { additionalProperties: false }), 'Unsuspended'), ...errors(400, 401, 404, 413, 415) },
+    },
+  },
+  '/v1/admin/alerts': {
+    get: {
+      operationId: 'alerts', summary: 'Fraud reports, device warnings, enumeration and operator suspensions, newest first', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [
+        query('kind', { enum: ['fraud', 'device', 'enumeration', 'vendor-suspended'] }, 'Only alerts of this kind.'),
+        query('limit', int(undefined, { minimum: 1, maximum: 500, default: 100 }), 'At most this many.'),
+      ],
+      responses: { 200: json(obj({ alerts: { type: 'array', items: ref('Alert') } }, ['alerts'], { additionalProperties: false }), 'Alerts'), ...errors(400, 401) },
+    },
+  },
+  '/v1/admin/credit/applications': {
+    get: {
+      operationId: 'creditApplications', summary: 'Credit applications (e.g. status=review: the operator\'s queue)', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [query('status', { enum: ['review', 'accepted', 'rejected'] }, 'Only applications in this status.')],
+      responses: { 200: json(obj({ applications: { type: 'array', items: ref('CreditApplication') } }, ['applications'], { additionalProperties: false }), 'Applications'), ...errors(400, 401) },
+    },
+  },
+  '/v1/admin/credit/applications/{applicationId}/decide': {
+    post: {
+      operationId: 'decideCredit', summary: 'Accept (optionally with another line) or reject an application under review; the user is told on their sessions', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('applicationId', str(undefined, { pattern: '^ca_[0-9a-f]{24}$' }))],
+      requestBody: body(obj({
+        decision: { enum: ['accept', 'reject'] }, creditLimit: { ...ref('Amount'), description: 'Default: the requested limit.' }, reason: str(undefined, { maxLength: 200 }),
+      }, ['decision'], { additionalProperties: false })),
+      responses: { 200: json(ref('CreditApplication'), 'Decided'), ...errors(400, 401, 404, 409, 413, 415, 503) },
     },
   },
   '/v1/admin/audit': {
@@ -228,7 +464,7 @@ const paths: Record<string, Record<string, unknown>> = {
       requestBody: body(ref('AuthorizeRequest')),
       responses: {
         200: json({ oneOf: [ref('Approved'), ref('AuthorizeDeclined')] }, 'Decided'),
-        202: { ...json(ref('Pending'), `Pending: the hold is placed, the user decides. ${planned}.`), 'x-oncepay-planned': planned },
+        202: json(ref('Pending'), 'Pending (confirmation or card mode): the hold is placed, the user decides; then GET /v1/auths/{authId}/approval'),
         ...errors(400, 401, 403, 409, 413, 415, 503),
       },
     },
@@ -261,6 +497,17 @@ const paths: Record<string, Record<string, unknown>> = {
       responses: { 200: json(ref('AuthView'), 'The authorization'), ...errors(400, 401, 403, 404, 503) },
     },
   },
+  '/v1/auths/{authId}/approval': {
+    get: {
+      operationId: 'getApproval', summary: 'The outcome of a (pending) authorization: the signed approval, the decline, or still pending', tags: ['vendors'], security: bearer('vendorKey'),
+      parameters: [{ name: 'authId', in: 'path', required: true, schema: ref('AuthId') }],
+      responses: {
+        200: json({ oneOf: [ref('Approved'), ref('AuthorizeDeclined'), ref('ResumeUnknown')] }, 'Decided (or AUTH_UNKNOWN: not this vendor\'s)'),
+        202: json(ref('Pending'), 'Still pending'),
+        ...errors(400, 401, 403, 503),
+      },
+    },
+  },
 };
 
 export const openapi = {
@@ -268,12 +515,12 @@ export const openapi = {
   info: {
     title: 'Oncepay switch API',
     version: '1',
-    description: 'HTTP API v1 of the Oncepay switch. Money is an integer in the currency\'s minor unit; every mutating call takes an idempotency key `idem`. The vendor WebSocket session (/v1/vendor) carries the same calls as frames: see /v1/asyncapi.json. Codes: docs/error-codes.md.',
+    description: 'HTTP API v1 of the Oncepay switch. Money is an integer in the currency\'s minor unit; every mutating call takes an idempotency key `idem`. The vendor WebSocket session (/v1/vendor) carries the same calls as frames, and the user WebSocket (/v1/user) carries confirmation prompts and notifications: see /v1/asyncapi.json. Codes: docs/error-codes.md.',
   },
   servers: [{ url: 'http://127.0.0.1:8080', description: 'A switch started with `npm start`' }],
   tags: [
     { name: 'vendors', description: 'Authorize, capture, void, refund; verify approvals' },
-    { name: 'users', description: 'Registration, accounts, single-use IDs' },
+    { name: 'users', description: 'Registration, sign-in, accounts, settings, devices, holds, history, single-use IDs and their controls, cards, credit, the user WebSocket' },
     { name: 'operators', description: 'Admin token' },
     { name: 'operations', description: 'Health, metrics, live page' },
     { name: 'specs', description: 'These documents' },
@@ -285,71 +532,109 @@ export const openapi = {
       vendorKey: { type: 'http', scheme: 'bearer', description: 'A vendor API key (ovk_…), from POST /v1/admin/vendors' },
       userToken: { type: 'http', scheme: 'bearer', description: 'A user token (out_…), from POST /v1/users' },
       adminToken: { type: 'http', scheme: 'bearer', description: 'The operator token (data/admin-token)' },
+      userSubprotocol: {
+        type: 'apiKey', in: 'header', name: 'Sec-WebSocket-Protocol',
+        description: 'GET /v1/user only, for browsers (which cannot set headers on a WebSocket): offer the subprotocols "oncepay.v1" and "oncepay.bearer.<user token>"; the switch selects oncepay.v1.',
+      },
     },
   },
 };
 
-// --- AsyncAPI 3.0: the vendor WebSocket session, described from the switch's side -----------------
+// --- AsyncAPI 3.0: the vendor and user WebSocket sessions, described from the switch's side ------
 
 const message = (name: string, schema: string, summary: string, extra: Record<string, unknown> = {}) =>
   ({ name, title: name, summary, contentType: 'application/json', payload: ref(schema), ...extra });
-const msgRef = (name: string) => ({ $ref: `#/channels/vendor/messages/${name}` });
-const plannedTag = { 'x-oncepay-planned': planned };
+const msgRef = (channel: 'vendor' | 'user') => (name: string) => ({ $ref: `#/channels/${channel}/messages/${name}` });
+const security = (scheme: string) => ({ $ref: `#/components/securitySchemes/${scheme}` });
+const vendorSecurity = [security('vendorKey')];
+const userSecurity = [security('userToken'), security('userSubprotocol')];
 
-const messages: Record<string, unknown> = {
+const vendorMessages: Record<string, unknown> = {
   authorize: message('authorize', 'AuthorizeFrame', 'Place a hold'),
   capture: message('capture', 'CaptureFrame', 'Capture a hold (all, or part once)'),
   void: message('void', 'VoidFrame', 'Release a hold'),
   refund: message('refund', 'RefundFrame', 'Refund up to what was captured'),
   get: message('get', 'GetFrame', 'Read an authorization'),
-  resume: message('resume', 'ResumeFrame', 'Ask for the decision on a pending authorization; this session then receives its event', plannedTag),
+  resume: message('resume', 'ResumeFrame', 'Ask for the decision on a pending authorization; if still pending, this session then receives its event'),
   approved: message('approved', 'Approved', 'Approved: the hold is placed; the approval is signed'),
   authorizeDeclined: message('authorizeDeclined', 'AuthorizeDeclined', 'Declined, with its code'),
-  pending: message('pending', 'Pending', 'Pending: the user decides; the decision is pushed later', plannedTag),
+  pending: message('pending', 'Pending', 'Pending: the user decides; the decision is pushed later'),
+  resumeUnknown: message('resumeUnknown', 'ResumeUnknown', 'resume of an authorization that is not this vendor\'s'),
   captured: message('captured', 'Captured', 'Captured'),
   voided: message('voided', 'Voided', 'Voided'),
   refunded: message('refunded', 'Refunded', 'Refunded'),
   authOpDeclined: message('authOpDeclined', 'AuthOpDeclined', 'Capture, void or refund declined, with its code'),
   authView: message('authView', 'AuthView', 'The authorization as the switch holds it now'),
   error: message('error', 'Error', 'Nothing was decided (rid null when the frame could not be read)'),
-  authEvent: message('authEvent', 'AuthEvent', 'The decision on a pending authorization, pushed without rid', plannedTag),
+  authEvent: message('authEvent', 'AuthEvent', 'The decision on a pending authorization, pushed without rid'),
 };
 
-const receive = (name: string, summary: string, replies: string[], extra: Record<string, unknown> = {}) => ({
-  action: 'receive', summary, channel: { $ref: '#/channels/vendor' }, messages: [msgRef(name)],
-  reply: { channel: { $ref: '#/channels/vendor' }, messages: replies.map(msgRef) }, ...extra,
+const userMessages: Record<string, unknown> = {
+  hello: message('hello', 'UserHello', 'First frame of every user session: presence is registered'),
+  confirmPrompt: message('confirmPrompt', 'ConfirmPrompt', 'An authorization waits for the user (confirm or card)'),
+  attempt: message('attempt', 'AttemptEvent', 'Notify mode: an attempt on one of the user\'s IDs'),
+  resolved: message('resolved', 'ResolvedEvent', 'A prompt is over'),
+  credit: message('credit', 'CreditEvent', 'A credit application was decided'),
+  alert: message('alert', 'AlertEvent', 'A fraud report or a device/IP warning'),
+  confirm: message('confirm', 'ConfirmFrame', 'Approve (with PIN or password), decline, or report fraud'),
+  card: message('card', 'CardFrame', 'Answer a card prompt with the card\'s cryptogram'),
+  confirmResult: message('confirmResult', 'ConfirmResult', 'The answer was taken'),
+  userError: message('userError', 'Error', 'Nothing was decided: BAD_REQUEST, PIN_WRONG, CARD_INVALID, ALREADY_DECIDED, NOT_FOUND, BUSY, …'),
+};
+
+const receive = (channel: 'vendor' | 'user', name: string, summary: string, replies: string[]) => ({
+  action: 'receive', summary, channel: { $ref: `#/channels/${channel}` }, messages: [msgRef(channel)(name)],
+  reply: { channel: { $ref: `#/channels/${channel}` }, messages: replies.map(msgRef(channel)) },
+  security: channel === 'vendor' ? vendorSecurity : userSecurity,
 });
 
 export const asyncapi = {
   asyncapi: '3.0.0',
   info: {
-    title: 'Oncepay vendor WebSocket session',
+    title: 'Oncepay WebSocket sessions: vendors and users',
     version: '1',
-    description: 'A vendor holds one session at /v1/vendor (Authorization: Bearer <apiKey> on the upgrade; 401 without a valid key) and pipelines requests over it. Frames are JSON text or msgpack binary with the same fields; each reply comes in the format of its request and carries the request\'s rid; replies may come out of order. Described from the switch\'s side: it receives requests and replies. Session limits: 16 KiB frames (a larger one drops the session), 4096 requests in flight (BUSY beyond), 16 MiB buffered towards a vendor that does not read (then closed). Close codes: 1011 a shard restarted (replay in-flight requests with the same idem), 4003 the vendor was suspended. Messages marked x-oncepay-planned belong to confirmation mode (issue 4) and are not served by this switch yet.',
+    description: [
+      'Described from the switch\'s side: it receives requests and replies, and sends events (frames with "event" and without rid).',
+      'Vendor session (/v1/vendor): Authorization: Bearer <apiKey> on the upgrade (401 without a valid key, 403 SUSPENDED / VENDOR_SUSPENDED). The vendor pipelines requests; frames are JSON text or msgpack binary with the same fields; each reply comes in the format of its request and carries the request\'s rid; replies may come out of order. Limits: 16 KiB frames (a larger one drops the session), 4096 requests in flight (BUSY beyond), 16 MiB buffered towards a vendor that does not read (then closed). Close codes: 1011 a shard restarted (replay in-flight requests with the same idem), 4003 suspended for enumeration, 4403 suspended by an operator. Confirmation and card modes: authorize answers pending; the decision is pushed to the session that authorized as an auth event; a vendor whose session went away sends resume on any session (answered now if decided, pushed later if not). Events may repeat an outcome already received: deduplicate by authId.',
+      'User session (/v1/user): Authorization: Bearer <user token> on the upgrade, or (browsers) the subprotocols "oncepay.v1" and "oncepay.bearer.<token>", of which the switch selects oncepay.v1; 401 without a valid token, 503 BUSY beyond 8 sessions per user. JSON text frames only, at most 4 KiB, 8 requests in flight. The first frame is hello; open prompts follow (also after a restart of the switch: prompts survive it and deadlines are absolute). The first answer to a prompt wins; a later one (another session) gets ALREADY_DECIDED.',
+    ].join('\n\n'),
   },
   defaultContentType: 'application/json',
   servers: {
     local: {
       host: '127.0.0.1:8080', protocol: 'ws', description: 'A switch started with `npm start`',
-      security: [{ $ref: '#/components/securitySchemes/vendorKey' }],
+      security: [security('vendorKey'), security('userToken'), security('userSubprotocol')],
     },
   },
   channels: {
-    vendor: { address: '/v1/vendor', title: 'Vendor session', messages },
+    vendor: { address: '/v1/vendor', title: 'Vendor session', messages: vendorMessages },
+    user: { address: '/v1/user', title: 'User session', messages: userMessages },
   },
   operations: {
-    authorize: receive('authorize', 'Authorize a payment ID', ['approved', 'authorizeDeclined', 'pending', 'error']),
-    capture: receive('capture', 'Capture', ['captured', 'authOpDeclined', 'error']),
-    void: receive('void', 'Void', ['voided', 'authOpDeclined', 'error']),
-    refund: receive('refund', 'Refund', ['refunded', 'authOpDeclined', 'error']),
-    get: receive('get', 'Read an authorization', ['authView', 'error']),
-    resume: receive('resume', 'Resume a pending authorization after a reconnect', ['pending', 'approved', 'authorizeDeclined', 'error'], plannedTag),
-    authEvent: { action: 'send', summary: 'Push the decision on a pending authorization', channel: { $ref: '#/channels/vendor' }, messages: [msgRef('authEvent')], ...plannedTag },
+    authorize: receive('vendor', 'authorize', 'Authorize a payment ID', ['approved', 'authorizeDeclined', 'pending', 'error']),
+    capture: receive('vendor', 'capture', 'Capture', ['captured', 'authOpDeclined', 'error']),
+    void: receive('vendor', 'void', 'Void', ['voided', 'authOpDeclined', 'error']),
+    refund: receive('vendor', 'refund', 'Refund', ['refunded', 'authOpDeclined', 'error']),
+    get: receive('vendor', 'get', 'Read an authorization', ['authView', 'error']),
+    resume: receive('vendor', 'resume', 'Resume a pending authorization after a reconnect', ['pending', 'approved', 'authorizeDeclined', 'resumeUnknown', 'error']),
+    authEvent: {
+      action: 'send', summary: 'Push the decision on a pending authorization', channel: { $ref: '#/channels/vendor' }, messages: [msgRef('vendor')('authEvent')],
+      security: vendorSecurity,
+    },
+    userConfirm: receive('user', 'confirm', 'The user answers a confirm prompt', ['confirmResult', 'userError']),
+    userCard: receive('user', 'card', 'The user\'s card answers a card prompt', ['confirmResult', 'userError']),
+    userEvents: {
+      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts', channel: { $ref: '#/channels/user' },
+      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert'].map(msgRef('user')),
+      security: userSecurity,
+    },
   },
   components: {
     schemas,
     securitySchemes: {
-      vendorKey: { type: 'httpApiKey', name: 'Authorization', in: 'header', description: 'Bearer <apiKey>' },
+      vendorKey: { type: 'httpApiKey', name: 'Authorization', in: 'header', description: 'Bearer <apiKey> (vendor session)' },
+      userToken: { type: 'httpApiKey', name: 'Authorization', in: 'header', description: 'Bearer <user token> (user session)' },
+      userSubprotocol: { type: 'httpApiKey', name: 'Sec-WebSocket-Protocol', in: 'header', description: 'Browsers (user session): the subprotocols "oncepay.v1" and "oncepay.bearer.<user token>"; the switch selects oncepay.v1' },
     },
   },
 };

@@ -120,6 +120,11 @@ export class UserHub {
       case 'outbox':
       case 'delivered':
         break; // the router's business
+      case 'watch':
+        // A vendor session resumed a pending authorization: the decision goes to it (the shard
+        // sends this only while the authorization is pending, and before the resume's answer).
+        this.subscriptions.set(e.authId, { session: e.session, vendorId: e.vendorId, format: e.format });
+        break;
       case 'alert':
         void this.control.addAlert({
           kind: e.kind === 'fraud' ? 'fraud' : 'device', vendorId: e.vendorId, accountId: e.accountId, authId: e.authId, detail: e.detail,
@@ -142,13 +147,6 @@ export class UserHub {
       : { event: 'auth', status: 'declined', authId: e.authId, code: e.code };
     const bytes = sub.format === Format.wsMsgpack ? packr.pack(frame) : Buffer.from(JSON.stringify(frame));
     this.router.pushToSession(sub.session, sub.vendorId, bytes);
-  }
-
-  /** A vendor session asked to resume an authorization: it receives the outcome when it comes. A
-   * subscription for another vendor's authorization never fires (the shard checks, and delivery
-   * checks the session's vendor against the authorization's). */
-  subscribe(authId: string, session: number, vendorId: string, format: number): void {
-    this.subscriptions.set(authId, { session, vendorId, format });
   }
 
   private confirmFrame(e: AskEvent): string {

@@ -47,7 +47,9 @@ export function bearerOf(header: string): string | null {
   return header.slice(7).trim() || null;
 }
 
-export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard, users: UserHub): void {
+// `_users`: pushes (auth events) reach a session through the router, which the user hub drives from
+// the shards' events; the vendor session itself no longer talks to the hub.
+export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard, _users: UserHub): void {
   app.ws<SessionData>('/v1/vendor', {
     compression: uws.DISABLED,
     maxPayloadLength: frameBytesMax,
@@ -123,7 +125,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
     message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
       // An exception here is our bug; it costs one frame an INTERNAL error, never the process.
       try {
-        onFrame(ws, message, isBinary, router, guard, users);
+        onFrame(ws, message, isBinary, router, guard);
       } catch (err) {
         console.error('frame failed:', err);
         replyError(ws, isBinary ? Format.wsMsgpack : Format.wsJson, null, 'INTERNAL', 'internal error');
@@ -139,7 +141,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
   });
 }
 
-function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard, users: UserHub): void {
+function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard): void {
   const d = ws.getUserData();
   const receivedAt = clockMicrosU32();
   const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
@@ -218,8 +220,8 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       // The outcome of a pending authorization: now if decided, else pushed to this session later.
       const authId = checkAuthId(frame.authId);
       if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
+      // If it is still pending, the shard tells the user hub to push the decision to this session.
       shard = router.shardOf(partitionOfKeyedId(authId));
-      users.subscribe(authId, d.sessionId, d.vendorId, format);
       const cmd: ResumeCmd = [Op.resume, d.sessionId, receivedAt, format, rid, d.vendorId, authId];
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
       break;

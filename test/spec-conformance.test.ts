@@ -1,6 +1,6 @@
 // The specs against a running switch: one request per route, every response validated (status,
-// content type, body) against spec/openapi.json with ajv; the vendor WebSocket replies validated
-// against spec/asyncapi.json's reply messages. And the route table: every route the switch registers
+// content type, body) against spec/openapi.json with ajv; the vendor and user WebSocket frames
+// (requests, replies and pushed events) validated against spec/asyncapi.json's messages. And the route table: every route the switch registers
 // (read from installHttpRoutes / installVendorSessions themselves) is in the spec and exercised here,
 // and every path of the spec is a route, so a route added without its spec entry fails this test.
 
@@ -12,7 +12,8 @@ import WebSocket from 'ws';
 import { installHttpRoutes } from '../switch/http-routes.ts';
 import { UserHub } from '../switch/user-sessions.ts';
 import { installVendorSessions } from '../switch/vendor-session.ts';
-import { startSwitchProcess, setupVendorAndUser, issueId, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { startSwitchProcess, setupVendorAndUser, issueId, http, VendorClient, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { UserClient, cardCryptogram } from './support/user-client.ts';
 
 const openapi = JSON.parse(readFileSync(new URL('../spec/openapi.json', import.meta.url), 'utf8'));
 const asyncapi = JSON.parse(readFileSync(new URL('../spec/asyncapi.json', import.meta.url), 'utf8'));
@@ -29,7 +30,8 @@ function routeTable(): string[] {
   const routes: string[] = [];
   const app: Record<string, unknown> = new Proxy({}, {
     get: (_t, method: string) => (pattern: string) => {
-      if (pattern !== '/*') routes.push(`${method === 'ws' ? 'get' : method} ${pattern.replace(/:(\w+)/g, '{$1}')}`);
+      const verb = method === 'ws' ? 'get' : method === 'del' ? 'delete' : method;
+      if (pattern !== '/*') routes.push(`${verb} ${pattern.replace(/:(\w+)/g, '{$1}')}`);
       return app;
     },
   });
@@ -54,8 +56,9 @@ let f: Fixture;
 const exercised = new Set<string>();
 
 /** Send one request and validate its answer against the spec; returns the parsed body. */
-async function call(method: 'GET' | 'POST', template: string, params: Record<string, string>, opts: { body?: unknown; token?: string; expect: number }): Promise<any> {
-  const path = template.replace(/\{(\w+)\}/g, (_, k: string) => params[k]);
+async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', template: string, params: Record<string, string>,
+  opts: { body?: unknown; token?: string; expect: number; query?: string }): Promise<any> {
+  const path = template.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k])) + (opts.query ? `?${opts.query}` : '');
   const res = await fetch(s.url + path, {
     method,
     headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
@@ -131,26 +134,136 @@ describe('every route against a running switch, validated against spec/openapi.j
     await call('POST', '/v1/authorize', {}, { token: vendor.apiKey, body: { id: id.id, amount: 1 }, expect: 400 });
     await call('GET', '/v1/auths/{authId}', { authId: 'au_00000000000000' }, { token: f.apiKey, expect: 404 });
 
-    // The WebSocket upgrade without a key: 401 with an error body, as specified.
-    const refused = await new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
-      const req = httpRequest(`${s.url}/v1/vendor`, {
-        headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    await userRoutes(A);
+
+    // The WebSocket upgrades without a credential: 401 with an error body, as specified.
+    for (const path of ['/v1/vendor', '/v1/user']) {
+      const refused = await new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+        const req = httpRequest(`${s.url}${path}`, {
+          headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), text }));
+        });
+        req.on('upgrade', () => reject(new Error('upgraded without a key')));
+        req.on('error', reject);
+        req.end();
       });
-      req.on('response', (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), text }));
-      });
-      req.on('upgrade', () => reject(new Error('upgraded without a key')));
-      req.on('error', reject);
-      req.end();
-    });
-    validateResponse('get', '/v1/vendor', refused.status, refused.type, refused.text, `GET /v1/vendor -> ${refused.status}`);
-    exercised.add('get /v1/vendor');
+      expect(refused.status).toBe(401);
+      validateResponse('get', path, refused.status, refused.type, refused.text, `GET ${path} -> ${refused.status}`);
+      exercised.add(`get ${path}`);
+    }
 
     expect([...exercised].sort()).toEqual(routeTable());
   });
 });
+
+/** Users in control: every user, operator and vendor route that came with it, with the statuses a
+ * well-behaved client meets (and a few refusals, whose bodies are errors as specified). */
+async function userRoutes(A: string): Promise<void> {
+  const email = `specuser${Date.now()}@example.com`;
+  const password = 'correct horse battery';
+  const vendor = await call('POST', '/v1/admin/vendors', {}, { token: A, body: { name: 'Spec Shop 2' }, expect: 201 });
+  const user = await call('POST', '/v1/users', {}, { body: { email, password, currency: 'USD', pin: '4321', device: 'spec-device-at-signup' }, expect: 201 });
+  await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: user.accountId }, { token: A, body: { amount: 50_000, currency: 'USD', idem: 'spec-fund-2' }, expect: 200 });
+  const signed = await call('POST', '/v1/sessions', {}, { body: { email, password }, expect: 200 });
+  await call('POST', '/v1/sessions', {}, { body: { email, password: 'not the password' }, expect: 401 });
+  const T = signed.token;
+
+  // Settings, devices.
+  const account = await call('PUT', '/v1/accounts/me/settings', {}, {
+    token: T, body: { confirmTimeoutMs: 60_000, devicePolicy: 'warn', limits: { perTxn: 40_000, day: null, vendors: { [vendor.vendorId]: 45_000 } } }, expect: 200,
+  });
+  expect(account).toMatchObject({ confirmTimeoutMs: 60_000, devicePolicy: 'warn', limits: { perTxn: 40_000, vendors: { [vendor.vendorId]: 45_000 } }, devices: ['spec-device-at-signup'] });
+  await call('PUT', '/v1/accounts/me/settings', {}, { token: T, body: {}, expect: 400 });
+  expect((await call('POST', '/v1/accounts/me/devices', {}, { token: T, body: { fingerprint: 'spec-device/2' }, expect: 200 })).devices).toContain('spec-device/2');
+  expect((await call('DELETE', '/v1/accounts/me/devices/{fingerprint}', { fingerprint: 'spec-device/2' }, { token: T, expect: 200 })).devices).not.toContain('spec-device/2');
+  const me = await call('GET', '/v1/accounts/me', {}, { token: T, expect: 200 });
+  expect(me).toMatchObject({ creditLimit: 0, creditStatus: 'none', mode: 'notify', paused: false });
+
+  // IDs: confirmation mode, recurring, controls.
+  const confirmId = await call('POST', '/v1/ids', {}, { token: T, body: { idem: 'spec-id-confirm', mode: 'confirm' }, expect: 201 });
+  const endsAt = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString();
+  await call('POST', '/v1/ids', {}, { token: T, body: { idem: 'spec-id-rec', recurring: { vendorId: vendor.vendorId, maxPerCharge: 1000, period: 'month', endsAt } }, expect: 201 });
+  const spare = await call('POST', '/v1/ids', {}, { token: T, body: { idem: 'spec-id-spare', count: 2 }, expect: 201 });
+  expect(await call('POST', '/v1/ids/control', {}, { token: T, body: { id: spare.ids[0].id, action: 'pause' }, expect: 200 })).toMatchObject({ state: 'issued', paused: true, recurring: null });
+  await call('POST', '/v1/ids/control', {}, { token: T, body: { id: spare.ids[1].id, action: 'close' }, expect: 200 });
+  await call('POST', '/v1/ids/control', {}, { token: T, body: { id: spare.ids[1].id, action: 'close' }, expect: 409 });
+
+  // A pending authorization over HTTP: 202, the approval route, the holds list, and a decline code.
+  const pending = await call('POST', '/v1/authorize', {}, {
+    token: vendor.apiKey, body: { id: confirmId.id, code: confirmId.code, amount: 2500, currency: 'USD', idem: 'spec-pending', description: 'Blue teapot', buyerIp: '203.0.113.9', device: 'spec-device-at-signup' }, expect: 202,
+  });
+  expect(pending).toMatchObject({ status: 'pending', mode: 'confirm' });
+  await call('GET', '/v1/auths/{authId}/approval', { authId: pending.authId }, { token: vendor.apiKey, expect: 202 });
+  expect((await call('GET', '/v1/auths/{authId}', { authId: pending.authId }, { token: vendor.apiKey, expect: 200 }))).toMatchObject({ status: 'pending', approvedAt: null, description: 'Blue teapot' });
+  const holds = await call('GET', '/v1/accounts/me/holds', {}, { token: T, expect: 200 });
+  expect(holds.holds.map((h: { authId: string; status: string }) => [h.authId, h.status])).toEqual([[pending.authId, 'pending']]);
+  const phone = await UserClient.connect(s, T);
+  try {
+    await phone.nextEvent((e) => e.event === 'confirm' && e.authId === pending.authId);
+    expect(await phone.request({ op: 'confirm', authId: pending.authId, decision: 'approve', pin: '4321' })).toMatchObject({ status: 'ok', result: 'approved' });
+  } finally {
+    phone.close();
+  }
+  const approved = await call('GET', '/v1/auths/{authId}/approval', { authId: pending.authId }, { token: vendor.apiKey, expect: 200 });
+  expect(approved.status).toBe('approved');
+  expect((await call('GET', '/v1/auths/{authId}/approval', { authId: 'au_00000000000000' }, { token: vendor.apiKey, expect: 200 })).code).toBe('AUTH_UNKNOWN');
+  const overLimit = await issueId(s, T);
+  expect((await call('POST', '/v1/authorize', {}, { token: vendor.apiKey, body: { id: overLimit.id, code: overLimit.code, amount: 40_001, currency: 'USD', idem: 'spec-limit' }, expect: 200 })).code).toBe('LIMIT_PER_TXN');
+  const history = await call('GET', '/v1/accounts/me/history', {}, { token: T, query: 'limit=1', expect: 200 });
+  expect(history.entries.length).toBe(1);
+  expect(history.next).toEqual(expect.any(String));
+  await call('GET', '/v1/accounts/me/history', {}, { token: T, query: `limit=10&before=${history.next}`, expect: 200 });
+  await call('GET', '/v1/accounts/me/history', {}, { token: T, query: 'limit=0', expect: 400 });
+
+  // Cards and credit.
+  await call('POST', '/v1/cards', {}, { token: T, body: {}, expect: 201 });
+  const application = await call('POST', '/v1/credit/applications', {}, { token: T, body: { requestedLimit: 1_000_000, monthlyIncome: 1_000_000 }, expect: 201 });
+  expect(application.status).toBe('review');
+  await call('POST', '/v1/credit/applications', {}, { token: T, body: { requestedLimit: 10, monthlyIncome: 100 }, expect: 409 });
+  await call('GET', '/v1/credit/applications', {}, { token: T, expect: 200 });
+  const queue = await call('GET', '/v1/admin/credit/applications', {}, { token: A, query: 'status=review', expect: 200 });
+  expect(queue.applications.map((a: { applicationId: string }) => a.applicationId)).toContain(application.applicationId);
+  const decided = await call('POST', '/v1/admin/credit/applications/{applicationId}/decide', { applicationId: application.applicationId }, {
+    token: A, body: { decision: 'accept', creditLimit: 200_000 }, expect: 200,
+  });
+  expect(decided).toMatchObject({ status: 'accepted', creditLimit: 200_000, decidedBy: 'operator' });
+  await call('POST', '/v1/admin/credit/applications/{applicationId}/decide', { applicationId: application.applicationId }, { token: A, body: { decision: 'reject' }, expect: 409 });
+  expect(await call('GET', '/v1/accounts/me', {}, { token: T, expect: 200 })).toMatchObject({ creditLimit: 200_000, creditStatus: 'active' });
+
+  // Operators: suspension, alerts.
+  expect(await call('POST', '/v1/admin/vendors/{vendorId}/suspend', { vendorId: vendor.vendorId }, { token: A, body: { reason: 'spec' }, expect: 200 })).toEqual({ vendorId: vendor.vendorId, suspended: true });
+  const id = await issueId(s, T);
+  expect((await call('POST', '/v1/authorize', {}, { token: vendor.apiKey, body: { id: id.id, code: id.code, amount: 1, currency: 'USD', idem: 'spec-susp' }, expect: 403 })).code).toBe('VENDOR_SUSPENDED');
+  expect(await call('POST', '/v1/admin/vendors/{vendorId}/unsuspend', { vendorId: vendor.vendorId }, { token: A, body: {}, expect: 200 })).toEqual({ vendorId: vendor.vendorId, suspended: false });
+  await call('POST', '/v1/admin/vendors/{vendorId}/suspend', { vendorId: 'vd_00000000000000000000' }, { token: A, body: {}, expect: 404 });
+  const alerts = await call('GET', '/v1/admin/alerts', {}, { token: A, query: 'kind=vendor-suspended&limit=5', expect: 200 });
+  expect(alerts.alerts[0]).toMatchObject({ kind: 'vendor-suspended', vendorId: vendor.vendorId, detail: 'spec' });
+  // devicePolicy warn and a buyer IP without a live session: approved above, and alerted.
+  const device = await call('GET', '/v1/admin/alerts', {}, { token: A, query: 'kind=device', expect: 200 });
+  expect(device.alerts.some((a: { authId: string }) => a.authId === pending.authId)).toBe(true);
+  await call('GET', '/v1/admin/alerts', {}, { token: A, query: 'kind=nonsense', expect: 400 });
+}
+
+/** Validate a frame against a message of spec/asyncapi.json: `#/channels/<channel>/messages/<name>`. */
+function frameMatches(messageRef: string, frame: unknown): boolean {
+  return ajv.validate({ $ref: `asyncapi#${messageRef.slice(1)}/payload` }, frame) as boolean;
+}
+
+/** The frame is one of the operation's messages (request side, or events for a send operation). */
+function checkMessage(operation: string, frame: unknown): void {
+  const refs: string[] = asyncapi.operations[operation].messages.map((m: { $ref: string }) => m.$ref);
+  expect(refs.some((r) => frameMatches(r, frame)), `${operation}: ${JSON.stringify(frame).slice(0, 300)} matches none of ${refs}`).toBe(true);
+}
+
+/** The reply is one of the operation's reply messages. */
+function checkReply(operation: string, reply: unknown): void {
+  const refs: string[] = asyncapi.operations[operation].reply.messages.map((m: { $ref: string }) => m.$ref);
+  expect(refs.some((r) => frameMatches(r, reply)), `${operation} reply ${JSON.stringify(reply).slice(0, 300)} matches none of ${refs}`).toBe(true);
+}
 
 describe('vendor WebSocket replies, validated against spec/asyncapi.json', () => {
   it('match the reply messages of their operation', async () => {
@@ -171,13 +284,8 @@ describe('vendor WebSocket replies, validated against spec/asyncapi.json', () =>
       ws.send(JSON.stringify(frame));
     });
     const check = (operation: string, frame: Record<string, unknown>, reply: unknown) => {
-      const messageSchema = (name: string) => ({ $ref: `asyncapi#/${pointer('channels', 'vendor', 'messages', name, 'payload')}` });
-      const op = asyncapi.operations[operation];
-      const request = ajv.compile(messageSchema(op.messages[0].$ref.split('/').pop()));
-      expect(request(frame), `${operation} frame: ${ajv.errorsText(request.errors)}`).toBe(true);
-      const replyNames: string[] = op.reply.messages.map((m: { $ref: string }) => m.$ref.split('/').pop());
-      const ok = replyNames.some((name) => ajv.validate(messageSchema(name), reply));
-      expect(ok, `${operation} reply ${JSON.stringify(reply).slice(0, 300)} matches none of ${replyNames}`).toBe(true);
+      checkMessage(operation, frame);
+      checkReply(operation, reply);
     };
     const fu = await setupVendorAndUser(s, 10_000);
     const id = await issueId(s, fu.token);
@@ -202,5 +310,104 @@ describe('vendor WebSocket replies, validated against spec/asyncapi.json', () =>
       'capture:error:IDEMPOTENCY_CONFLICT',
     ]);
     ws.close();
+  });
+});
+
+describe('user WebSocket frames and pushed vendor events, validated against spec/asyncapi.json', () => {
+  it('match the messages of their channel, both ways', async () => {
+    const fu = await setupVendorAndUser(s, 100_000);
+    const vendor = await VendorClient.connect(s, fu.apiKey, false);
+    // Browser style: the token as a subprotocol; the switch selects oncepay.v1.
+    const user = await UserClient.connect(s, fu.token, 'protocol');
+    expect(user.ws.protocol).toBe('oncepay.v1');
+    const seen = new Set<string>();
+    const userEvent = async (pred: (e: any) => boolean) => {
+      const e = await user.nextEvent(pred);
+      checkMessage('userEvents', e);
+      seen.add(e.event);
+      return e;
+    };
+    const vendorRequest = async (operation: string, frame: Record<string, unknown>) => {
+      const full = { ...frame, rid: `v-${operation}-${Math.random().toString(36).slice(2, 8)}` };
+      const reply = await vendor.request(full);
+      checkMessage(operation, full);
+      checkReply(operation, reply);
+      return reply;
+    };
+    const userRequest = async (operation: string, frame: Record<string, unknown>) => {
+      const reply = await user.request(frame);
+      checkMessage(operation, { ...frame, rid: 'u1' });
+      checkReply(operation, reply);
+      return reply;
+    };
+    const vendorEvent = async (authId: string) => {
+      const until = Date.now() + 10_000;
+      for (;;) {
+        const e = vendor.unsolicited.find((m) => m.event === 'auth' && m.authId === authId);
+        if (e) {
+          checkMessage('authEvent', e);
+          return e;
+        }
+        if (Date.now() > until) throw new Error(`no auth event for ${authId}: ${JSON.stringify(vendor.unsolicited)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await userEvent((e) => e.event === 'hello');
+      // Confirmation mode: pending, the prompt, a wrong password, the answer, resolved, the push.
+      const id = await issueId(s, fu.token, { mode: 'confirm' });
+      const pending = await vendorRequest('authorize', { op: 'authorize', id: id.id, code: id.code, amount: 2500, currency: 'USD', idem: 'uws-1', description: 'Blue teapot' });
+      expect(pending).toMatchObject({ status: 'pending', mode: 'confirm' });
+      const prompt = await userEvent((e) => e.event === 'confirm' && e.authId === pending.authId);
+      expect(prompt).toMatchObject({ kind: 'confirm', amount: 2500, description: 'Blue teapot', vendorName: 'Test Shop' });
+      expect(await userRequest('userConfirm', { op: 'confirm', authId: pending.authId, decision: 'approve', password: 'not the password' })).toMatchObject({ code: 'PIN_WRONG' });
+      expect(await vendorRequest('resume', { op: 'resume', authId: pending.authId })).toMatchObject({ status: 'pending' });
+      expect(await userRequest('userConfirm', { op: 'confirm', authId: pending.authId, decision: 'approve', password: 'correct horse battery' }))
+        .toEqual({ rid: expect.any(String), status: 'ok', authId: pending.authId, result: 'approved' });
+      expect(await userEvent((e) => e.event === 'resolved' && e.authId === pending.authId)).toMatchObject({ status: 'approved' });
+      expect(await vendorEvent(pending.authId)).toMatchObject({ status: 'approved', amount: 2500 });
+      expect(await userRequest('userConfirm', { op: 'confirm', authId: pending.authId, decision: 'decline' })).toMatchObject({ code: 'ALREADY_DECIDED' });
+      expect(await vendorRequest('resume', { op: 'resume', authId: pending.authId })).toMatchObject({ status: 'approved' });
+      expect(await vendorRequest('get', { op: 'get', authId: pending.authId })).toMatchObject({ status: 'held' });
+
+      // Fraud: declined, alerted; the vendor hears FRAUD_SUSPECTED.
+      const id2 = await issueId(s, fu.token, { mode: 'confirm' });
+      const p2 = await vendorRequest('authorize', { op: 'authorize', id: id2.id, code: id2.code, amount: 700, currency: 'USD', idem: 'uws-2' });
+      await userEvent((e) => e.event === 'confirm' && e.authId === p2.authId);
+      expect(await userRequest('userConfirm', { op: 'confirm', authId: p2.authId, decision: 'fraud' })).toMatchObject({ status: 'ok', result: 'declined' });
+      expect(await userEvent((e) => e.event === 'resolved' && e.authId === p2.authId)).toMatchObject({ status: 'declined', code: 'FRAUD_SUSPECTED' });
+      await userEvent((e) => e.event === 'alert' && e.authId === p2.authId);
+      expect(await vendorEvent(p2.authId)).toEqual({ event: 'auth', status: 'declined', authId: p2.authId, code: 'FRAUD_SUSPECTED' });
+      expect(await vendorRequest('resume', { op: 'resume', authId: p2.authId })).toMatchObject({ status: 'declined', code: 'FRAUD_SUSPECTED' });
+      expect(await vendorRequest('resume', { op: 'resume', authId: 'au_00000000000000' })).toMatchObject({ status: 'declined', code: 'AUTH_UNKNOWN' });
+
+      // Card mode: the prompt carries a challenge, the card answers it.
+      const card = (await http(s, 'POST', '/v1/cards', {}, fu.token)).body;
+      const id3 = await issueId(s, fu.token, { mode: 'card' });
+      const p3 = await vendorRequest('authorize', { op: 'authorize', id: id3.id, code: id3.code, amount: 900, currency: 'USD', idem: 'uws-3' });
+      expect(p3).toMatchObject({ status: 'pending', mode: 'card' });
+      const cardPrompt = await userEvent((e) => e.event === 'confirm' && e.authId === p3.authId);
+      expect(cardPrompt.kind).toBe('card');
+      expect(await userRequest('userCard', { op: 'card', authId: p3.authId, cardId: card.cardId, cryptogram: '0'.repeat(64) })).toMatchObject({ code: 'CARD_INVALID' });
+      const cryptogram = cardCryptogram(card.cardKey, cardPrompt.challenge, 900, p3.authId);
+      expect(await userRequest('userCard', { op: 'card', authId: p3.authId, cardId: card.cardId, cryptogram })).toMatchObject({ status: 'ok', result: 'approved' });
+      expect(await vendorEvent(p3.authId)).toMatchObject({ status: 'approved' });
+
+      // Notify mode: an attempt; a credit decision.
+      const id4 = await issueId(s, fu.token);
+      await vendorRequest('authorize', { op: 'authorize', id: id4.id, code: id4.code, amount: 100, currency: 'USD', idem: 'uws-4' });
+      expect(await userEvent((e) => e.event === 'attempt' && e.outcome === 'approved')).toMatchObject({ amount: 100, vendorName: 'Test Shop' });
+      expect((await http(s, 'POST', '/v1/credit/applications', { requestedLimit: 5000, monthlyIncome: 300_000 }, fu.token)).status).toBe(201);
+      expect(await userEvent((e) => e.event === 'credit')).toMatchObject({ status: 'accepted', creditLimit: 5000 });
+
+      // Bad frames are errors of the specified shape.
+      const refused = await user.request({ op: 'confirm', authId: p3.authId, decision: 'maybe' });
+      checkReply('userConfirm', refused);
+      expect(refused).toMatchObject({ code: 'BAD_REQUEST' });
+      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'hello', 'resolved']);
+    } finally {
+      vendor.close();
+      user.close();
+    }
   });
 });

@@ -208,6 +208,8 @@ export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
  *   attempt   notification mode: an attempt on one of the account's IDs (only while a user session is live)
  *   resolved  a pending authorization ended; for approvals it carries the signed approval object
  *   alert     something operators and the user should know (a device or IP check in warn mode, fraud)
+ *   watch     a vendor session resumed an authorization that is still pending: it receives the decision
+ *             (only then: a resume of a decided or unknown authorization leaves nothing behind)
  */
 export type ShardEvent =
   | { k: 'ask'; accountId: string; authId: string; vendorId: string; amount: number; currency: string; description: string | null;
@@ -221,6 +223,7 @@ export type ShardEvent =
   // acknowledged), and the receiver's acknowledgement (after the credit is durable).
   | { k: 'outbox'; dest: number; items: OutboxItem[] }
   | { k: 'delivered'; src: number; seqs: number[] }
-  | { k: 'received'; accountId: string; transferId: string; amount: number; currency: string; memo: string | null };
+  | { k: 'received'; accountId: string; transferId: string; amount: number; currency: string; memo: string | null }
+  | { k: 'watch'; authId: string; vendorId: string; session: number; format: number };
 export interface EventsMessage { t: 'events'; events: ShardEvent[] }
 export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply | EventsMessage;

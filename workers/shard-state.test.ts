@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ShardState, type Outcome } from './shard-state.ts';
-import { Op, Format, type Command } from './contract.ts';
+import { Op, Format, type Command, type FormatCode } from './contract.ts';
 import { partitionPrefix } from './partitions.ts';
 
 const dirs: string[] = [];
@@ -582,5 +582,29 @@ describe('transfers between shards', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('resume', () => {
+  it('subscribes the resuming session only while the authorization is pending (no trace for decided or unknown ones)', () => {
+    const { state } = openState();
+    const acc = accountId(1, 7);
+    run(state, [cmd.open(acc), cmd.fund(acc, 1000)], T0);
+    const id = issueOne(state, acc, T0, { mode: 'confirm' });
+    const pending = one(state, cmd.auth(id.id, id.code, 300), T0) as unknown as { body: { status: string; authId: string } };
+    expect(pending.body.status).toBe('pending');
+    const authId = pending.body.authId;
+    const resume = (a: string, session: number, format: FormatCode = Format.wsJson): Command => [Op.resume, session, tag++, format, session === 0 ? null : tag, V1, a];
+    const watches = (c: Command, now: number) => state.applyBatch([c], now).events.filter((e) => e.k === 'watch');
+
+    // Pending: the session that resumed (WebSocket) is told the decision later; HTTP (session 0) is not.
+    expect(watches(resume(authId, 5), T0 + 1)).toEqual([{ k: 'watch', authId, vendorId: V1, session: 5, format: Format.wsJson }]);
+    expect(watches(resume(authId, 0, Format.http), T0 + 1)).toEqual([]);
+    // Unknown (a guess, or another vendor's): nothing to watch.
+    expect(watches(resume('au_0001zzzzzzzzzz', 5), T0 + 1)).toEqual([]);
+    expect(watches([Op.resume, 5, tag++, Format.wsJson, tag, V2, authId], T0 + 1)).toEqual([]);
+    // Decided: answered at once, nothing to watch.
+    expect(word(one(state, [Op.decide, 0, tag++, Format.http, null, acc, authId, 'decline'], T0 + 2))).toBe('ok');
+    expect(watches(resume(authId, 5), T0 + 3)).toEqual([]);
   });
 });

@@ -633,7 +633,14 @@ export class ShardState {
     const [, , , , , vendorId, authId] = cmd;
     const auth = this.auths.get(authKey(authId));
     if (!auth || auth.vid !== vendorId) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'AUTH_UNKNOWN' } };
-    return this.authOutcome(cmd, authId, auth);
+    const outcome = this.authOutcome(cmd, authId, auth);
+    // Still pending: the session that resumed receives the decision when it comes. Said from here,
+    // where the answer is known, so that resumes of decided or unknown authorizations (guesses
+    // included) leave no subscription behind in the switch.
+    if (auth.st === AuthState.pending && cmd[C_SESSION] !== 0) {
+      this.txEvents.push({ k: 'watch', authId, vendorId, session: cmd[C_SESSION], format: cmd[C_FORMAT] });
+    }
+    return outcome;
   }
 
   /** Pending authorizations still open (start-up: the switch asks their users again). */

@@ -43,6 +43,9 @@ export const retriesMaxDefault = 8;
 export const backoffBaseMsDefault = 100;
 export const backoffMaxMsDefault = 5_000;
 export const connectTimeoutMsDefault = 10_000;
+/** Decisions kept after delivery, so decision(authId) called late still answers at once: bounded, the
+ * oldest go first (a caller that asks later than that uses resume(authId)). */
+export const decisionsKeptMax = 1024;
 /** The switch drops a session on a larger frame; refusing it here keeps a reconnect from re-sending it forever. */
 export const frameBytesMax = 16 * 1024;
 
@@ -141,6 +144,7 @@ export class OncepayClient {
   private readonly watched = new Map<string, Expect>();
   private readonly resuming = new Set<string>();
   private readonly decisionWaiters = new Map<string, Array<{ resolve: (d: Decision) => void; reject: (e: Error) => void }>>();
+  private readonly decisionsKept = new Map<string, Decision>();
   private readonly listeners = new Set<(e: AuthEvent) => void>();
   private readonly onRefused?: (e: ApprovalRefusedError) => void;
 
@@ -216,10 +220,12 @@ export class OncepayClient {
     }) as Promise<AuthorizeResult>;
   }
 
-  /** Resolves with the decision on a pending authorization (at once if it is already known to be decided
-   * through an event); rejects with ApprovalRefusedError if its approval does not verify. */
+  /** Resolves with the decision on a pending authorization (at once if this client already delivered
+   * it, among the last decisionsKeptMax); rejects with ApprovalRefusedError if its approval does not verify. */
   decision(authId: string): Promise<Decision> {
     return new Promise((resolve, reject) => {
+      const known = this.decisionsKept.get(authId);
+      if (known !== undefined) return resolve(known);
       if (this.state === 'closed' || this.state === 'failed') return reject(this.terminalError());
       let list = this.decisionWaiters.get(authId);
       if (!list) this.decisionWaiters.set(authId, (list = []));
@@ -429,7 +435,9 @@ export class OncepayClient {
     let decision: Decision;
     try {
       if (frame.status === 'approved') {
-        decision = await this.verified(frame, expect);
+        // The decision is the approval as authorize would have answered it: without the event tag.
+        const { event: _event, ...reply } = frame;
+        decision = await this.verified(reply, expect);
         this.stats.approved++;
       } else if (frame.status === 'declined' && typeof frame.code === 'string') {
         decision = { status: 'declined', code: frame.code as never, authId };
@@ -454,6 +462,8 @@ export class OncepayClient {
       return;
     }
     for (const w of waiting) w.resolve(decision!);
+    this.decisionsKept.set(authId, decision!);
+    if (this.decisionsKept.size > decisionsKeptMax) this.decisionsKept.delete(this.decisionsKept.keys().next().value as string);
     if (via === undefined) return;
     this.stats.events++;
     for (const listener of this.listeners) listener({ authId, decision: decision!, via });

@@ -2,20 +2,21 @@
 // code, pending), errors are exceptions with a stable code (errors.ts). These types describe the wire
 // (README "API v1", docs/error-codes.md); the SDK imports nothing from the switch.
 
-/** Declines of authorize, in the switch's order of precedence. The codes after INSUFFICIENT_FUNDS
- * come with confirmation mode and user controls (issue 4): listed so a switch that sends them is
- * already typed. */
+/** Declines of authorize, in the switch's order of precedence (the first that applies is the
+ * answer), then the four ways a pending authorization ends when it is not approved. The same lists as
+ * the switch's workers/contract.ts; test/sdk-pending.test.ts checks they agree. */
 export const authorizeDeclineCodes = [
-  'ID_UNKNOWN', 'ID_EXPIRED', 'ID_USED', 'VENDOR_MISMATCH', 'CURRENCY_MISMATCH', 'AMOUNT_OVER_LIMIT', 'INSUFFICIENT_FUNDS',
-  'USER_DECLINED', 'CONFIRM_TIMEOUT', 'FRAUD_SUSPECTED', 'CARD_NOT_PRESENT', 'ACCOUNT_PAUSED', 'ID_PAUSED', 'ID_CLOSED',
-  'LIMIT_PER_TXN', 'LIMIT_DAY', 'LIMIT_WEEK', 'LIMIT_MONTH', 'LIMIT_VENDOR', 'RECURRING_VENDOR', 'RECURRING_AMOUNT',
-  'RECURRING_PERIOD_USED', 'RECURRING_ENDED', 'RECURRING_CANCELLED', 'NO_LIVE_SESSION', 'DEVICE_UNKNOWN', 'ACCOUNT_NOT_ACTIVE',
+  'ID_UNKNOWN', 'RECURRING_CANCELLED', 'RECURRING_ENDED', 'ID_EXPIRED', 'ID_CLOSED', 'ID_USED', 'ID_PAUSED', 'ACCOUNT_PAUSED',
+  'VENDOR_MISMATCH', 'RECURRING_VENDOR', 'RECURRING_AMOUNT', 'RECURRING_PERIOD_USED', 'CURRENCY_MISMATCH',
+  'AMOUNT_OVER_LIMIT', 'LIMIT_PER_TXN', 'LIMIT_VENDOR', 'LIMIT_DAY', 'LIMIT_WEEK', 'LIMIT_MONTH',
+  'NO_LIVE_SESSION', 'DEVICE_UNKNOWN', 'INSUFFICIENT_FUNDS',
+  'USER_DECLINED', 'FRAUD_SUSPECTED', 'CONFIRM_TIMEOUT', 'CARD_NOT_PRESENT',
 ] as const;
 export type AuthorizeDeclineCode = (typeof authorizeDeclineCodes)[number];
 
 /** Declines of capture, void and refund, in order of precedence. */
 export const authOpDeclineCodes = [
-  'AUTH_UNKNOWN', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
+  'AUTH_UNKNOWN', 'AUTH_PENDING', 'AUTH_DECLINED', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
 ] as const;
 export type AuthOpDeclineCode = (typeof authOpDeclineCodes)[number];
 
@@ -52,7 +53,8 @@ export interface Declined<C extends string> {
   /** Present on declines of a pending authorization (events and resume). */
   authId?: string;
 }
-/** Confirmation or card-reader mode (issue 4): the hold is placed, the decision comes later as an event. */
+/** Confirmation or card mode: the hold is placed, the user decides by decideBy, the decision comes later
+ * as an event (or through resume). */
 export interface Pending {
   status: 'pending';
   authId: string;
@@ -80,10 +82,19 @@ export interface AuthView {
   currency: string;
   captured?: number;
   refunded?: number;
-  approvedAt?: string;
+  /** null while pending, and for a pending authorization that was declined. */
+  approvedAt?: string | null;
   holdExpiresAt?: string;
   idLast4?: string;
-  /** Once approved (confirmation mode); verified like any approval when present. */
+  /** Pending only: what the user must do, and by when. */
+  mode?: 'confirm' | 'card';
+  decideBy?: string;
+  /** Declined only: how the pending authorization ended. */
+  code?: AuthorizeDeclineCode;
+  /** What you told the user the purchase is. */
+  description?: string;
+  /** Not sent by the switch (resume or GET /v1/auths/{authId}/approval answers the approval); verified
+   * like any approval if a switch ever sends it. */
   approval?: Approval;
   [field: string]: unknown;
 }
@@ -106,8 +117,9 @@ export interface AuthorizeRequest {
   currency: string;
   /** Idempotency key, 1–64 printable ASCII characters; use your order id. Generated when absent. */
   idem?: string;
-  /** Confirmation mode (issue 4): shown to the user. */
+  /** Shown to the user in confirmation and card prompts (1–200 characters). */
   description?: string;
+  /** The buyer's IP and device fingerprint, for the user's live-session and device checks. */
   buyerIp?: string;
   device?: string;
 }
