@@ -42,7 +42,9 @@ export type HsmControlRequest =
   | { t: 'stats' }
   | { t: 'crash' }
   | { t: 'cardIssue'; cardId: string }
-  | { t: 'cardVerify'; cardId: string; challenge: string; amount: number; authId: string; cryptogram: string };
+  | { t: 'cardVerify'; cardId: string; challenge: string; amount: number; authId: string; cryptogram: string }
+  | { t: 'prepaidIssue'; cards: Array<{ cardId: string; value: number; currency: string }> }
+  | { t: 'prepaidVerify'; cardId: string; value: number; currency: string; mac: string };
 
 // HSM → main thread.
 export type HsmControlReply =
@@ -51,7 +53,9 @@ export type HsmControlReply =
   | { t: 'rotated'; kid: string; keys: PublicKeyInfo[] }
   | { t: 'stats'; ops: number; queued: number; queueMax: number; opsPerSec: number }
   | { t: 'cardIssued'; cardId: string; cardKey: string }
-  | { t: 'cardVerified'; ok: boolean };
+  | { t: 'cardVerified'; ok: boolean }
+  | { t: 'prepaidIssued'; macs: string[] }
+  | { t: 'prepaidVerified'; ok: boolean };
 
 // Shard actor → HSM, on its attached port. round is the shard's own correlation number, echoed back.
 // sign uses the active key; resign uses the named key, active or retired, to reproduce an earlier answer.
@@ -160,6 +164,17 @@ port0.on('message', (message: HsmControlRequest) => {
     case 'cardVerify':
       reply({ t: 'cardVerified', ok: verifyCardCryptogram(store.cardKey(message.cardId), message) });
       return;
+    case 'prepaidIssue': {
+      const key = store.prepaidKey();
+      reply({ t: 'prepaidIssued', macs: message.cards.map((c) => prepaidMac(key, c.cardId, c.value, c.currency).toString('hex')) });
+      return;
+    }
+    case 'prepaidVerify': {
+      const ok = /^[0-9a-f]{64}$/.test(message.mac)
+        && timingSafeEqual(prepaidMac(store.prepaidKey(), message.cardId, message.value, message.currency), Buffer.from(message.mac, 'hex'));
+      reply({ t: 'prepaidVerified', ok });
+      return;
+    }
     case 'crash':
       // Fault injection (tests only): fail like one of our own bugs would.
       assert(config.faultInjection, 'crash requested without fault injection enabled');
@@ -178,6 +193,13 @@ export function cardCryptogram(cardKey: Buffer, challengeHex: string, amount: nu
   const amountBytes = Buffer.alloc(8);
   amountBytes.writeBigUInt64BE(BigInt(amount));
   return createHmac('sha256', cardKey).update(Buffer.from(challengeHex, 'hex')).update(amountBytes).update(authId, 'utf8').digest();
+}
+
+/** A prepaid card's MAC: HMAC-SHA256(issuer key, cardId ‖ 0x00 ‖ value as 8 bytes big-endian ‖ currency). */
+export function prepaidMac(key: Buffer, cardId: string, value: number, currency: string): Buffer {
+  const v = Buffer.alloc(8);
+  v.writeBigUInt64BE(BigInt(value));
+  return createHmac('sha256', key).update(cardId, 'utf8').update(Buffer.from([0])).update(v).update(currency, 'utf8').digest();
 }
 
 function verifyCardCryptogram(cardKey: Buffer, m: { challenge: string; amount: number; authId: string; cryptogram: string }): boolean {

@@ -263,6 +263,12 @@ export class KeyStore {
     return Buffer.from(hkdfSync('sha256', this.masterKey, Buffer.alloc(0), 'oncepay card key ' + cardId, 32));
   }
 
+  /** The prepaid-card issuer key (seed 002): MACs over each card's id, value and currency, so a
+   * forged or altered card is refused. Derived from the master key like the smart-card keys. */
+  prepaidKey(): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.masterKey, Buffer.alloc(0), 'oncepay prepaid issuer key', 32));
+  }
+
   private persist(signingKeys: SigningKey[]): void {
     const stored: StoredKeystore = {
       version: keystoreVersion,

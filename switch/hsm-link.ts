@@ -95,6 +95,18 @@ export class HsmLink {
     return reply.ok === true;
   }
 
+  /** MACs for a batch of prepaid cards (the issuer's signature printed on each card). */
+  async issuePrepaid(cards: Array<{ cardId: string; value: number; currency: string }>): Promise<string[]> {
+    const reply = await this.ask({ t: 'prepaidIssue', cards });
+    return reply.macs as string[];
+  }
+
+  /** Is this prepaid card genuine and unaltered? */
+  async verifyPrepaid(cardId: string, value: number, currency: string, mac: string): Promise<boolean> {
+    const reply = await this.ask({ t: 'prepaidVerify', cardId, value, currency, mac });
+    return reply.ok === true;
+  }
+
   stats(): Promise<{ ops: number; queued: number; queueMax: number; opsPerSec: number }> {
     return this.ask({ t: 'stats' });
   }

@@ -272,12 +272,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   app.get('/v1/admin/audit', guard((reply, req) => {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
-      type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number };
+      type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0 });
+          t.prepaidOutstanding += v.prepaidOutstanding;
           t.creditDrawn += v.creditDrawn;
           t.funding += v.funding;
           t.available += v.available;
@@ -291,7 +292,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       // Across shards: everything funded sits in an account, a hold, a vendor's payable, or in
       // flight; and what is in flight is covered by outbox items not yet acknowledged.
       const conserved = shards.every((s) => s.conserved)
-        && Object.entries(currencies).every(([c, t]) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight
+        && Object.entries(currencies).every(([c, t]) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding
           && t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
       lastAudit.conserved = conserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);

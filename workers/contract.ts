@@ -43,6 +43,11 @@ export const Op = {
   deliver: 21,
   /** The receiving shard applied these items: the sender may forget them. */
   ackOutbox: 22,
+  /** Prepaid cards (seed 002): an operator's batch, recorded in each card's home shard (funded). */
+  prepaidIssue: 23,
+  /** A user redeems a card once: its value leaves the card's shard for the user's account. */
+  prepaidRedeem: 24,
+  prepaidList: 25,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -97,9 +102,14 @@ export type PayVendorCmd = [op: 20, session: 0, tag: number, format: 2, rid: nul
 export interface OutboxItem { src: number; seq: number; transferId: string; to: string; amount: number; currency: string; memo: string | null }
 export type DeliverCmd = [op: 21, session: 0, tag: 0, format: 2, rid: null, item: OutboxItem];
 export type AckOutboxCmd = [op: 22, session: 0, tag: 0, format: 2, rid: null, dest: number, seqs: number[]];
+export type PrepaidIssueCmd = [op: 23, session: 0, tag: number, format: 2, rid: null, batchId: string,
+  cards: Array<[cardId: string, value: number]>, currency: string];
+export type PrepaidRedeemCmd = [op: 24, session: 0, tag: number, format: 2, rid: null, cardId: string, value: number, currency: string,
+  toAccountId: string, toShard: number, idem: string];
+export type PrepaidListCmd = [op: 25, session: 0, tag: number, format: 2, rid: null, batchId: string];
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
-  | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd;
+  | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd;
 
 /** How the user takes part in an authorization (per account, overridable per ID):
  * notify: every attempt is pushed to the user's sessions; confirm: the user approves each one with
@@ -128,13 +138,16 @@ export const authorizeDeclines = [
   'AMOUNT_OVER_LIMIT', 'LIMIT_PER_TXN', 'LIMIT_VENDOR', 'LIMIT_DAY', 'LIMIT_WEEK', 'LIMIT_MONTH',
   'NO_LIVE_SESSION', 'DEVICE_UNKNOWN', 'INSUFFICIENT_FUNDS',
 ] as const;
+/** Refusals of a prepaid-card redemption. */
+export const prepaidDeclines = ['PREPAID_FORGED', 'PREPAID_UNKNOWN', 'PREPAID_REDEEMED'] as const;
 /** How a pending authorization ends when it is not approved. */
 export const pendingDeclines = ['USER_DECLINED', 'FRAUD_SUSPECTED', 'CONFIRM_TIMEOUT', 'CARD_NOT_PRESENT'] as const;
 /** Decline codes of capture, void and refund, in order of precedence. */
 export const authOpDeclines = [
   'AUTH_UNKNOWN', 'AUTH_PENDING', 'AUTH_DECLINED', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
 ] as const;
-export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number];
+export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number]
+  | (typeof prepaidDeclines)[number];
 
 /** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
 export const errorCodes = [
@@ -192,7 +205,9 @@ export interface ShardAudit {
     /** Drawn on credit lines: the sum of negative balances (already inside available, which may go negative). */
     creditDrawn: number;
     /** Transfers: sent out of this shard, received into it, and sent items not yet acknowledged. */
-    sentOut: number; receivedIn: number; outboxPending: number }>;
+    sentOut: number; receivedIn: number; outboxPending: number;
+    /** Prepaid cards issued here and not yet redeemed (money sold, owed to whoever redeems). */
+    prepaidOutstanding: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;

@@ -17,6 +17,8 @@ export const Entry = {
   transferOut: 'transfer-out',
   transferIn: 'transfer-in',
   payment: 'payment',
+  prepaidIssue: 'prepaid-issue',
+  prepaidRedeem: 'prepaid-redeem',
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -24,6 +26,8 @@ export const fundingAccount = 'funding';
 /** Money between shards: a sending shard credits it, the receiving shard debits it; summed over all
  * shards it is what is in flight. */
 export const transitAccount = 'transit';
+/** Prepaid cards sold and not yet redeemed. */
+export const prepaidAccount = 'prepaid';
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;

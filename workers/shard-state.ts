@@ -32,8 +32,9 @@ import {
   type DecideCmd, type ResumeCmd, type AccountSettingsCmd, type IdControlCmd, type SetCreditCmd, type ListHoldsCmd,
   type HistoryCmd, type ShardEvent, type ClientMode, type DevicePolicy, type RecurringPeriod, type CreditStatus,
   type SpendingLimits, type TransferCmd, type PayVendorCmd, type DeliverCmd, type AckOutboxCmd, type OutboxItem,
+  type PrepaidIssueCmd, type PrepaidRedeemCmd, type PrepaidListCmd,
 } from './contract.ts';
-import { Entry, fundingAccount, transitAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
+import { Entry, fundingAccount, transitAccount, prepaidAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
@@ -149,7 +150,11 @@ interface IdemRecord {
 /** Running totals per currency: funded, available, held, vendor payables, and transfers sent out of
  * and received into this shard (o and i; absent in records written before transfers existed). The
  * shard's invariant: f + i = a + h + v + o. */
-interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number }
+interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number; p?: number }
+
+/** A prepaid card in its home shard: value, currency, batch, and whether (and into which account) it
+ * was redeemed. */
+interface PrepaidRecord { v: number; cur: string; b: string; at: number; st: 1 | 2; acc?: string; ra?: number }
 
 /** One leg of an account's history: [kind, amount, currency, reference, vendor or null, at ms]. */
 type HistRecord = [kind: string, amount: number, currency: string, ref: string, vendorId: string | null, at: number];
@@ -202,6 +207,7 @@ export class ShardState {
   private readonly pendIdx: Database<null, [number, string]>;
   private readonly outbox: Database<OutboxItem, [number, number]>;
   private readonly inbox: Database<1, [number, number]>;
+  private readonly prepaid: Database<PrepaidRecord, string>;
   /** This shard's index: outbox items carry it, receivers key their inbox by it. */
   shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
@@ -283,6 +289,7 @@ export class ShardState {
     this.hist = this.env.openDB('hist', msgpack);
     this.outbox = this.env.openDB('outbox', msgpack);
     this.inbox = this.env.openDB('inbox', msgpack);
+    this.prepaid = this.env.openDB('prepaid', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -415,6 +422,9 @@ export class ShardState {
       case Op.payVendor: return this.payVendor(cmd as PayVendorCmd);
       case Op.deliver: return this.deliver(cmd as DeliverCmd);
       case Op.ackOutbox: return this.ackOutbox(cmd as AckOutboxCmd);
+      case Op.prepaidIssue: return this.prepaidIssue(cmd as PrepaidIssueCmd);
+      case Op.prepaidRedeem: return this.prepaidRedeem(cmd as PrepaidRedeemCmd);
+      case Op.prepaidList: return this.prepaidList(cmd as PrepaidListCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -1174,6 +1184,69 @@ export class ShardState {
     return { kind: 'reply', cmd, status: 200, body: { status: 'ok' } };
   }
 
+  // --- prepaid cards (seed 002) ------------------------------------------------------------------
+  //
+  //   issue (operator):  funding ──prepaid-issue──► prepaid        one card record, in its home shard
+  //   redeem (user):     prepaid ──prepaid-redeem─► transit ──(outbox)──► avail:user
+  // The card's home shard is the single place that knows whether it was redeemed, so a card is
+  // redeemed once however many users race for it; the genuineness (the issuer's MAC) is checked by
+  // hsm-sim before the switch gets here.
+
+  private prepaidIssue(cmd: PrepaidIssueCmd): Outcome {
+    const [, , , , , batchId, cards, currency] = cmd;
+    assert(isCurrency(currency));
+    let issued = 0;
+    for (const [cardId, value] of cards) {
+      assert(Number.isSafeInteger(value) && value > 0 && value <= amountMax);
+      // Card ids come from the batch id, so a retried batch finds its cards already here.
+      if (this.prepaid.get(cardId) !== undefined) continue;
+      this.prepaid.putSync(cardId, { v: value, cur: currency, b: batchId, at: this.txNow, st: 1 });
+      const t = this.totals(currency);
+      t.f += value;
+      t.p = (t.p ?? 0) + value;
+      this.txEntries.push([Entry.prepaidIssue, fundingAccount, prepaidAccount, value, currency, cardId]);
+      issued++;
+    }
+    return { kind: 'reply', cmd, status: 201, body: { status: 'ok', issued } };
+  }
+
+  private prepaidRedeem(cmd: PrepaidRedeemCmd): Outcome {
+    const [, , , , , cardId, value, currency, to, toShard, idem] = cmd;
+    const idemKey = ['~redeem', to, idem];
+    const fp = 'redeem|' + cardId + '|' + value + '|' + currency;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    const card = this.prepaid.get(cardId);
+    if (!card) return decline('PREPAID_UNKNOWN');
+    if (card.v !== value || card.cur !== currency) return decline('PREPAID_FORGED');
+    if (card.st === 2) return decline('PREPAID_REDEEMED');
+    card.st = 2;
+    card.acc = to;
+    card.ra = this.txNow;
+    this.prepaid.putSync(cardId, card);
+    const t = this.totals(currency);
+    t.p = (t.p ?? 0) - value;
+    t.o = (t.o ?? 0) + value;
+    const seq = this.nextOutSeq(toShard);
+    const transferId = 'tr_' + cardId;
+    this.txEntries.push([Entry.prepaidRedeem, prepaidAccount, transitAccount, value, currency, cardId]);
+    const item: OutboxItem = { src: this.shardId, seq, transferId, to, amount: value, currency, memo: 'prepaid card' };
+    this.outbox.putSync([toShard, seq], item);
+    this.txEvents.push({ k: 'outbox', dest: toShard, items: [item] });
+    return this.remember(cmd, idemKey, fp, 200, { status: 'redeemed', cardId, amount: value, currency, transferId });
+  }
+
+  private prepaidList(cmd: PrepaidListCmd): Outcome {
+    const batchId = cmd[5];
+    const cards: Record<string, unknown>[] = [];
+    for (const { key, value } of this.prepaid.getRange()) {
+      if (value.b !== batchId) continue;
+      cards.push({ cardId: key, value: value.v, currency: value.cur, state: value.st === 2 ? 'redeemed' : 'issued', redeemedAt: value.ra ? isoOf(value.ra) : null });
+    }
+    return { kind: 'reply', cmd, status: 200, body: { cards } };
+  }
+
   /** Items sent and not yet acknowledged, oldest first per destination (the actor sends them again). */
   outboxItems(limit: number): Map<number, OutboxItem[]> {
     const out = new Map<number, OutboxItem[]>();
@@ -1313,7 +1386,7 @@ export class ShardState {
     for (const [id, a] of this.txAccounts) this.accounts.putSync(id, a);
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
-      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0), 'money not conserved in ' + cur);
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0), 'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
     for (const [p, s] of this.txSeqs) this.meta.putSync(['seq', p], s);
@@ -1471,7 +1544,7 @@ export class ShardState {
     const problems: string[] = [];
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
-      funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0,
+      funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
     });
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
@@ -1520,6 +1593,8 @@ export class ShardState {
         v.funding = t.f;
         v.sentOut = t.o ?? 0;
         v.receivedIn = t.i ?? 0;
+        v.prepaidOutstanding = t.p ?? 0;
+        if ((ledger.get(prepaidAccount + '|' + c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: prepaid cards outstanding differ from the journal`);
         if (-(ledger.get(fundingAccount + '|' + c) ?? 0) !== t.f) problems.push(`${c}: funding total differs from its journal`);
         if ((ledger.get(transitAccount + '|' + c) ?? 0) !== v.sentOut - v.receivedIn) problems.push(`${c}: transfers in and out differ from the journal`);
         if (t.a !== v.available || t.h !== v.held || t.v !== v.vendorPayable) problems.push(`${c}: running totals differ from the scan`);
@@ -1529,9 +1604,14 @@ export class ShardState {
     for (const balance of ledger.values()) sum += balance;
     if (sum !== 0) problems.push('journal does not sum to zero');
     for (const { value: item } of this.outbox.getRange()) cur(item.currency).outboxPending += item.amount;
+    const cardsOutstanding = new Map<string, number>();
+    for (const { value: card } of this.prepaid.getRange()) if (card.st === 1) cardsOutstanding.set(card.cur, (cardsOutstanding.get(card.cur) ?? 0) + card.v);
     for (const [c, v] of Object.entries(currencies)) {
-      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut) {
-        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent`);
+      if ((cardsOutstanding.get(c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: unredeemed cards differ from the prepaid total`);
+    }
+    for (const [c, v] of Object.entries(currencies)) {
+      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid`);
       }
     }
     return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries };
