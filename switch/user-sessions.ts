@@ -140,7 +140,9 @@ export class UserHub {
     this.wrongSecrets.delete(e.authId);
     this.toAccount(e.accountId, JSON.stringify({ event: 'resolved', authId: e.authId, status: e.status, code: e.code ?? undefined }));
     const sub = this.subscriptions.get(e.authId);
-    if (!sub) return; // the vendor's session is gone: the outcome waits in the shard for a resume
+    // The vendor's session is gone: the outcome waits in the shard for a resume. Only the
+    // authorization's own vendor is ever told (the shard watches for that vendor only; this checks again).
+    if (!sub || sub.vendorId !== e.vendorId) return;
     this.subscriptions.delete(e.authId);
     const frame = e.status === 'approved'
       ? { event: 'auth', status: 'approved', authId: e.authId, amount: e.amount, currency: e.currency, expiresAt: e.approval!.expiresAt, approval: e.approval }
@@ -298,6 +300,9 @@ export class UserHub {
     const authId = checkAuthId(frame.authId);
     if (authId instanceof InputError) return this.error(ws, rid, authId.code, authId.message);
     const q = this.questions.get(authId);
+    // Another account's prompt: the shard's answer, given here before any secret is checked, so
+    // another user's wrong passwords never spend the owner's tries.
+    if (q && q.accountId !== d.principal.accountId) return this.error(ws, rid, 'NOT_FOUND', 'no such authorization');
 
     if (frame.op === 'confirm') {
       const extra = unknownField(frame, new Set(['op', 'rid', 'authId', 'decision', 'pin', 'password']));
