@@ -27,6 +27,7 @@
 // One timer at most is pending, and only while requests wait.
 
 import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { KeyStore, resolveMasterKey, type PublicKeyInfo } from './keystore.ts';
@@ -39,14 +40,18 @@ export type HsmControlRequest =
   | { t: 'keys' }
   | { t: 'rotate' }
   | { t: 'stats' }
-  | { t: 'crash' };
+  | { t: 'crash' }
+  | { t: 'cardIssue'; cardId: string }
+  | { t: 'cardVerify'; cardId: string; challenge: string; amount: number; authId: string; cryptogram: string };
 
 // HSM → main thread.
 export type HsmControlReply =
   | { t: 'ready'; kid: string; keys: PublicKeyInfo[] }
   | { t: 'keys'; keys: PublicKeyInfo[] }
   | { t: 'rotated'; kid: string; keys: PublicKeyInfo[] }
-  | { t: 'stats'; ops: number; queued: number; queueMax: number; opsPerSec: number };
+  | { t: 'stats'; ops: number; queued: number; queueMax: number; opsPerSec: number }
+  | { t: 'cardIssued'; cardId: string; cardKey: string }
+  | { t: 'cardVerified'; ok: boolean };
 
 // Shard actor → HSM, on its attached port. round is the shard's own correlation number, echoed back.
 // sign uses the active key; resign uses the named key, active or retired, to reproduce an earlier answer.
@@ -149,6 +154,12 @@ port0.on('message', (message: HsmControlRequest) => {
     case 'stats':
       reply({ t: 'stats', ops, queued: queue.length, queueMax, opsPerSec });
       return;
+    case 'cardIssue':
+      reply({ t: 'cardIssued', cardId: message.cardId, cardKey: store.cardKey(message.cardId).toString('hex') });
+      return;
+    case 'cardVerify':
+      reply({ t: 'cardVerified', ok: verifyCardCryptogram(store.cardKey(message.cardId), message) });
+      return;
     case 'crash':
       // Fault injection (tests only): fail like one of our own bugs would.
       assert(config.faultInjection, 'crash requested without fault injection enabled');
@@ -160,6 +171,19 @@ port0.on('message', (message: HsmControlRequest) => {
 });
 
 reply({ t: 'ready', kid: store.activeKid(), keys: store.publicKeys() });
+
+/** A card answers a challenge with HMAC-SHA256(cardKey, challenge ‖ amount as 8 bytes big-endian ‖
+ * authId); compared in constant time. */
+export function cardCryptogram(cardKey: Buffer, challengeHex: string, amount: number, authId: string): Buffer {
+  const amountBytes = Buffer.alloc(8);
+  amountBytes.writeBigUInt64BE(BigInt(amount));
+  return createHmac('sha256', cardKey).update(Buffer.from(challengeHex, 'hex')).update(amountBytes).update(authId, 'utf8').digest();
+}
+
+function verifyCardCryptogram(cardKey: Buffer, m: { challenge: string; amount: number; authId: string; cryptogram: string }): boolean {
+  if (!/^[0-9a-f]{64}$/.test(m.cryptogram)) return false;
+  return timingSafeEqual(cardCryptogram(cardKey, m.challenge, m.amount, m.authId), Buffer.from(m.cryptogram, 'hex'));
+}
 
 function reply(message: HsmControlReply): void {
   port0.postMessage(message);

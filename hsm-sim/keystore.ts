@@ -29,6 +29,7 @@ import {
   generateKeyPairSync,
   randomBytes,
   sign as cryptoSign,
+  hkdfSync,
   type KeyObject,
 } from 'node:crypto';
 import fs from 'node:fs';
@@ -250,6 +251,16 @@ export class KeyStore {
   // The key shard workers use to hash payment IDs before storing them. A copy, so no caller can change it.
   idHashKey(): Buffer {
     return Buffer.from(this.idKey);
+  }
+
+  /**
+   * A simulated smart card's own key, derived from the master key and the card's id (the way card
+   * issuers derive per-card keys from an issuer master key), so the store needs no record per card.
+   * It leaves this thread once, when the card is issued ("personalised"); after that only cryptograms
+   * are checked here. Rotating the master key therefore re-keys every card: cards must be re-issued.
+   */
+  cardKey(cardId: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.masterKey, Buffer.alloc(0), 'oncepay card key ' + cardId, 32));
   }
 
   private persist(signingKeys: SigningKey[]): void {

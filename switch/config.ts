@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { holdTtlMsDefault } from '../workers/limits.ts';
 import type { EnumerationLimits } from './enumeration-guard.ts';
-import { enumerationDefaults } from './limits.ts';
+import { enumerationDefaults, creditRuleDefaults } from './limits.ts';
+import { confirmTimeoutMsDefault } from '../workers/limits.ts';
+import type { CreditRules } from './control-plane.ts';
 
 export interface Config {
   host: string;
@@ -21,6 +23,9 @@ export interface Config {
   /** Operator routes that break things on purpose (fault-injection tests); never in production. */
   faultInjection: boolean;
   enumeration: EnumerationLimits;
+  /** How long a user has to answer a confirmation or card prompt, unless their account says. */
+  confirmTimeoutMs: number;
+  credit: CreditRules;
 }
 
 const options = {
@@ -34,6 +39,11 @@ const options = {
   'hold-ttl-ms': { type: 'string', env: 'ONCEPAY_HOLD_TTL_MS' },
   'allow-uws-fallback': { type: 'boolean', env: 'ONCEPAY_ALLOW_UWS_FALLBACK' },
   'fault-injection': { type: 'boolean', env: 'ONCEPAY_FAULT_INJECTION' },
+  'confirm-timeout-ms': { type: 'string', env: 'ONCEPAY_CONFIRM_TIMEOUT_MS' },
+  'credit-auto-accept-max': { type: 'string', env: 'ONCEPAY_CREDIT_AUTO_ACCEPT_MAX' },
+  'credit-reject-above': { type: 'string', env: 'ONCEPAY_CREDIT_REJECT_ABOVE' },
+  'credit-income-ratio': { type: 'string', env: 'ONCEPAY_CREDIT_INCOME_RATIO' },
+  'credit-min-income-ratio': { type: 'string', env: 'ONCEPAY_CREDIT_MIN_INCOME_RATIO' },
   'enum-window-ms': { type: 'string', env: 'ONCEPAY_ENUM_WINDOW_MS' },
   'enum-slow-after': { type: 'string', env: 'ONCEPAY_ENUM_SLOW_AFTER' },
   'enum-delay-ms': { type: 'string', env: 'ONCEPAY_ENUM_DELAY_MS' },
@@ -42,6 +52,11 @@ const options = {
 } as const;
 
 export class ConfigError extends Error {}
+
+function ratio(name: string, raw: string): number {
+  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) > 1000) throw new ConfigError(`${name} must be a non-negative number up to 1000, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
 
 function int(name: string, raw: string, min: number, max: number): number {
   if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got ${JSON.stringify(raw)}`);
@@ -81,6 +96,13 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     holdTtlMs: int('ONCEPAY_HOLD_TTL_MS', get('hold-ttl-ms') ?? String(holdTtlMsDefault), 1000, 90 * 24 * 3600 * 1000),
     allowUwsFallback: get('allow-uws-fallback') === 'true' || get('allow-uws-fallback') === '1',
     faultInjection: get('fault-injection') === 'true' || get('fault-injection') === '1',
+    confirmTimeoutMs: int('ONCEPAY_CONFIRM_TIMEOUT_MS', get('confirm-timeout-ms') ?? String(confirmTimeoutMsDefault), 1000, 3600 * 1000),
+    credit: {
+      autoAcceptMax: int('ONCEPAY_CREDIT_AUTO_ACCEPT_MAX', get('credit-auto-accept-max') ?? String(creditRuleDefaults.autoAcceptMax), 0, 2 ** 50),
+      rejectAbove: int('ONCEPAY_CREDIT_REJECT_ABOVE', get('credit-reject-above') ?? String(creditRuleDefaults.rejectAbove), 0, 2 ** 50),
+      incomeRatio: ratio('ONCEPAY_CREDIT_INCOME_RATIO', get('credit-income-ratio') ?? String(creditRuleDefaults.incomeRatio)),
+      minIncomeRatio: ratio('ONCEPAY_CREDIT_MIN_INCOME_RATIO', get('credit-min-income-ratio') ?? String(creditRuleDefaults.minIncomeRatio)),
+    },
     enumeration: {
       windowMs: int('ONCEPAY_ENUM_WINDOW_MS', get('enum-window-ms') ?? String(enumerationDefaults.windowMs), 1000, 24 * 3600 * 1000),
       slowAfter: int('ONCEPAY_ENUM_SLOW_AFTER', get('enum-slow-after') ?? String(enumerationDefaults.slowAfter), 1, 1e9),

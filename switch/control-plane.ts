@@ -13,8 +13,35 @@ import { open, type RootDatabase, type Database } from 'lmdb';
 import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
 import { scryptCost } from './limits.ts';
 
-export interface UserRecord { email: string; pw: string; acc: string; tok: string; at: number }
-export interface VendorRecord { name: string; key: string; at: number }
+export interface UserRecord {
+  email: string; pw: string; acc: string;
+  /** Hashes of the user's live tokens (sign-up and each sign-in add one; the oldest go first). */
+  tok: string; toks?: string[];
+  at: number;
+  pin?: string;         // scrypt hash of the confirmation PIN, if the user set one
+}
+export interface VendorRecord { name: string; key: string; at: number; susp?: { at: number; reason: string } }
+
+/** Something operators should look at: fraud reports, device warnings, enumeration suspensions. */
+export interface AlertRecord {
+  at: number; kind: 'fraud' | 'device' | 'enumeration' | 'vendor-suspended';
+  vendorId: string | null; accountId: string | null; authId: string | null; detail: string;
+}
+
+export type CreditDecision = 'accepted' | 'rejected' | 'review';
+export interface CreditApplication {
+  applicationId: string; userId: string; accountId: string; currency: string;
+  requestedLimit: number; monthlyIncome: number; status: CreditDecision;
+  createdAt: number; decidedAt: number | null; decidedBy: 'rules' | 'operator' | null; creditLimit: number | null; reason: string;
+}
+
+/** Credit rules (ONCEPAY_CREDIT_*): accept automatically up to autoAcceptMax when the monthly income
+ * covers incomeRatio times the line, reject above rejectAbove or below minIncomeRatio, else review. */
+export interface CreditRules { autoAcceptMax: number; rejectAbove: number; incomeRatio: number; minIncomeRatio: number }
+
+/** Tokens kept per user (each sign-in makes one; the oldest is dropped beyond this). */
+const tokensPerUserMax = 8;
+const alertsKeptMax = 10_000;
 
 export interface Principal { kind: 'user'; userId: string; accountId: string }
 export interface VendorPrincipal { kind: 'vendor'; vendorId: string; name: string }
@@ -53,15 +80,23 @@ export function verifyPassword(password: string, stored: string): Promise<boolea
   });
 }
 
+// Verified against when the email is unknown, so a sign-in takes the same time either way.
+const dummyPasswordHash = `scrypt$${scryptCost.N}$${scryptCost.r}$${scryptCost.p}$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
+
 export class ControlPlane {
   private readonly env: RootDatabase;
   private readonly users: Database<UserRecord, string>;
   private readonly vendors: Database<VendorRecord, string>;
   private readonly emails: Database<string, string>;
+  private readonly alerts: Database<AlertRecord, number>;
+  private readonly credit: Database<CreditApplication, string>;
+  private readonly cards: Database<{ acc: string; at: number }, string>;
+  private alertSeq = 0;
   private readonly tokens = new Map<string, Principal>();    // sha256(token) -> user
   private readonly apiKeys = new Map<string, VendorPrincipal>(); // sha256(apiKey) -> vendor
   private readonly emailsTaken = new Set<string>();            // includes registrations in progress
   private readonly adminHash: Buffer;
+  private readonly usersByAccount = new Map<string, string[]>();
   readonly adminTokenGenerated: string | null;
 
   constructor(dataDir: string, durability: 'sync' | 'nosync', adminToken: string | null) {
@@ -77,9 +112,14 @@ export class ControlPlane {
     this.users = this.env.openDB('users', { encoding: 'msgpack' });
     this.vendors = this.env.openDB('vendors', { encoding: 'msgpack' });
     this.emails = this.env.openDB('emails', { encoding: 'msgpack' });
+    this.alerts = this.env.openDB('alerts', { encoding: 'msgpack' });
+    this.credit = this.env.openDB('credit', { encoding: 'msgpack' });
+    this.cards = this.env.openDB('cards', { encoding: 'msgpack' });
+    for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
-      this.tokens.set(value.tok, { kind: 'user', userId: key, accountId: value.acc });
+      for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
       this.emailsTaken.add(value.email);
+      (this.usersByAccount.get(value.acc) ?? this.usersByAccount.set(value.acc, []).get(value.acc)!).push(key);
     }
     for (const { key, value } of this.vendors.getRange()) {
       this.apiKeys.set(value.key, { kind: 'vendor', vendorId: key, name: value.name });
@@ -148,7 +188,100 @@ export class ControlPlane {
       this.emails.put(email, userId);
     });
     this.tokens.set(rec.tok, { kind: 'user', userId, accountId });
+    (this.usersByAccount.get(accountId) ?? this.usersByAccount.set(accountId, []).get(accountId)!).push(userId);
     return { userId, token };
+  }
+
+  /** Set the confirmation PIN (hashed like a password: a PIN is low-entropy). */
+  async setPin(userId: string, pin: string): Promise<void> {
+    const rec = this.users.get(userId);
+    if (!rec) throw new Error('setPin: unknown user');
+    const hashed = await hashPassword(pin);
+    await this.users.put(userId, { ...this.users.get(userId)!, pin: hashed });
+  }
+
+  /** Sign in: a fresh token, or null for a wrong email or password (one answer for both). */
+  async signIn(email: string, password: string): Promise<{ userId: string; accountId: string; token: string } | null> {
+    const userId = this.emails.get(email);
+    const rec = userId === undefined ? undefined : this.users.get(userId);
+    // A missing user costs the same scrypt as a wrong password, so timing does not reveal emails.
+    const ok = await verifyPassword(password, rec?.pw ?? dummyPasswordHash);
+    if (!rec || !ok || userId === undefined) return null;
+    const token = newSecret('out_');
+    const toks = [...(rec.toks ?? [rec.tok]), sha256(token)];
+    while (toks.length > tokensPerUserMax) this.tokens.delete(toks.shift()!);
+    await this.users.put(userId, { ...rec, toks });
+    this.tokens.set(toks[toks.length - 1], { kind: 'user', userId, accountId: rec.acc });
+    return { userId, accountId: rec.acc, token };
+  }
+
+  /** Does this PIN (or, when the user has none or prefers it, password) belong to the user? */
+  async checkSecret(userId: string, secret: { pin?: string; password?: string }): Promise<boolean> {
+    const rec = this.users.get(userId);
+    if (!rec) return false;
+    if (secret.pin !== undefined && rec.pin) return verifyPassword(secret.pin, rec.pin);
+    if (secret.password !== undefined) return verifyPassword(secret.password, rec.pw);
+    return false;
+  }
+
+  usersOfAccount(accountId: string): readonly string[] {
+    return this.usersByAccount.get(accountId) ?? [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Alerts (kept in order; the oldest are dropped beyond alertsKeptMax)
+
+  async addAlert(a: Omit<AlertRecord, 'at'>): Promise<void> {
+    const seq = ++this.alertSeq;
+    await this.alerts.put(seq, { at: Date.now(), ...a });
+    if (seq > alertsKeptMax) await this.alerts.remove(seq - alertsKeptMax);
+  }
+
+  listAlerts(limit: number, kind?: string): Array<AlertRecord & { alertId: number }> {
+    const out: Array<AlertRecord & { alertId: number }> = [];
+    for (const { key, value } of this.alerts.getRange({ reverse: true })) {
+      if (kind !== undefined && value.kind !== kind) continue;
+      out.push({ alertId: key as number, ...value });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Credit applications
+
+  async addCreditApplication(app: CreditApplication): Promise<void> {
+    await this.credit.put(app.applicationId, app);
+  }
+
+  async updateCreditApplication(app: CreditApplication): Promise<void> {
+    await this.credit.put(app.applicationId, app);
+  }
+
+  creditApplication(applicationId: string): CreditApplication | undefined {
+    return this.credit.get(applicationId);
+  }
+
+  creditApplications(filter: { accountId?: string; status?: CreditDecision }): CreditApplication[] {
+    const out: CreditApplication[] = [];
+    for (const { value } of this.credit.getRange()) {
+      if (filter.accountId !== undefined && value.accountId !== filter.accountId) continue;
+      if (filter.status !== undefined && value.status !== filter.status) continue;
+      out.push(value);
+      if (out.length >= 1000) break;
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Smart cards: which account a card belongs to (its key lives only in hsm-sim)
+
+  async addCard(cardId: string, accountId: string): Promise<void> {
+    await this.cards.put(cardId, { acc: accountId, at: Date.now() });
+  }
+
+  cardAccount(cardId: string): string | null {
+    return this.cards.get(cardId)?.acc ?? null;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -165,6 +298,25 @@ export class ControlPlane {
 
   vendorExists(vendorId: string): boolean {
     return this.vendors.get(vendorId) !== undefined;
+  }
+
+  vendorName(vendorId: string): string | null {
+    return this.vendors.get(vendorId)?.name ?? null;
+  }
+
+  /** An operator suspended this vendor: its sessions are closed and its key refused until lifted. */
+  vendorSuspended(vendorId: string): boolean {
+    return this.vendors.get(vendorId)?.susp !== undefined;
+  }
+
+  async setVendorSuspended(vendorId: string, reason: string | null): Promise<boolean> {
+    const rec = this.vendors.get(vendorId);
+    if (!rec) return false;
+    const next: VendorRecord = { ...rec };
+    if (reason === null) delete next.susp;
+    else next.susp = { at: Date.now(), reason };
+    await this.vendors.put(vendorId, next);
+    return true;
   }
 
   async close(): Promise<void> {

@@ -83,6 +83,18 @@ export class HsmLink {
     return reply.kid as string;
   }
 
+  /** Personalise a simulated smart card: its key, shown once to the card (the user's client). */
+  async issueCard(cardId: string): Promise<string> {
+    const reply = await this.ask({ t: 'cardIssue', cardId });
+    return reply.cardKey as string;
+  }
+
+  /** Does the card's cryptogram answer this challenge for this amount and authorization? */
+  async verifyCard(cardId: string, challenge: string, amount: number, authId: string, cryptogram: string): Promise<boolean> {
+    const reply = await this.ask({ t: 'cardVerify', cardId, challenge, amount, authId, cryptogram });
+    return reply.ok === true;
+  }
+
   stats(): Promise<{ ops: number; queued: number; queueMax: number; opsPerSec: number }> {
     return this.ask({ t: 'stats' });
   }

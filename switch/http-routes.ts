@@ -21,12 +21,15 @@ import { liveAssets, type LiveSeries } from './live.ts';
 import { walletPage } from './wallet.ts';
 import type { EnumerationGuard } from './enumeration-guard.ts';
 import { bearerOf } from './vendor-session.ts';
+import type { UserHub } from './user-sessions.ts';
+import type { Config } from './config.ts';
+import { installUserRoutes } from './user-routes.ts';
 import {
-  bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax,
+  bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
 } from './limits.ts';
 import {
   checkAuthorize, checkAuthOp, checkAuthId, checkAccountId, checkAmount, checkCurrency, checkIdem, checkIssueIds,
-  isPlainObject, unknownField, InputError,
+  checkFingerprint, isPlainObject, unknownField, InputError,
 } from './validate.ts';
 
 const statusText: Record<number, string> = {
@@ -37,7 +40,7 @@ const statusText: Record<number, string> = {
 };
 
 /** A response with its abort state, so late answers (after a shard round trip) are safe. */
-class Reply {
+export class Reply {
   aborted = false;
   constructor(readonly res: HttpResponse) {
     res.onAborted(() => {
@@ -69,7 +72,7 @@ class Reply {
 }
 
 /** Read a JSON object body within bodyBytesMax; answers the error itself and calls back with null. */
-function readJson(reply: Reply, req: HttpRequest, cb: (body: Record<string, unknown>) => void | Promise<void>): void {
+export function readJson(reply: Reply, req: HttpRequest, cb: (body: Record<string, unknown>) => void | Promise<void>): void {
   const type = req.getHeader('content-type');
   if (type !== '' && !type.toLowerCase().startsWith('application/json')) {
     return reply.error('UNSUPPORTED_MEDIA_TYPE', 'content-type must be application/json', 415);
@@ -113,11 +116,11 @@ function readJson(reply: Reply, req: HttpRequest, cb: (body: Record<string, unkn
   });
 }
 
-type Handler = (reply: Reply, req: HttpRequest) => void;
+export type Handler = (reply: Reply, req: HttpRequest) => void;
 
 /** Every route runs inside this guard: an exception in a handler is our bug, and it must cost one
  * request a 500, never the process (uWS would take the whole switch down with it). */
-function guard(fn: Handler) {
+export function guard(fn: Handler) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const reply = new Reply(res);
     try {
@@ -136,6 +139,8 @@ export interface RouteDeps {
   metrics: client.Registry;
   live: LiveSeries;
   guard: EnumerationGuard;
+  users: UserHub;
+  config: Config;
   faultInjection?: boolean;
 }
 
@@ -163,7 +168,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
 
   app.post('/v1/users', guard((reply, req) => {
     readJson(reply, req, async (body) => {
-      const extra = unknownField(body, new Set(['email', 'password', 'currency']));
+      const extra = unknownField(body, new Set(['email', 'password', 'currency', 'pin', 'device']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
       const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
       if (email.length > emailCharsMax || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || /[\u0000-\u001f\u007f]/.test(email)) {
@@ -175,6 +180,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       const currency = body.currency ?? 'USD';
       if (!isCurrency(currency)) return reply.error('BAD_REQUEST', 'currency must be an ISO 4217 code such as "USD"');
+      const pin = body.pin;
+      if (pin !== undefined && (typeof pin !== 'string' || !new RegExp(`^\\d{${pinDigitsMin},${pinDigitsMax}}$`).test(pin))) {
+        return reply.error('BAD_REQUEST', `pin must be ${pinDigitsMin} to ${pinDigitsMax} digits`);
+      }
+      // A device enrolled at activation (for the device check; the user manages the list later).
+      const device = body.device === undefined ? null : checkFingerprint(body.device, 'device');
+      if (device instanceof InputError) return reply.error(device.code, device.message);
       if (!control.reserveEmail(email)) return reply.error('EMAIL_TAKEN', 'an account with this email exists');
       const accountId = control.newAccountId();
       const shard = router.shardOf(partitionOfKeyedId(accountId));
@@ -186,9 +198,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       let created: { userId: string; token: string };
       try {
         created = await control.createUser(email, password, accountId);
+        if (typeof pin === 'string') await control.setPin(created.userId, pin);
       } catch (err) {
         control.releaseEmail(email); // the registration did not happen: the address is free again
         throw err;
+      }
+      if (device !== null) {
+        await router.request(shard, (tag) => [Op.accountSettings, 0, tag, Format.http, null, accountId, { addDevice: device }]);
       }
       reply.json(201, { userId: created.userId, accountId, token: created.token });
     });
@@ -208,8 +224,9 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const r = checkIssueIds(body, idTtlSecondsDefault);
       if (r instanceof InputError) return reply.error(r.code, r.message);
       if (r.vendorId !== null && !control.vendorExists(r.vendorId)) return reply.error('BAD_REQUEST', 'vendorId names no vendor');
+      if (r.recurring !== null && !control.vendorExists(r.recurring.vendorId)) return reply.error('BAD_REQUEST', 'recurring.vendorId names no vendor');
       const shard = router.shardOf(partitionOfKeyedId(user.accountId));
-      relay(reply, shard, (tag) => [Op.issueIds, 0, tag, Format.http, null, user.accountId, r.ttlSeconds, r.maxAmount, r.vendorId, r.idem, r.count]);
+      relay(reply, shard, (tag) => [Op.issueIds, 0, tag, Format.http, null, user.accountId, r.ttlSeconds, r.maxAmount, r.vendorId, r.idem, r.count, r.mode, r.recurring]);
     });
   }));
 
@@ -255,10 +272,11 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   app.get('/v1/admin/audit', guard((reply, req) => {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
-      const currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number }> = {};
+      const currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number }> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0 });
+          t.creditDrawn += v.creditDrawn;
           t.funding += v.funding;
           t.available += v.available;
           t.held += v.held;
@@ -333,6 +351,10 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       reply.error('UNAUTHORIZED', 'a vendor API key is required: Authorization: Bearer <apiKey>');
       return null;
     }
+    if (control.vendorSuspended(v.vendorId)) {
+      reply.error('VENDOR_SUSPENDED', 'this vendor is suspended by an operator');
+      return null;
+    }
     if (deps.guard.suspended(v.vendorId)) {
       reply.error('SUSPENDED', 'this vendor is suspended for presenting too many unknown payment IDs');
       return null;
@@ -352,7 +374,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         return reply.json(200, { status: 'declined', code: 'ID_UNKNOWN' });
       }
       relay(reply, router.shardOf(partition), (tag) =>
-        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem], vendor.vendorId);
+        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem, r.description, r.buyerIp, r.device], vendor.vendorId);
     });
   }));
 
@@ -377,6 +399,19 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
       [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId]);
   }));
+
+  // The outcome of a pending authorization (confirmation or card mode): the signed approval once
+  // the user approved, the decline, or still pending.
+  app.get('/v1/auths/:authId/approval', guard((reply, req) => {
+    const vendor = vendorOf(reply, req);
+    if (!vendor) return;
+    const authId = checkAuthId(req.getParameter(0));
+    if (authId instanceof InputError) return reply.error(authId.code, authId.message);
+    relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
+      [Op.resume, 0, tag, Format.http, null, vendor.vendorId, authId]);
+  }));
+
+  installUserRoutes(app, deps, { relay, admin });
 
   // --- everything else -------------------------------------------------------------------------
 

@@ -53,3 +53,24 @@ export const controlReadTimeoutMs = 60_000;
  * for 10 minutes. A real vendor sees a few customer typos; the load generator's 1% wrong codes are
  * ~2,300 per vendor-minute at full speed, below the first threshold. */
 export const enumerationDefaults = { windowMs: 60_000, slowAfter: 5_000, delayMs: 100, suspendAfter: 20_000, suspendMs: 600_000 };
+
+/** What a vendor may tell the user about a purchase (shown in confirmation prompts). */
+export const descriptionCharsMax = 200;
+
+/** User WebSocket sessions (/v1/user): frames are small JSON; a user has a phone and a laptop or
+ * a few, not hundreds; a confirmation answer or two in flight at a time. */
+export const userFrameBytesMax = 4 * 1024;
+export const userSessionsPerUserMax = 8;
+export const userInFlightMax = 8;
+/** Wrong PINs or passwords on one confirmation prompt before it is declined for the user. */
+export const confirmSecretAttemptsMax = 5;
+/** Open confirmation prompts kept per account in memory (re-sent to sessions that connect). */
+export const questionsPerAccountMax = 64;
+
+/** Confirmation PINs: digits only. */
+export const pinDigitsMin = 4;
+export const pinDigitsMax = 12;
+
+/** Credit rule defaults (ONCEPAY_CREDIT_AUTO_ACCEPT_MAX, _REJECT_ABOVE, _INCOME_RATIO, _MIN_INCOME_RATIO):
+ * in minor units of the account's currency and as ratios of monthly income to the line. */
+export const creditRuleDefaults = { autoAcceptMax: 100_000, rejectAbove: 10_000_000, incomeRatio: 2, minIncomeRatio: 0.5 };

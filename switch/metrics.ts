@@ -22,7 +22,12 @@ export const edge = {
   authFailuresHttp: 0,
   vendorSessions: 0,
   vendorSessionsOpened: 0,
+  authFailuresUserWs: 0,
+  userSessions: 0,
 };
+
+/** Confirmation and card prompts waiting for a user (set by the user hub). */
+export const userGauges = { pendingConfirmations: (): number => 0 };
 
 /** Whole request inside the switch: frame or body received -> reply written. */
 export const requestSeconds = { ws: new BucketHistogram(secondsBuckets), http: new BucketHistogram(secondsBuckets) };
@@ -138,7 +143,11 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
   reg(computed('oncepay_bad_requests_total', 'frames and bodies refused at the edge as BAD_REQUEST', 'counter', () => [{ value: edge.badRequests }]));
   reg(computed('oncepay_busy_total', 'requests refused with BUSY (a bounded queue was full)', 'counter', () => [{ value: edge.busy }]));
   reg(computed('oncepay_auth_failures_total', 'requests refused for missing or wrong credentials', 'counter',
-    () => [{ value: edge.authFailuresVendorWs, labels: { kind: 'vendor_ws' } }, { value: edge.authFailuresHttp, labels: { kind: 'http' } }]));
+    () => [{ value: edge.authFailuresVendorWs, labels: { kind: 'vendor_ws' } }, { value: edge.authFailuresHttp, labels: { kind: 'http' } },
+      { value: edge.authFailuresUserWs, labels: { kind: 'user_ws' } }]));
+  reg(computed('oncepay_user_sessions', 'open user WebSocket sessions', 'gauge', () => [{ value: edge.userSessions }]));
+  reg(computed('oncepay_confirmations_pending', 'authorizations waiting for their user (confirmation or card prompts)', 'gauge',
+    () => [{ value: userGauges.pendingConfirmations() }]));
   reg(computed('oncepay_vendor_sessions', 'open vendor WebSocket sessions', 'gauge', () => [{ value: edge.vendorSessions }]));
   reg(computed('oncepay_vendor_sessions_opened_total', 'vendor WebSocket sessions opened', 'counter', () => [{ value: edge.vendorSessionsOpened }]));
   return registry;

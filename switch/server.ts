@@ -9,7 +9,8 @@ import { HsmLink } from './hsm-link.ts';
 import { ControlPlane } from './control-plane.ts';
 import { installVendorSessions } from './vendor-session.ts';
 import { installHttpRoutes } from './http-routes.ts';
-import { createMetrics } from './metrics.ts';
+import { UserHub } from './user-sessions.ts';
+import { createMetrics, userGauges } from './metrics.ts';
 import { LiveSeries } from './live.ts';
 import { EnumerationGuard } from './enumeration-guard.ts';
 import { startupTimeoutMs } from './limits.ts';
@@ -43,19 +44,26 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   await withTimeout(hsm.ready, startupTimeoutMs, 'hsm-sim');
   const router = new ShardRouter({
     shards: config.shards, dataDir: config.data, durability: config.durability, holdTtlMs: config.holdTtlMs, hsm,
-    faultInjection: config.faultInjection,
+    faultInjection: config.faultInjection, confirmTimeoutMs: config.confirmTimeoutMs,
   });
+  const users = new UserHub(router, control, hsm);
+  userGauges.pendingConfirmations = () => users.pendingCount;
   await withTimeout(router.whenReady(), startupTimeoutMs, 'shards');
 
   const app = uws.App();
   const guard = new EnumerationGuard(config.enumeration);
-  guard.onSuspend = (vendorId) => router.closeVendorSessions(vendorId, 4003, 'suspended: too many unknown payment IDs');
   const pruner = setInterval(() => guard.prune(), config.enumeration.windowMs);
   pruner.unref();
-  installVendorSessions(app, router, control, guard);
+  guard.onSuspend = (vendorId) => {
+    router.closeVendorSessions(vendorId, 4003, 'suspended: too many unknown payment IDs');
+    void control.addAlert({ kind: 'enumeration', vendorId, accountId: null, authId: null, detail: 'suspended for presenting too many unknown payment IDs' })
+      .catch((err) => console.error('alert not recorded:', err));
+  };
+  installVendorSessions(app, router, control, guard, users);
+  users.install(app);
   const metrics = createMetrics(router, hsm, guard);
   const live = new LiveSeries(router, hsm);
-  installHttpRoutes(app, { router, control, hsm, metrics, live, guard, faultInjection: config.faultInjection });
+  installHttpRoutes(app, { router, control, hsm, metrics, live, guard, users, config, faultInjection: config.faultInjection });
   if (config.faultInjection) console.error('WARNING: ONCEPAY_FAULT_INJECTION is on: operators can crash shards on purpose. Tests only.');
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

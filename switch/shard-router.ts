@@ -19,7 +19,7 @@ import { spawnWorker } from '../workers/spawn-worker.ts';
 import { Packr } from 'msgpackr';
 import {
   REPLY_STRIDE, REPLY_UNKNOWN_ID, replyOp,
-  type Command, type FromShard, type ShardAudit, type ShardStats,
+  type Command, type FromShard, type ShardAudit, type ShardStats, type ShardEvent,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
 import { ShardMetrics, clockMicrosU32 } from '../workers/shard-metrics.ts';
@@ -63,6 +63,7 @@ export interface RouterOptions {
   dataDir: string;
   durability: 'sync' | 'nosync';
   holdTtlMs: number;
+  confirmTimeoutMs?: number;
   hsm: HsmLink;
   faultInjection?: boolean;
 }
@@ -79,6 +80,22 @@ export class ShardRouter {
   private closing = false;
   private readonly packr = new Packr({ useRecords: false });
   private readyWaiters: Array<() => void> = [];
+  /** Events from shards (questions for users, notifications, outcomes of pending authorizations). */
+  private eventSink: ((events: ShardEvent[]) => void) | null = null;
+  private earlyEvents: ShardEvent[] = [];
+  get onEvents(): ((events: ShardEvent[]) => void) | null {
+    return this.eventSink;
+  }
+  set onEvents(fn: ((events: ShardEvent[]) => void) | null) {
+    this.eventSink = fn;
+    if (fn && this.earlyEvents.length > 0) {
+      const early = this.earlyEvents;
+      this.earlyEvents = [];
+      fn(early);
+    }
+  }
+  /** A shard (re)started and is ready: the switch tells it again what it keeps only in memory. */
+  onShardReady: ((shard: number) => void) | null = null;
 
   constructor(private readonly opts: RouterOptions) {
     for (let i = 0; i < opts.shards; i++) this.shards.push(this.spawn(i, 0));
@@ -122,6 +139,7 @@ export class ShardRouter {
       path: `${this.opts.dataDir}/shard-${index}`,
       durability: this.opts.durability,
       holdTtlMs: this.opts.holdTtlMs,
+      confirmTimeoutMs: this.opts.confirmTimeoutMs,
       hsmPort: port,
       faultInjection: this.opts.faultInjection ?? false,
       // Kept across restarts, so a restarted shard's counters continue instead of resetting.
@@ -158,6 +176,7 @@ export class ShardRouter {
     switch (msg.t) {
       case 'ready':
         handle.ready = true;
+        this.onShardReady?.(handle.index);
         if (handle.pending.length > 0) this.scheduleFlush();
         if (this.allReady) {
           const waiters = this.readyWaiters;
@@ -167,6 +186,11 @@ export class ShardRouter {
         break;
       case 'replies':
         this.deliver(handle, msg.meta, msg.bytes);
+        break;
+      case 'events':
+        // Events that come before the user hub is wired (start-up) wait for it.
+        if (this.onEvents) this.onEvents(msg.events);
+        else this.earlyEvents.push(...msg.events);
         break;
       case 'audit':
       case 'stats': {
@@ -195,6 +219,20 @@ export class ShardRouter {
 
   closeSession(id: number): void {
     this.sessions.delete(id);
+  }
+
+  /** A frame for one vendor session, outside any request (pushed events). False if that session is
+   * gone or belongs to another vendor (session numbers are reused after a restart). */
+  pushToSession(session: number, vendorId: string, bytes: Uint8Array): boolean {
+    const sink = this.sessions.get(session);
+    if (!sink || sink.vendorId !== vendorId) return false;
+    sink.cork(() => sink.sendReply(bytes));
+    return true;
+  }
+
+  /** Tell the shard of an account where its user's live sessions come from. */
+  presence(shard: number, accountId: string, ips: string[]): void {
+    this.shards[shard].worker.postMessage({ t: 'presence', accountId, ips });
   }
 
   /** Close every session of a vendor (suspension). */

@@ -10,7 +10,10 @@ import { isCurrency } from '../workers/currencies.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { isSecurityCode } from '../workers/payment-id.ts';
 import { amountMax, idTtlSecondsMax, idsPerRequestMax } from '../workers/limits.ts';
-import { idemCharsMax, ridCharsMax } from './limits.ts';
+import { idemCharsMax, ridCharsMax, descriptionCharsMax } from './limits.ts';
+import { isIP } from 'node:net';
+import { clientModes, recurringPeriods, type ClientMode, type RecurringPeriod, type RecurringSpec } from '../workers/contract.ts';
+import { recurringMsMax } from '../workers/limits.ts';
 import type { Rid } from '../workers/contract.ts';
 
 export class InputError {
@@ -61,10 +64,13 @@ export function checkCurrency(v: unknown): string | InputError {
 
 // --- vendor requests (WebSocket frames and the HTTP equivalents) ------------------------------
 
-export interface AuthorizeReq { id: string; code: string; amount: number; currency: string; idem: string }
+export interface AuthorizeReq {
+  id: string; code: string; amount: number; currency: string; idem: string;
+  description: string | null; buyerIp: string | null; device: string | null;
+}
 export interface AuthOpReq { authId: string; amount: number | null; idem: string }
 
-const authorizeFields = new Set(['op', 'rid', 'id', 'code', 'amount', 'currency', 'idem']);
+const authorizeFields = new Set(['op', 'rid', 'id', 'code', 'amount', 'currency', 'idem', 'description', 'buyerIp', 'device']);
 const authOpFields = new Set(['op', 'rid', 'authId', 'amount', 'idem']);
 
 export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | InputError {
@@ -80,7 +86,44 @@ export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | Input
   if (currency instanceof InputError) return currency;
   const idem = checkIdem(o.idem);
   if (idem instanceof InputError) return idem;
-  return { id: o.id, code: o.code, amount, currency, idem };
+  let description: string | null = null;
+  if (o.description !== undefined && o.description !== null) {
+    const d = checkText(o.description, 'description', descriptionCharsMax);
+    if (d instanceof InputError) return d;
+    description = d;
+  }
+  let buyerIp: string | null = null;
+  if (o.buyerIp !== undefined && o.buyerIp !== null) {
+    if (typeof o.buyerIp !== 'string' || isIP(o.buyerIp) === 0) return bad('buyerIp must be an IPv4 or IPv6 address');
+    buyerIp = normalizeIp(o.buyerIp);
+  }
+  let device: string | null = null;
+  if (o.device !== undefined && o.device !== null) {
+    const d = checkFingerprint(o.device, 'device');
+    if (d instanceof InputError) return d;
+    device = d;
+  }
+  return { id: o.id, code: o.code, amount, currency, idem, description, buyerIp, device };
+}
+
+/** Printable text without control characters (shown to users; never interpreted). */
+export function checkText(v: unknown, field: string, max: number): string | InputError {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) return bad(`${field} must be a string of 1 to ${max} characters`);
+  if (/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/.test(v)) return bad(`${field} must not contain control or bidirectional-override characters`);
+  return v;
+}
+
+/** A device fingerprint: an opaque token the user's client computes (printable ASCII). */
+export function checkFingerprint(v: unknown, field = 'fingerprint'): string | InputError {
+  if (typeof v !== 'string' || !/^[\x21-\x7e]{8,128}$/.test(v)) return bad(`${field} must be 8 to 128 printable ASCII characters`);
+  return v;
+}
+
+/** One spelling per address, so an IPv4 peer seen through a dual-stack socket matches "1.2.3.4". */
+export function normalizeIp(ip: string): string {
+  const lower = ip.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  return lower;
 }
 
 export function checkAuthId(v: unknown): string | InputError {
@@ -109,8 +152,40 @@ export function checkAuthOp(o: Record<string, unknown>): AuthOpReq | InputError 
 
 // --- control-plane bodies ---------------------------------------------------------------------
 
-export interface IssueIdsReq { ttlSeconds: number; maxAmount: number | null; vendorId: string | null; idem: string; count: number | null }
-const issueFields = new Set(['ttlSeconds', 'maxAmount', 'vendorId', 'idem', 'count']);
+export interface IssueIdsReq {
+  ttlSeconds: number; maxAmount: number | null; vendorId: string | null; idem: string; count: number | null;
+  mode: ClientMode | null; recurring: RecurringSpec | null;
+}
+const issueFields = new Set(['ttlSeconds', 'maxAmount', 'vendorId', 'idem', 'count', 'mode', 'recurring']);
+const recurringFields = new Set(['vendorId', 'maxPerCharge', 'period', 'endsAt']);
+
+export function checkVendorId(v: unknown, field = 'vendorId'): string | InputError {
+  if (typeof v !== 'string' || !/^vd_\d{4}[0-9a-f]{16}$/.test(v)) return bad(`${field} must be a vendor id`);
+  return v;
+}
+
+export function checkMode(v: unknown): ClientMode | InputError {
+  if (typeof v !== 'string' || !(clientModes as readonly string[]).includes(v)) return bad(`mode must be one of ${clientModes.join(', ')}`);
+  return v as ClientMode;
+}
+
+function checkRecurring(v: unknown, now: number): RecurringSpec | InputError {
+  if (!isPlainObject(v)) return bad('recurring must be an object {vendorId, maxPerCharge, period, endsAt}');
+  const extra = unknownField(v, recurringFields);
+  if (extra !== null) return bad(`unknown field recurring.${extra.slice(0, 32)}`);
+  const vendorId = checkVendorId(v.vendorId, 'recurring.vendorId');
+  if (vendorId instanceof InputError) return vendorId;
+  const maxPerCharge = checkAmount(v.maxPerCharge, 'recurring.maxPerCharge');
+  if (maxPerCharge instanceof InputError) return maxPerCharge;
+  if (typeof v.period !== 'string' || !(recurringPeriods as readonly string[]).includes(v.period)) {
+    return bad(`recurring.period must be one of ${recurringPeriods.join(', ')}`);
+  }
+  const endsAtMs = typeof v.endsAt === 'string' && v.endsAt.length <= 40 ? Date.parse(v.endsAt) : NaN;
+  if (!Number.isFinite(endsAtMs) || endsAtMs <= now || endsAtMs > now + recurringMsMax) {
+    return bad('recurring.endsAt must be an ISO 8601 time in the future, at most five years ahead');
+  }
+  return { vendorId, maxPerCharge, period: v.period as RecurringPeriod, endsAtMs };
+}
 
 export function checkIssueIds(o: Record<string, unknown>, ttlDefault: number): IssueIdsReq | InputError {
   const extra = unknownField(o, issueFields);
@@ -142,7 +217,21 @@ export function checkIssueIds(o: Record<string, unknown>, ttlDefault: number): I
   }
   const idem = checkIdem(o.idem);
   if (idem instanceof InputError) return idem;
-  return { ttlSeconds, maxAmount, vendorId, idem, count };
+  let mode: ClientMode | null = null;
+  if (o.mode !== undefined && o.mode !== null) {
+    const m = checkMode(o.mode);
+    if (m instanceof InputError) return m;
+    mode = m;
+  }
+  let recurring: RecurringSpec | null = null;
+  if (o.recurring !== undefined && o.recurring !== null) {
+    const r = checkRecurring(o.recurring, Date.now());
+    if (r instanceof InputError) return r;
+    if (count !== null) return bad('a recurring ID is issued one at a time (no count)');
+    if (vendorId !== null && vendorId !== r.vendorId) return bad('vendorId and recurring.vendorId differ');
+    recurring = r;
+  }
+  return { ttlSeconds, maxAmount, vendorId, idem, count, mode, recurring };
 }
 
 export function checkAccountId(v: unknown): string | InputError {

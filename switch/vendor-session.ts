@@ -11,8 +11,9 @@
 import { Unpackr, Packr } from 'msgpackr';
 import uws, { type WebSocket, type TemplatedApp, type HttpResponse, type HttpRequest } from './uws.ts';
 import {
-  Op, Format, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type ErrorCode, type FormatCode, type Rid,
+  Op, Format, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type ResumeCmd, type ErrorCode, type FormatCode, type Rid,
 } from '../workers/contract.ts';
+import type { UserHub } from './user-sessions.ts';
 import { idPartition } from '../workers/payment-id.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import {
@@ -46,7 +47,7 @@ export function bearerOf(header: string): string | null {
   return header.slice(7).trim() || null;
 }
 
-export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard): void {
+export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard, users: UserHub): void {
   app.ws<SessionData>('/v1/vendor', {
     compression: uws.DISABLED,
     maxPayloadLength: frameBytesMax,
@@ -63,6 +64,13 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
         res.cork(() => {
           res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json')
             .end('{"status":"error","code":"UNAUTHORIZED","message":"a vendor API key is required: Authorization: Bearer <apiKey>"}');
+        });
+        return;
+      }
+      if (control.vendorSuspended(vendor.vendorId)) {
+        res.cork(() => {
+          res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json')
+            .end('{"status":"error","code":"VENDOR_SUSPENDED","message":"this vendor is suspended by an operator"}');
         });
         return;
       }
@@ -115,7 +123,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
     message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
       // An exception here is our bug; it costs one frame an INTERNAL error, never the process.
       try {
-        onFrame(ws, message, isBinary, router, guard);
+        onFrame(ws, message, isBinary, router, guard, users);
       } catch (err) {
         console.error('frame failed:', err);
         replyError(ws, isBinary ? Format.wsMsgpack : Format.wsJson, null, 'INTERNAL', 'internal error');
@@ -131,7 +139,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
   });
 }
 
-function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard): void {
+function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard, users: UserHub): void {
   const d = ws.getUserData();
   const receivedAt = clockMicrosU32();
   const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
@@ -165,6 +173,8 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       }
       shard = router.shardOf(partition);
       const cmd: AuthorizeCmd = [Op.authorize, d.sessionId, receivedAt, format, rid, d.vendorId, r.id, r.code, r.amount, r.currency, r.idem];
+      // The optional fields travel only when sent, so the common command stays short.
+      if (r.description !== null || r.buyerIp !== null || r.device !== null) cmd.push(r.description, r.buyerIp, r.device);
       const delay = guard.delayMs(d.vendorId);
       if (delay > 0) {
         // A vendor presenting many unknown IDs is slowed: its authorizations wait (they still count
@@ -204,8 +214,18 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
       break;
     }
+    case 'resume': {
+      // The outcome of a pending authorization: now if decided, else pushed to this session later.
+      const authId = checkAuthId(frame.authId);
+      if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
+      shard = router.shardOf(partitionOfKeyedId(authId));
+      users.subscribe(authId, d.sessionId, d.vendorId, format);
+      const cmd: ResumeCmd = [Op.resume, d.sessionId, receivedAt, format, rid, d.vendorId, authId];
+      if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
+      break;
+    }
     default:
-      return replyError(ws, format, rid, 'BAD_REQUEST', 'op must be one of authorize, capture, void, refund, get');
+      return replyError(ws, format, rid, 'BAD_REQUEST', 'op must be one of authorize, capture, void, refund, get, resume');
   }
   d.inFlight++;
   d.inFlightPerShard[shard]++;

@@ -53,7 +53,7 @@ describe('start-up and control plane', () => {
   });
 
   it('shows the funded account', async () => {
-    expect(await account()).toEqual({ accountId: f.accountId, balance: 100_000, held: 0, available: 100_000, currency: 'USD' });
+    expect(await account()).toMatchObject({ accountId: f.accountId, balance: 100_000, held: 0, available: 100_000, currency: 'USD' });
   });
 
   it('refuses a second user with the same email, case-insensitively', async () => {

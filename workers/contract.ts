@@ -21,10 +21,19 @@ export const Op = {
   void: 3,
   refund: 4,
   getAuth: 5,
+  /** A user's answer to a pending authorization (confirmation or card), or its timeout. */
+  decide: 6,
+  /** A vendor asks for the outcome of a pending authorization, and subscribes to it. */
+  resume: 7,
   openAccount: 10,
   fund: 11,
   issueIds: 12,
   getAccount: 13,
+  accountSettings: 14,
+  idControl: 15,
+  setCredit: 16,
+  listHolds: 17,
+  history: 18,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -42,37 +51,78 @@ export const C_FORMAT = 3;
 export const C_RID = 4;
 
 export type AuthorizeCmd = [op: 1, session: number, tag: number, format: FormatCode, rid: Rid | null,
-  vendorId: string, id: string, code: string, amount: number, currency: string, idem: string];
+  vendorId: string, id: string, code: string, amount: number, currency: string, idem: string,
+  /** What the vendor tells the user the purchase is (confirmation prompts), the buyer's IP and device
+   * fingerprint (live-session and device checks); null when not sent. */
+  description?: string | null, buyerIp?: string | null, device?: string | null];
 export type AuthOpCmd = [op: 2 | 3 | 4, session: number, tag: number, format: FormatCode, rid: Rid | null,
   vendorId: string, authId: string, amount: number | null, idem: string];
 export type GetAuthCmd = [op: 5, session: number, tag: number, format: FormatCode, rid: Rid | null,
   vendorId: string, authId: string];
+export type ResumeCmd = [op: 7, session: number, tag: number, format: FormatCode, rid: Rid | null,
+  vendorId: string, authId: string];
+/** approve / decline / fraud come from the user (after the switch checked the PIN or card);
+ * timeout from the shard's own sweeper is not a command. */
+export type Decision = 'approve' | 'decline' | 'fraud';
+export type DecideCmd = [op: 6, session: 0, tag: number, format: 2, rid: null, accountId: string, authId: string, decision: Decision];
 export type OpenAccountCmd = [op: 10, session: 0, tag: number, format: 2, rid: null, accountId: string, currency: string];
 export type FundCmd = [op: 11, session: 0, tag: number, format: 2, rid: null,
   accountId: string, amount: number, currency: string, idem: string];
 export type IssueIdsCmd = [op: 12, session: 0, tag: number, format: 2, rid: null, accountId: string,
-  ttlSeconds: number, maxAmount: number | null, vendorId: string | null, idem: string, count: number | null];
+  ttlSeconds: number, maxAmount: number | null, vendorId: string | null, idem: string, count: number | null,
+  mode?: ClientMode | null, recurring?: RecurringSpec | null];
 export type GetAccountCmd = [op: 13, session: 0, tag: number, format: 2, rid: null, accountId: string];
-export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd;
+export type AccountSettingsCmd = [op: 14, session: 0, tag: number, format: 2, rid: null, accountId: string, patch: AccountPatch];
+export type IdAction = 'pause' | 'resume' | 'close' | 'cancel';
+export type IdControlCmd = [op: 15, session: 0, tag: number, format: 2, rid: null, accountId: string, id: string, action: IdAction];
+export type CreditStatus = 'none' | 'review' | 'active' | 'rejected';
+/** creditLimit null: only the status changes (an application under review, or rejected). */
+export type SetCreditCmd = [op: 16, session: 0, tag: number, format: 2, rid: null, accountId: string, creditLimit: number | null, status: CreditStatus];
+export type ListHoldsCmd = [op: 17, session: 0, tag: number, format: 2, rid: null, accountId: string];
+export type HistoryCmd = [op: 18, session: 0, tag: number, format: 2, rid: null, accountId: string, before: number | null, limit: number];
+export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
+  | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd;
+
+/** How the user takes part in an authorization (per account, overridable per ID):
+ * notify: every attempt is pushed to the user's sessions; confirm: the user approves each one with
+ * their PIN or password; card: the user's smart card must answer a challenge. */
+export const clientModes = ['notify', 'confirm', 'card'] as const;
+export type ClientMode = (typeof clientModes)[number];
+export const devicePolicies = ['off', 'warn', 'enforce'] as const;
+export type DevicePolicy = (typeof devicePolicies)[number];
+export const recurringPeriods = ['day', 'week', 'month'] as const;
+export type RecurringPeriod = (typeof recurringPeriods)[number];
+export interface RecurringSpec { vendorId: string; maxPerCharge: number; period: RecurringPeriod; endsAtMs: number }
+/** Spending limits in the account's minor units; null removes one. day/week/month are rolling. */
+export interface SpendingLimits { perTxn?: number | null; day?: number | null; week?: number | null; month?: number | null; vendors?: Record<string, number | null> }
+export interface AccountPatch {
+  mode?: ClientMode; devicePolicy?: DevicePolicy; paused?: boolean; limits?: SpendingLimits;
+  addDevice?: string; removeDevice?: string; confirmTimeoutMs?: number;
+}
 
 /**
  * Decline codes of authorize, in order of precedence: the first that applies is the answer. A wrong
  * security code answers ID_UNKNOWN so an attacker cannot tell a live number from a dead one.
  */
 export const authorizeDeclines = [
-  'ID_UNKNOWN', 'ID_EXPIRED', 'ID_USED', 'VENDOR_MISMATCH', 'CURRENCY_MISMATCH', 'AMOUNT_OVER_LIMIT', 'INSUFFICIENT_FUNDS',
+  'ID_UNKNOWN', 'RECURRING_CANCELLED', 'RECURRING_ENDED', 'ID_EXPIRED', 'ID_CLOSED', 'ID_USED', 'ID_PAUSED', 'ACCOUNT_PAUSED',
+  'VENDOR_MISMATCH', 'RECURRING_VENDOR', 'RECURRING_AMOUNT', 'RECURRING_PERIOD_USED', 'CURRENCY_MISMATCH',
+  'AMOUNT_OVER_LIMIT', 'LIMIT_PER_TXN', 'LIMIT_VENDOR', 'LIMIT_DAY', 'LIMIT_WEEK', 'LIMIT_MONTH',
+  'NO_LIVE_SESSION', 'DEVICE_UNKNOWN', 'INSUFFICIENT_FUNDS',
 ] as const;
+/** How a pending authorization ends when it is not approved. */
+export const pendingDeclines = ['USER_DECLINED', 'FRAUD_SUSPECTED', 'CONFIRM_TIMEOUT', 'CARD_NOT_PRESENT'] as const;
 /** Decline codes of capture, void and refund, in order of precedence. */
 export const authOpDeclines = [
-  'AUTH_UNKNOWN', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
+  'AUTH_UNKNOWN', 'AUTH_PENDING', 'AUTH_DECLINED', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
 ] as const;
-export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number];
+export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number];
 
 /** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
 export const errorCodes = [
   'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'IDEMPOTENCY_CONFLICT', 'BUSY',
   'ACCOUNT_UNKNOWN', 'CURRENCY_MISMATCH', 'EMAIL_TAKEN', 'BALANCE_LIMIT', 'STORAGE_FAILED', 'SHARD_UNAVAILABLE', 'INTERNAL',
-  'SUSPENDED',
+  'SUSPENDED', 'VENDOR_SUSPENDED', 'ALREADY_DECIDED', 'PIN_WRONG', 'CARD_INVALID', 'CREDIT_IN_USE', 'APPLICATION_OPEN',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
@@ -81,6 +131,7 @@ export const errorHttpStatus: Record<ErrorCode, number> = {
   BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, PAYLOAD_TOO_LARGE: 413,
   IDEMPOTENCY_CONFLICT: 409, BUSY: 503, ACCOUNT_UNKNOWN: 404, CURRENCY_MISMATCH: 409, EMAIL_TAKEN: 409,
   BALANCE_LIMIT: 422, STORAGE_FAILED: 503, SHARD_UNAVAILABLE: 503, INTERNAL: 500, SUSPENDED: 403,
+  VENDOR_SUSPENDED: 403, ALREADY_DECIDED: 409, PIN_WRONG: 403, CARD_INVALID: 403, CREDIT_IN_USE: 409, APPLICATION_OPEN: 409,
 };
 
 // Messages on the switch <-> shard port.
@@ -92,7 +143,10 @@ export interface StatsRequest { t: 'stats'; tag: number }
 export interface CrashRequest { t: 'crash' }
 /** A fresh channel to a restarted HSM; pending signing rounds are sent again on it. */
 export interface HsmChannel { t: 'hsm'; port: import('node:worker_threads').MessagePort }
-export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest | HsmChannel;
+/** Which IPs the account's live user sessions come from (empty: none live). Not durable: the switch
+ * sends the whole picture again to a restarted shard. */
+export interface PresenceMessage { t: 'presence'; accountId: string; ips: string[] }
+export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest | HsmChannel | PresenceMessage;
 
 /** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, status word. The status
  * word is the HTTP status in its low 16 bits, plus flags the switch acts on (REPLY_UNKNOWN_ID). */
@@ -115,7 +169,9 @@ export interface ShardAudit {
   conserved: boolean;
   problems: string[];
   /** Per currency, minor units: funding in, and where it sits now. */
-  currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number }>;
+  currencies: Record<string, { funding: number; available: number; held: number; vendorPayable: number;
+    /** Drawn on credit lines: the sum of negative balances (already inside available, which may go negative). */
+    creditDrawn: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;
@@ -123,4 +179,22 @@ export interface ShardAudit {
 export interface AuditReply { t: 'audit'; tag: number; audit: ShardAudit }
 export interface ShardStats { shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number }
 export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
-export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply;
+
+/**
+ * What a shard tells the switch besides replies, always after the decision is durable:
+ *   ask       a pending authorization needs the user (confirmation or card); also re-sent at start-up
+ *             for every authorization still pending, with session 0
+ *   attempt   notification mode: an attempt on one of the account's IDs (only while a user session is live)
+ *   resolved  a pending authorization ended; for approvals it carries the signed approval object
+ *   alert     something operators and the user should know (a device or IP check in warn mode, fraud)
+ */
+export type ShardEvent =
+  | { k: 'ask'; accountId: string; authId: string; vendorId: string; amount: number; currency: string; description: string | null;
+      idLast4: string; decideBy: number; kind: 'confirm' | 'card'; challenge: string | null; session: number; format: number }
+  | { k: 'attempt'; accountId: string; authId: string | null; vendorId: string; amount: number; currency: string;
+      outcome: 'approved' | 'declined' | 'pending'; code: string | null; idLast4: string; at: number }
+  | { k: 'resolved'; accountId: string; authId: string; vendorId: string; status: 'approved' | 'declined'; code: string | null;
+      amount: number; currency: string; approval: Record<string, unknown> | null }
+  | { k: 'alert'; accountId: string; kind: string; vendorId: string | null; authId: string | null; detail: string };
+export interface EventsMessage { t: 'events'; events: ShardEvent[] }
+export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply | EventsMessage;

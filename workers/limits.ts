@@ -45,3 +45,23 @@ export const signRoundsInFlightMax = 1;
 
 /** IDs issued in one bulk request (POST /v1/ids with count). */
 export const idsPerRequestMax = 1000;
+
+/** A recurring ID keeps this many of its latest authorize attempts (for idempotent replays); a
+ * monthly subscription makes 60 in five years. */
+export const recurringAttemptsKept = 64;
+
+/** How long a user has to answer a confirmation or card prompt when the account did not choose
+ * (ONCEPAY_CONFIRM_TIMEOUT_MS changes the default; an account may set 10 s to 10 min). */
+export const confirmTimeoutMsDefault = 120_000;
+export const confirmTimeoutMsMin = 10_000;
+export const confirmTimeoutMsMax = 600_000;
+
+/** History entries in one page, and open holds listed (the newest). */
+export const historyPageMax = 200;
+export const holdsListedMax = 200;
+
+/** Enrolled device fingerprints per account. */
+export const devicesPerAccountMax = 16;
+
+/** A recurring ID may run this long (five years). */
+export const recurringMsMax = 5 * 366 * 24 * 3600 * 1000;

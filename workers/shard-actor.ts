@@ -22,7 +22,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import {
   Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID, opBits,
-  type Command, type ToShard, type FromShard, type ErrorCode, errorHttpStatus,
+  type Command, type ToShard, type FromShard, type ErrorCode, type ShardEvent, errorHttpStatus,
 } from './contract.ts';
 import { ShardState, isoOf, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
@@ -36,6 +36,7 @@ export interface ShardWorkerData {
   path: string;
   durability: 'sync' | 'nosync';
   holdTtlMs: number;
+  confirmTimeoutMs?: number;
   hsmPort: MessagePort;
   mapSizeBytes?: number;
   faultInjection?: boolean;
@@ -55,6 +56,7 @@ const parent = parentPort;
 let hsm = data.hsmPort;
 const state = new ShardState({
   path: data.path, durability: data.durability, holdTtlMs: data.holdTtlMs, mapSizeBytes: data.mapSizeBytes,
+  confirmTimeoutMs: data.confirmTimeoutMs,
 });
 
 const queue: Command[] = [];
@@ -77,6 +79,8 @@ const clockMs = () => performance.timeOrigin + performance.now();
 // Reply staging: encoded replies and their meta, flushed as one transferred message.
 const out = new ReplyWriter();
 let outMeta: number[] = [];
+/** Events for the switch (contract.ts ShardEvent), sent with the next flush; only durable decisions. */
+let outEvents: ShardEvent[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -100,6 +104,9 @@ parent.on('message', (msg: ToShard) => {
     case 'hsm':
       onHsmChannel(msg.port);
       break;
+    case 'presence':
+      state.setPresence(msg.accountId, msg.ips);
+      break;
     case 'crash':
       // Fault injection: behave exactly like one of our own bugs (a failed assertion).
       assert(data.faultInjection, 'crash requested without fault injection enabled');
@@ -114,6 +121,10 @@ function onHsmMessage(msg: HsmSignReply): void {
       if (!state.ready) {
         state.setIdKey(msg.key);
         post({ t: 'ready', shardId: data.shardId });
+        // Questions still open from before a restart are asked again (their vendor sessions are
+        // gone: vendors resume them by authId).
+        const open = state.openQuestions();
+        if (open.length > 0) post({ t: 'events', events: open });
         schedule();
       }
       break;
@@ -181,6 +192,7 @@ function transact(cmds: Command[]): void {
   metrics.set('mailbox', queue.length - queueHead);
   let seq = 0;
   let replies: ReplyOutcome[] = [];
+  let events: ShardEvent[] = [];
   const submittedAt = performance.now();
   let appliedAt = 0;
   state.applyBatchAsync(cmds, Date.now(), (result) => {
@@ -189,6 +201,7 @@ function transact(cmds: Command[]): void {
     appliedAt = performance.now();
     seq = ++appliedSeq;
     replies = onApplied(seq, result);
+    events = result.events;
   }).then(() => {
     txInFlight--;
     metrics.set('txInFlight', txInFlight);
@@ -202,7 +215,7 @@ function transact(cmds: Command[]): void {
     if (queue.length > queueHead) schedule();
     return state.durable().then(() => {
       metrics.observe('flushSeconds', (performance.now() - appliedAt) / 1000);
-      onDurable(seq, replies);
+      onDurable(seq, replies, events);
     });
   }, (err) => {
     txInFlight--;
@@ -229,14 +242,19 @@ function onApplied(seq: number, result: BatchResult): ReplyOutcome[] {
       routeApproval(o);
     }
   }
+  for (const o of result.pushes) {
+    o.seq = seq;
+    routeApproval(o);
+  }
   for (const leaf of result.leaves) openLeaves.push(leaf);
   maybeCloseRound();
   return replies;
 }
 
-function onDurable(seq: number, replies: ReplyOutcome[]): void {
+function onDurable(seq: number, replies: ReplyOutcome[], events: ShardEvent[]): void {
   if (seq > durableSeq) durableSeq = seq;
   for (const o of replies) stageReply(o.cmd, o.status, o.body);
+  for (const e of events) outEvents.push(e);
   if (heldForFlush.length > 0) {
     const still: typeof heldForFlush = [];
     for (const h of heldForFlush) {
@@ -355,6 +373,14 @@ function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
     approvedAt: isoOf(o.auth.at), expiresAt: isoOf(o.auth.hx), idLast4: o.auth.l4,
     kid: s.kid, root: s.tree.rootHex, index: o.auth.ix, size: s.tree.size, path: s.tree.pathHex(o.auth.ix), sig: s.sigHex,
   };
+  if (o.push) {
+    // A pending authorization the user approved: the vendor hears it as an event.
+    outEvents.push({
+      k: 'resolved', accountId: o.auth.acc, authId: o.authId, vendorId: o.auth.vid, status: 'approved', code: null,
+      amount: o.auth.amt, currency: o.auth.cur, approval: approvalObject(a, false).approval as Record<string, unknown>,
+    });
+    return;
+  }
   const cmd = o.cmd;
   const start = out.off;
   const format = cmd[C_FORMAT];
@@ -378,6 +404,11 @@ function stageReply(cmd: Command, status: number, body: Record<string, unknown>)
 }
 
 function flush(): void {
+  if (outEvents.length > 0) {
+    const events = outEvents;
+    outEvents = [];
+    post({ t: 'events', events });
+  }
   if (outMeta.length === 0) return;
   assert.equal(outMeta.length % REPLY_STRIDE, 0);
   const bytes = out.take();
@@ -394,7 +425,15 @@ setInterval(() => {
   txInFlight++;
   state.sweepAsync(Date.now()).then((swept) => {
     txInFlight--;
-    if (swept.holdsExpired + swept.idsExpired + swept.idsDeleted > 0 && process.env.ONCEPAY_DEBUG) {
+    if (swept.events.length > 0) {
+      // The sweep is committed; events wait until it is on disk like any decision.
+      const events = swept.events;
+      state.durable().then(() => {
+        for (const e of events) outEvents.push(e);
+        flush();
+      });
+    }
+    if (swept.holdsExpired + swept.idsExpired + swept.idsDeleted + swept.pendingTimedOut > 0 && process.env.ONCEPAY_DEBUG) {
       console.error(`shard ${data.shardId}: swept`, swept);
     }
     if (queue.length > queueHead) schedule();

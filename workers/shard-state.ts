@@ -13,21 +13,30 @@
 //                     │                    └─hold expiry─► voided
 //                     └──ttl passes──────► expired
 //
+//                     ├──user closes─────► closed
+//                     └─(recurring IDs stay issued: each charge is its own authorization)
+//
 //   authorization:  held ──capture──► captured ──refund (all)──► refunded
 //                    ├────void─────► voided      (partial refunds stay captured)
 //                    └─hold expiry─► expired
+//                   pending ──user approves──► held    (confirmation and card modes: the hold is
+//                    └──declines / times out──► declined   placed at once, the approval waits)
 
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, randomBytes, hkdfSync, hash } from 'node:crypto';
 import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import {
-  Op, C_OP,
+  Op, C_OP, C_SESSION, C_FORMAT,
   type Command, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type OpenAccountCmd, type FundCmd,
   type IssueIdsCmd, type GetAccountCmd, type DeclineCode, type ErrorCode, type ShardAudit, errorHttpStatus,
+  type DecideCmd, type ResumeCmd, type AccountSettingsCmd, type IdControlCmd, type SetCreditCmd, type ListHoldsCmd,
+  type HistoryCmd, type ShardEvent, type ClientMode, type DevicePolicy, type RecurringPeriod, type CreditStatus,
+  type SpendingLimits,
 } from './contract.ts';
 import { Entry, fundingAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
-  amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax,
+  amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
+  confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -37,9 +46,18 @@ import { approvalLeafInput } from '../hsm-sim/canonical.ts';
 // ---------------------------------------------------------------------------------------------
 // Constants
 
-export const IdState = { issued: 1, held: 2, captured: 3, voided: 4, expired: 5 } as const;
-export const AuthState = { held: 1, captured: 2, voided: 3, expired: 4, refunded: 5 } as const;
-const authStateName: Record<number, string> = { 1: 'held', 2: 'captured', 3: 'voided', 4: 'expired', 5: 'refunded' };
+export const IdState = { issued: 1, held: 2, captured: 3, voided: 4, expired: 5, closed: 6 } as const;
+export const AuthState = { held: 1, captured: 2, voided: 3, expired: 4, refunded: 5, pending: 6, declined: 7 } as const;
+const authStateName: Record<number, string> = {
+  1: 'held', 2: 'captured', 3: 'voided', 4: 'expired', 5: 'refunded', 6: 'pending', 7: 'declined',
+};
+const idStateName: Record<number, string> = { 1: 'issued', 2: 'held', 3: 'captured', 4: 'voided', 5: 'expired', 6: 'closed' };
+
+const hourMs = 3600 * 1000;
+const dayMs = 24 * hourMs;
+/** Rolling spending windows, in hours (the spend is kept in hourly buckets: a window is its last
+ * N buckets including the current one, so a limit may bite up to an hour early, never late). */
+const windowHours = { day: 24, week: 7 * 24, month: 30 * 24 } as const;
 
 /** Expired or finished payment-ID records are kept this long after expiry, so a late attempt says
  * ID_EXPIRED or ID_USED rather than ID_UNKNOWN, then deleted so the store does not grow forever. */
@@ -64,6 +82,21 @@ export interface IdRecord {
   l4: string;           // last four digits, printed on approvals
   /** Every authorize attempt: [vendorId, idem, fingerprint, authId or decline code]. */
   att: Array<[string, string, string, string]>;
+  md?: ClientMode;      // client mode for this ID, over the account's
+  rc?: RecurringRec;    // a recurring ID: one vendor, repeatedly
+  pz?: 1;               // paused by the user
+  fl?: 1;               // flagged: the user called a charge on it fraud
+}
+
+/** A recurring ID's terms and where it is in its periods. */
+export interface RecurringRec {
+  v: string;            // the one vendor
+  per: number;          // most per charge
+  pd: RecurringPeriod;
+  nx: number;           // next charge allowed from (ms); 0 = now
+  pnx: number;          // nx before the last charge, restored if that charge is voided or expires
+  la: string | null;    // the last charge's authorization
+  cx?: 1;               // cancelled by the user
 }
 
 export interface AuthRecord {
@@ -78,16 +111,34 @@ export interface AuthRecord {
   hx: number;           // hold expires at ms
   l4: string;
   idh: Buffer;          // ID record key, to move the ID along its lifecycle
-  rd: number;           // signing round
+  rd: number;           // signing round (-1 while pending: the leaf is made when the user approves)
   ix: number;           // index of its leaf in the round
+  md?: 'confirm' | 'card'; // pending: what the user must do
+  dl?: number;          // pending: decide by (ms)
+  ds?: string | null;   // the vendor's description of the purchase
+  ch?: string;          // card mode: the challenge (hex)
+  dc?: string;          // declined: why
+  sh?: number;          // hour bucket its amount was counted in (spending limits), if counted
 }
 
 export interface AccountRecord {
   cur: string;
-  bal: number;          // everything the user owns, held or not
+  bal: number;          // everything the user owns, held or not (negative: drawn on the credit line)
   held: number;         // reserved by open authorizations
   at: number;
+  md?: ClientMode;      // default notify
+  dp?: DevicePolicy;    // default off
+  pz?: 1;               // paused
+  lim?: StoredLimits;
+  sp?: Record<string, number>;                  // hour index -> amount authorized, while limits are set
+  vsp?: Record<string, Record<string, number>>; // vendor -> hour index -> amount, for per-vendor limits
+  dev?: string[];       // enrolled device fingerprints
+  cl?: number;          // credit line
+  cst?: CreditStatus;
+  ct?: number;          // confirmation timeout (ms), default confirmTimeoutMsDefault
 }
+
+interface StoredLimits { tx?: number; d?: number; w?: number; m?: number; v?: Record<string, number> }
 
 interface IdemRecord {
   fp: string;           // fingerprint of the request's parameters
@@ -96,6 +147,9 @@ interface IdemRecord {
 }
 
 interface Totals { f: number; a: number; h: number; v: number }
+
+/** One leg of an account's history: [kind, amount, currency, reference, vendor or null, at ms]. */
+type HistRecord = [kind: string, amount: number, currency: string, ref: string, vendorId: string | null, at: number];
 
 // ---------------------------------------------------------------------------------------------
 // Outcomes handed back to the actor.
@@ -107,18 +161,23 @@ export interface ApprovalOutcome {
   kind: 'approval'; cmd: Command; authId: string; auth: AuthRecord;
   /** Set by the actor: the transaction that decided it, whose flush the reply waits for. */
   seq?: number;
+  /** A pending authorization the user approved: the signed approval goes to the vendor as an event,
+   * not as the reply of this command. */
+  push?: true;
 }
 export type Outcome = ReplyOutcome | ApprovalOutcome;
 
-export interface BatchResult { outcomes: Outcome[]; leaves: Buffer[] }
+export interface BatchResult { outcomes: Outcome[]; leaves: Buffer[]; events: ShardEvent[]; pushes: ApprovalOutcome[] }
 
-export interface SweepResult { holdsExpired: number; idsExpired: number; idsDeleted: number }
+export interface SweepResult { holdsExpired: number; idsExpired: number; idsDeleted: number; pendingTimedOut: number }
 
 export interface ShardOptions {
   path: string;
   durability: 'sync' | 'nosync';
   holdTtlMs: number;
   mapSizeBytes?: number;
+  /** Confirmation timeout for accounts that did not set their own. */
+  confirmTimeoutMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +196,11 @@ export class ShardState {
   private readonly chunks: Database<Buffer, [number, number]>;
   private readonly rounds: Database<{ kid: string; sig: Buffer; size: number }, number>;
   private readonly meta: Database<any, Key>;
+  private readonly pendIdx: Database<null, [number, string]>;
+  private readonly hist: Database<HistRecord, [string, number, number]>;
+  /** Live user sessions' IPs per account (from the switch; not durable). */
+  private readonly presence = new Map<string, Set<string>>();
+  readonly confirmTimeoutMs: number;
 
   private idKey: Buffer | null = null;
   /** key ‖ id, reused for every ID hash (the shard is single-threaded). */
@@ -161,6 +225,8 @@ export class ShardState {
   private txEntries: JournalEntry[] = [];
   private txLeaves: Buffer[] = [];
   private txHolds: string[] = [];
+  private txEvents: ShardEvent[] = [];
+  private txPushes: ApprovalOutcome[] = [];
   private txNow = 0;
   private txNowIso = '';
   private txHoldExp = 0;
@@ -172,6 +238,7 @@ export class ShardState {
   constructor(opts: ShardOptions) {
     this.holdTtlMs = opts.holdTtlMs;
     assert(opts.holdTtlMs > 0);
+    this.confirmTimeoutMs = opts.confirmTimeoutMs ?? confirmTimeoutMsDefault;
     this.env = open({
       path: opts.path,
       // One file per environment, no sub-directory juggling.
@@ -191,7 +258,7 @@ export class ShardState {
       // A large sparse map; LMDB grows the file as pages are used.
       mapSize: opts.mapSizeBytes ?? 64 * 1024 ** 3,
       // Several named databases in one environment, one transaction across all of them.
-      maxDbs: 16,
+      maxDbs: 24,
     });
     const msgpack = { encoding: 'msgpack' as const };
     this.ids = this.env.openDB('ids', { ...msgpack, keyEncoding: 'binary' });
@@ -205,6 +272,8 @@ export class ShardState {
     this.chunks = this.env.openDB('chunks', { keyEncoding: 'ordered-binary', encoding: 'binary' });
     this.rounds = this.env.openDB('rounds', msgpack);
     this.meta = this.env.openDB('meta', msgpack);
+    this.pendIdx = this.env.openDB('pendIdx', msgpack);
+    this.hist = this.env.openDB('hist', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -273,7 +342,7 @@ export class ShardState {
    * The body of every transaction: caches begun, the body run, everything written back, the
    * committed leaves counted into the open round, caches dropped. Runs inside an LMDB transaction.
    */
-  private inTx<T>(now: number, body: () => T): T & { leaves: Buffer[] } {
+  private inTx<T>(now: number, body: () => T): T & { leaves: Buffer[]; events: ShardEvent[]; pushes: ApprovalOutcome[] } {
     assert(this.idKey, 'a transaction before the HSM delivered the ID key');
     assert(!this.txOpen, 'one transaction at a time');
     this.txOpen = true;
@@ -283,7 +352,7 @@ export class ShardState {
       this.writeBack();
       const leaves = this.txLeaves;
       this.openRoundSize += leaves.length;
-      return { ...r, leaves };
+      return { ...r, leaves, events: this.txEvents, pushes: this.txPushes };
     } finally {
       this.endTx(); // drop the caches whether the body finished or threw
       this.txOpen = false;
@@ -311,6 +380,8 @@ export class ShardState {
     this.txEntries = [];
     this.txLeaves = [];
     this.txHolds = [];
+    this.txEvents = [];
+    this.txPushes = [];
   }
 
   private applyOne(cmd: Command): Outcome {
@@ -324,6 +395,13 @@ export class ShardState {
       case Op.fund: return this.fund(cmd as FundCmd);
       case Op.issueIds: return this.issueIds(cmd as IssueIdsCmd);
       case Op.getAccount: return this.getAccount(cmd as GetAccountCmd);
+      case Op.decide: return this.decide(cmd as DecideCmd);
+      case Op.resume: return this.resume(cmd as ResumeCmd);
+      case Op.accountSettings: return this.accountSettings(cmd as AccountSettingsCmd);
+      case Op.idControl: return this.idControl(cmd as IdControlCmd);
+      case Op.setCredit: return this.setCredit(cmd as SetCreditCmd);
+      case Op.listHolds: return this.listHolds(cmd as ListHoldsCmd);
+      case Op.history: return this.history(cmd as HistoryCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -350,34 +428,68 @@ export class ShardState {
       if (a[3].startsWith('au_')) {
         const auth = this.auths.get(authKey(a[3]));
         assert(auth, 'approved attempt without its authorization');
-        return { kind: 'approval', cmd, authId: a[3], auth };
+        return this.authOutcome(cmd, a[3], auth);
       }
       return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: a[3] } };
     }
     // A locked ID (too many wrong codes, or too many attempts) stays locked: the answer is permanent,
     // so it needs no record either. ID_UNKNOWN, so the answer does not reveal that the number exists.
-    if (rec.bad >= codeAttemptsMax || rec.att.length >= attemptsPerIdMax) {
+    // A recurring ID keeps only its latest attempts instead (it is meant to be used for years).
+    if (rec.bad >= codeAttemptsMax || (!rec.rc && rec.att.length >= attemptsPerIdMax)) {
       return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'ID_UNKNOWN' } };
     }
+    const account = this.account(rec.acc);
+    assert(account, 'payment ID without its account');
+    const notify = this.presence.has(rec.acc);
     const decline = (code: DeclineCode): Outcome => {
       rec.att.push([vendorId, idem, fp, code]);
+      if (rec.rc && rec.att.length > recurringAttemptsKept) rec.att.shift();
       this.ids.putSync(idHash, rec);
+      // The owner hears about declines of their IDs too (not of wrong codes: those are someone else).
+      if (notify && code !== 'ID_UNKNOWN') {
+        this.txEvents.push({ k: 'attempt', accountId: rec.acc, authId: null, vendorId, amount, currency, outcome: 'declined', code, idLast4: rec.l4, at: this.txNow });
+      }
       return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code } };
     };
     if (!rec.code.equals(codeMac)) {
       rec.bad++;
       return decline('ID_UNKNOWN');
     }
+    const rc = rec.rc;
+    if (rc?.cx) return decline('RECURRING_CANCELLED');
+    if (rc && this.txNow >= rec.exp) return decline('RECURRING_ENDED');
     if (this.txNow >= rec.exp || rec.st === IdState.expired) return decline('ID_EXPIRED');
+    if (rec.st === IdState.closed) return decline('ID_CLOSED');
     if (rec.st !== IdState.issued) return decline('ID_USED');
+    if (rec.pz) return decline('ID_PAUSED');
+    if (account.pz) return decline('ACCOUNT_PAUSED');
     if (rec.vid !== null && rec.vid !== vendorId) return decline('VENDOR_MISMATCH');
-    const account = this.account(rec.acc);
-    assert(account, 'payment ID without its account');
+    if (rc) {
+      if (rc.v !== vendorId) return decline('RECURRING_VENDOR');
+      if (amount > rc.per) return decline('RECURRING_AMOUNT');
+      if (this.txNow < rc.nx) return decline('RECURRING_PERIOD_USED');
+    }
     if (account.cur !== currency) return decline('CURRENCY_MISMATCH');
     if (rec.max !== null && amount > rec.max) return decline('AMOUNT_OVER_LIMIT');
-    if (amount > account.bal - account.held) return decline('INSUFFICIENT_FUNDS');
+    const overLimit = this.limitDecline(account, vendorId, amount);
+    if (overLimit) return decline(overLimit);
+    const [, , , , , , , , , , , description, buyerIp, device] = cmd;
+    const warnings: string[] = [];
+    if ((account.dp ?? 'off') !== 'off') {
+      const ipBad = buyerIp != null && !(this.presence.get(rec.acc)?.has(buyerIp) ?? false);
+      const deviceBad = device != null && !(account.dev ?? []).includes(device);
+      if (account.dp === 'enforce') {
+        if (ipBad) return decline('NO_LIVE_SESSION');
+        if (deviceBad) return decline('DEVICE_UNKNOWN');
+      } else {
+        if (ipBad) warnings.push('the buyer\'s IP has no live session of this user');
+        if (deviceBad) warnings.push('the buyer\'s device is not enrolled');
+      }
+    }
+    if (amount > account.bal + (account.cl ?? 0) - account.held) return decline('INSUFFICIENT_FUNDS');
 
-    // Approve: place the hold, move the ID along, record the authorization and its leaf.
+    // Approve (or, in confirmation and card modes, hold and ask): place the hold, move the ID along,
+    // record the authorization.
     const authId = this.nextAuthId(idPartition(id));
     account.held += amount;
     this.assertAccount(account);
@@ -385,22 +497,187 @@ export class ShardState {
     t.a -= amount;
     t.h += amount;
     this.txEntries.push([Entry.hold, availAccount(rec.acc), heldAccount(rec.acc), amount, currency, authId]);
-    rec.st = IdState.held;
+    const spendHour = this.countSpend(account, vendorId, amount);
+    if (rc) {
+      rc.pnx = rc.nx;
+      rc.nx = addPeriod(this.txNow, rc.pd);
+      rc.la = authId;
+    } else {
+      rec.st = IdState.held;
+    }
     rec.au = authId;
     rec.att.push([vendorId, idem, fp, authId]);
+    if (rc && rec.att.length > recurringAttemptsKept) rec.att.shift();
     this.ids.putSync(idHash, rec);
+    for (const w of warnings) {
+      this.txEvents.push({ k: 'alert', accountId: rec.acc, kind: 'device', vendorId, authId, detail: w });
+    }
 
+    const mode = rec.md ?? account.md ?? 'notify';
     const auth: AuthRecord = {
       acc: rec.acc, vid: vendorId, amt: amount, cur: currency, st: AuthState.held, cap: 0, ref: 0,
-      at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: Buffer.from(idHash),
-      rd: this.openRound, ix: this.openRoundSize + this.txLeaves.length,
+      at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: Buffer.from(idHash), rd: -1, ix: -1,
     };
-    this.txLeaves.push(hash('sha256', approvalLeafInput({
-      amount, approvedAt: this.txNowIso, authId, currency, expiresAt: this.txHoldExpIso, idLast4: rec.l4, vendorId,
-    }), 'buffer') as unknown as Buffer);
-    this.auths.putSync(authKey(authId), auth);
+    if (spendHour !== null) auth.sh = spendHour;
+    if (description != null) auth.ds = description;
     this.txHolds.push(authId);
+    if (mode === 'confirm' || mode === 'card') {
+      auth.st = AuthState.pending;
+      auth.md = mode;
+      auth.dl = Math.min(this.txNow + (account.ct ?? this.confirmTimeoutMs), this.txHoldExp);
+      if (mode === 'card') auth.ch = randomBytes(16).toString('hex');
+      this.auths.putSync(authKey(authId), auth);
+      this.pendIdx.putSync([auth.dl, authId], null);
+      this.txEvents.push(this.askEvent(authId, auth, cmd[C_SESSION], cmd[C_FORMAT]));
+      return { kind: 'reply', cmd, status: 202, body: this.pendingBody(authId, auth) };
+    }
+    this.addLeaf(authId, auth);
+    this.auths.putSync(authKey(authId), auth);
+    if (notify) {
+      this.txEvents.push({ k: 'attempt', accountId: rec.acc, authId, vendorId, amount, currency, outcome: 'approved', code: null, idLast4: rec.l4, at: this.txNow });
+    }
     return { kind: 'approval', cmd, authId, auth };
+  }
+
+  /** The approval's leaf joins the open round; its proof comes when the round is signed. */
+  private addLeaf(authId: string, auth: AuthRecord): void {
+    auth.rd = this.openRound;
+    auth.ix = this.openRoundSize + this.txLeaves.length;
+    this.txLeaves.push(hash('sha256', approvalLeafInput({
+      amount: auth.amt, approvedAt: isoOf(auth.at), authId, currency: auth.cur, expiresAt: isoOf(auth.hx), idLast4: auth.l4, vendorId: auth.vid,
+    }), 'buffer') as unknown as Buffer);
+  }
+
+  /** The answer to an authorization's own attempt (or a resume): by its current state. */
+  private authOutcome(cmd: Command, authId: string, auth: AuthRecord): Outcome {
+    if (auth.st === AuthState.pending) {
+      if (this.txNow >= auth.dl!) {
+        this.endPending(authId, auth, auth.md === 'card' ? 'CARD_NOT_PRESENT' : 'CONFIRM_TIMEOUT');
+      } else {
+        return { kind: 'reply', cmd, status: 202, body: this.pendingBody(authId, auth) };
+      }
+    }
+    if (auth.st === AuthState.declined) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', authId, code: auth.dc } };
+    assert(auth.rd >= 0, 'an approved authorization without its leaf');
+    return { kind: 'approval', cmd, authId, auth };
+  }
+
+  private pendingBody(authId: string, auth: AuthRecord): Record<string, unknown> {
+    return { status: 'pending', authId, amount: auth.amt, currency: auth.cur, mode: auth.md, decideBy: isoOf(auth.dl!) };
+  }
+
+  private askEvent(authId: string, auth: AuthRecord, session: number, format: number): ShardEvent {
+    return {
+      k: 'ask', accountId: auth.acc, authId, vendorId: auth.vid, amount: auth.amt, currency: auth.cur, description: auth.ds ?? null,
+      idLast4: auth.l4, decideBy: auth.dl!, kind: auth.md!, challenge: auth.ch ?? null, session, format,
+    };
+  }
+
+  // --- pending authorizations: the user decides, or the clock does ------------------------------
+
+  private decide(cmd: DecideCmd): Outcome {
+    const [, , , , , accountId, authId, decision] = cmd;
+    const auth = this.auths.get(authKey(authId));
+    if (!auth || auth.acc !== accountId) return this.error(cmd, 'NOT_FOUND', 'no such authorization');
+    if (auth.st !== AuthState.pending) return this.error(cmd, 'ALREADY_DECIDED', 'this authorization was already decided');
+    if (this.txNow >= auth.dl!) {
+      this.endPending(authId, auth, auth.md === 'card' ? 'CARD_NOT_PRESENT' : 'CONFIRM_TIMEOUT');
+      return this.error(cmd, 'ALREADY_DECIDED', 'too late: the authorization timed out');
+    }
+    if (decision === 'approve') {
+      this.pendIdx.removeSync([auth.dl!, authId]);
+      auth.st = AuthState.held;
+      auth.at = this.txNow;
+      this.addLeaf(authId, auth);
+      this.auths.putSync(authKey(authId), auth);
+      this.txPushes.push({ kind: 'approval', cmd, authId, auth, push: true });
+      return { kind: 'reply', cmd, status: 200, body: { status: 'ok', authId, result: 'approved' } };
+    }
+    this.endPending(authId, auth, decision === 'fraud' ? 'FRAUD_SUSPECTED' : 'USER_DECLINED');
+    return { kind: 'reply', cmd, status: 200, body: { status: 'ok', authId, result: 'declined' } };
+  }
+
+  /** A pending authorization ends without approval: the hold is released, the ID is spent. */
+  private endPending(authId: string, auth: AuthRecord, code: DeclineCode): void {
+    assert.equal(auth.st, AuthState.pending);
+    this.pendIdx.removeSync([auth.dl!, authId]);
+    auth.st = AuthState.held; // releaseHold moves it from held
+    this.releaseHold(authId, auth, AuthState.declined, Entry.release);
+    auth.dc = code;
+    this.auths.putSync(authKey(authId), auth);
+    if (code === 'FRAUD_SUSPECTED') {
+      const rec = this.ids.get(auth.idh);
+      if (rec) {
+        rec.fl = 1;
+        this.ids.putSync(auth.idh, rec);
+      }
+      this.txEvents.push({ k: 'alert', accountId: auth.acc, kind: 'fraud', vendorId: auth.vid, authId, detail: 'the user reported this charge as fraud' });
+    }
+    this.txEvents.push({ k: 'resolved', accountId: auth.acc, authId, vendorId: auth.vid, status: 'declined', code, amount: auth.amt, currency: auth.cur, approval: null });
+  }
+
+  private resume(cmd: ResumeCmd): Outcome {
+    const [, , , , , vendorId, authId] = cmd;
+    const auth = this.auths.get(authKey(authId));
+    if (!auth || auth.vid !== vendorId) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'AUTH_UNKNOWN' } };
+    return this.authOutcome(cmd, authId, auth);
+  }
+
+  /** Pending authorizations still open (start-up: the switch asks their users again). */
+  openQuestions(): ShardEvent[] {
+    const out: ShardEvent[] = [];
+    for (const { key } of this.pendIdx.getRange()) {
+      const authId = (key as [number, string])[1];
+      const auth = this.auths.get(authKey(authId));
+      if (auth && auth.st === AuthState.pending) out.push(this.askEvent(authId, auth, 0, 0));
+    }
+    return out;
+  }
+
+  setPresence(accountId: string, ips: string[]): void {
+    if (ips.length === 0) this.presence.delete(accountId);
+    else this.presence.set(accountId, new Set(ips));
+  }
+
+  // --- spending limits ---------------------------------------------------------------------------
+
+  private limitDecline(account: AccountRecord, vendorId: string, amount: number): DeclineCode | null {
+    const lim = account.lim;
+    if (!lim) return null;
+    if (lim.tx !== undefined && amount > lim.tx) return 'LIMIT_PER_TXN';
+    const hour = Math.floor(this.txNow / hourMs);
+    const vlim = lim.v?.[vendorId];
+    if (vlim !== undefined && spentSince(account.vsp?.[vendorId], hour - windowHours.month) + amount > vlim) return 'LIMIT_VENDOR';
+    if (lim.d !== undefined && spentSince(account.sp, hour - windowHours.day) + amount > lim.d) return 'LIMIT_DAY';
+    if (lim.w !== undefined && spentSince(account.sp, hour - windowHours.week) + amount > lim.w) return 'LIMIT_WEEK';
+    if (lim.m !== undefined && spentSince(account.sp, hour - windowHours.month) + amount > lim.m) return 'LIMIT_MONTH';
+    return null;
+  }
+
+  /** Count an authorized amount against the rolling windows (only while the account has limits). */
+  private countSpend(account: AccountRecord, vendorId: string, amount: number): number | null {
+    const lim = account.lim;
+    if (!lim || (lim.d === undefined && lim.w === undefined && lim.m === undefined && lim.v?.[vendorId] === undefined)) return null;
+    const hour = Math.floor(this.txNow / hourMs);
+    const oldest = hour - windowHours.month;
+    account.sp = pruneBuckets(account.sp ?? {}, oldest);
+    account.sp[hour] = (account.sp[hour] ?? 0) + amount;
+    if (lim.v?.[vendorId] !== undefined) {
+      account.vsp ??= {};
+      const v = pruneBuckets(account.vsp[vendorId] ?? {}, oldest);
+      v[hour] = (v[hour] ?? 0) + amount;
+      account.vsp[vendorId] = v;
+    }
+    return hour;
+  }
+
+  /** Money that was counted and then not spent (released) no longer counts. */
+  private uncountSpend(account: AccountRecord, auth: AuthRecord, released: number): void {
+    if (auth.sh === undefined || released <= 0) return;
+    const h = String(auth.sh);
+    if (account.sp?.[h] !== undefined) account.sp[h] = Math.max(0, account.sp[h] - released);
+    const v = account.vsp?.[auth.vid];
+    if (v?.[h] !== undefined) v[h] = Math.max(0, v[h] - released);
   }
 
   // --- capture / void / refund ----------------------------------------------------------------
@@ -420,7 +697,7 @@ export class ShardState {
     }
     // The sweeper may not have reached a hold that is already past its expiry: expire it here, in
     // this transaction, so the answer never depends on the sweeper's timing.
-    if (auth.st === AuthState.held && this.txNow >= auth.hx) this.expireHold(authId, auth);
+    this.lazyExpire(authId, auth);
     return { auth, authId, idemKey, fp };
   }
 
@@ -440,6 +717,7 @@ export class ShardState {
     account.held -= auth.amt;
     account.bal -= amount;
     this.assertAccount(account);
+    this.uncountSpend(account, auth, released);
     const t = this.totals(auth.cur);
     t.h -= auth.amt;
     t.a += released;
@@ -450,7 +728,7 @@ export class ShardState {
     auth.st = AuthState.captured;
     auth.cap = amount;
     this.auths.putSync(authKey(authId), auth);
-    this.moveId(auth.idh, IdState.held, IdState.captured);
+    this.moveId(auth.idh, authId, IdState.captured);
     return this.remember(cmd, idemKey, fp, 200,
       { status: 'captured', authId, captured: amount, released, currency: auth.cur });
   }
@@ -470,6 +748,8 @@ export class ShardState {
     if ('done' in front) return front.done;
     const { auth, authId, idemKey, fp } = front;
     const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (auth.st === AuthState.pending) return decline('AUTH_PENDING');
+    if (auth.st === AuthState.declined) return decline('AUTH_DECLINED');
     if (auth.st === AuthState.expired) return decline('AUTH_EXPIRED');
     if (auth.st === AuthState.voided) return decline('AUTH_VOIDED');
     if (auth.st === AuthState.held) return decline('AUTH_NOT_CAPTURED');
@@ -493,8 +773,19 @@ export class ShardState {
       { status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur });
   }
 
+  /** Holds past their TTL and questions past their deadline end here, in this transaction, so an
+   * answer never depends on the sweeper's timing. */
+  private lazyExpire(authId: string, auth: AuthRecord): void {
+    if (auth.st === AuthState.held && this.txNow >= auth.hx) this.expireHold(authId, auth);
+    else if (auth.st === AuthState.pending && this.txNow >= auth.dl!) {
+      this.endPending(authId, auth, auth.md === 'card' ? 'CARD_NOT_PRESENT' : 'CONFIRM_TIMEOUT');
+    }
+  }
+
   private heldOnly(auth: AuthRecord): DeclineCode | null {
     if (auth.st === AuthState.held) return null;
+    if (auth.st === AuthState.pending) return 'AUTH_PENDING';
+    if (auth.st === AuthState.declined) return 'AUTH_DECLINED';
     if (auth.st === AuthState.expired) return 'AUTH_EXPIRED';
     if (auth.st === AuthState.voided) return 'AUTH_VOIDED';
     return 'AUTH_CAPTURED';
@@ -506,23 +797,34 @@ export class ShardState {
     assert(account);
     account.held -= auth.amt;
     this.assertAccount(account);
+    this.uncountSpend(account, auth, auth.amt);
     const t = this.totals(auth.cur);
     t.h -= auth.amt;
     t.a += auth.amt;
     this.txEntries.push([kind, heldAccount(auth.acc), availAccount(auth.acc), auth.amt, auth.cur, authId]);
     auth.st = to;
     this.auths.putSync(authKey(authId), auth);
-    this.moveId(auth.idh, IdState.held, IdState.voided);
+    this.moveId(auth.idh, authId, IdState.voided);
   }
 
   private expireHold(authId: string, auth: AuthRecord): void {
     this.releaseHold(authId, auth, AuthState.expired, Entry.expire);
   }
 
-  private moveId(idHash: Buffer, from: number, to: number): void {
+  /** The ID follows its authorization from held to captured or voided. A recurring ID stays issued;
+   * if its latest charge is released, that charge's period is free again. */
+  private moveId(idHash: Buffer, authId: string, to: number): void {
     const rec = this.ids.get(idHash);
     if (!rec) return; // retention already removed it; the authorization carries on alone
-    assert.equal(rec.st, from, 'payment ID state out of step with its authorization');
+    if (rec.rc) {
+      if (to === IdState.voided && rec.rc.la === authId) {
+        rec.rc.nx = rec.rc.pnx;
+        rec.rc.la = null;
+        this.ids.putSync(idHash, rec);
+      }
+      return;
+    }
+    assert.equal(rec.st, IdState.held, 'payment ID state out of step with its authorization');
     rec.st = to;
     this.ids.putSync(idHash, rec);
   }
@@ -531,14 +833,23 @@ export class ShardState {
     const [, , , , , vendorId, authId] = cmd;
     const auth = this.auths.get(authKey(authId));
     if (!auth || auth.vid !== vendorId) return this.error(cmd, 'NOT_FOUND', 'no such authorization');
-    if (auth.st === AuthState.held && this.txNow >= auth.hx) this.expireHold(authId, auth);
-    return {
-      kind: 'reply', cmd, status: 200, body: {
-        authId, status: authStateName[auth.st], amount: auth.amt, currency: auth.cur, captured: auth.cap,
-        refunded: auth.ref, approvedAt: new Date(auth.at).toISOString(), holdExpiresAt: new Date(auth.hx).toISOString(),
-        idLast4: auth.l4,
-      },
+    this.lazyExpire(authId, auth);
+    return { kind: 'reply', cmd, status: 200, body: this.authView(authId, auth) };
+  }
+
+  private authView(authId: string, auth: AuthRecord): Record<string, unknown> {
+    const body: Record<string, unknown> = {
+      authId, status: authStateName[auth.st], amount: auth.amt, currency: auth.cur, captured: auth.cap,
+      refunded: auth.ref, approvedAt: auth.rd >= 0 ? isoOf(auth.at) : null, holdExpiresAt: isoOf(auth.hx),
+      idLast4: auth.l4,
     };
+    if (auth.st === AuthState.pending) {
+      body.mode = auth.md;
+      body.decideBy = isoOf(auth.dl!);
+    }
+    if (auth.st === AuthState.declined) body.code = auth.dc;
+    if (auth.ds != null) body.description = auth.ds;
+    return body;
   }
 
   // --- accounts and IDs (control of the data plane: they still need the single writer) --------
@@ -574,16 +885,18 @@ export class ShardState {
   }
 
   private issueIds(cmd: IssueIdsCmd): Outcome {
-    const [, , , , , accountId, ttlSeconds, maxAmount, vendorId, idem, count] = cmd;
+    const [, , , , , accountId, ttlSeconds, maxAmount, vendorId, idem, count, mode, recurring] = cmd;
     const idemKey = ['~user', accountId, idem];
-    const fp = 'ids|' + ttlSeconds + '|' + maxAmount + '|' + vendorId + '|' + count;
+    const fp = 'ids|' + ttlSeconds + '|' + maxAmount + '|' + vendorId + '|' + count + '|' + (mode ?? '') + '|' + JSON.stringify(recurring ?? null);
     const seen = this.idemGet(idemKey);
     if (seen) return this.replay(cmd, seen, fp);
     const account = this.account(accountId);
     if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
     const partition = partitionOfKeyedId(accountId);
     assert(partition >= 0);
-    const exp = this.txNow + ttlSeconds * 1000;
+    // A recurring ID lives until its end date; every other ID for its TTL.
+    const exp = recurring ? recurring.endsAtMs : this.txNow + ttlSeconds * 1000;
+    if (exp <= this.txNow) return this.error(cmd, 'BAD_REQUEST', 'endsAt must be in the future');
     const expiresAt = new Date(exp).toISOString();
     const issued: Array<{ id: string; code: string; expiresAt: string }> = [];
     for (let n = count ?? 1; n > 0; n--) {
@@ -600,6 +913,8 @@ export class ShardState {
         acc: accountId, code: this.codeMac(mac, code), exp, max: maxAmount, vid: vendorId,
         st: IdState.issued, au: null, bad: 0, l4: id.slice(-4), att: [],
       };
+      if (mode) rec.md = mode;
+      if (recurring) rec.rc = { v: recurring.vendorId, per: recurring.maxPerCharge, pd: recurring.period, nx: 0, pnx: 0, la: null };
       this.ids.putSync(idHash, rec);
       this.idExpIdx.putSync(idExpKey(exp, idHash), null);
       issued.push({ id, code, expiresAt });
@@ -618,7 +933,124 @@ export class ShardState {
   }
 
   private accountView(accountId: string, a: AccountRecord) {
-    return { accountId, balance: a.bal, held: a.held, available: a.bal - a.held, currency: a.cur };
+    const lim = a.lim ?? {};
+    return {
+      accountId, balance: a.bal, held: a.held, available: a.bal + (a.cl ?? 0) - a.held, currency: a.cur,
+      creditLimit: a.cl ?? 0, creditStatus: a.cst ?? 'none', mode: a.md ?? 'notify', devicePolicy: a.dp ?? 'off',
+      paused: a.pz === 1, confirmTimeoutMs: a.ct ?? this.confirmTimeoutMs,
+      limits: { perTxn: lim.tx ?? null, day: lim.d ?? null, week: lim.w ?? null, month: lim.m ?? null, vendors: lim.v ?? {} },
+      devices: a.dev ?? [],
+    };
+  }
+
+  private accountSettings(cmd: AccountSettingsCmd): Outcome {
+    const [, , , , , accountId, patch] = cmd;
+    const a = this.account(accountId);
+    if (!a) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    if (patch.mode !== undefined) a.md = patch.mode;
+    if (patch.devicePolicy !== undefined) a.dp = patch.devicePolicy;
+    if (patch.paused !== undefined) {
+      if (patch.paused) a.pz = 1;
+      else delete a.pz;
+    }
+    if (patch.confirmTimeoutMs !== undefined) a.ct = patch.confirmTimeoutMs;
+    if (patch.limits !== undefined) a.lim = mergeLimits(a.lim, patch.limits);
+    if (patch.addDevice !== undefined) {
+      const dev = a.dev ?? [];
+      if (!dev.includes(patch.addDevice)) {
+        if (dev.length >= devicesPerAccountMax) return this.error(cmd, 'BAD_REQUEST', `at most ${devicesPerAccountMax} devices per account`);
+        dev.push(patch.addDevice);
+      }
+      a.dev = dev;
+    }
+    if (patch.removeDevice !== undefined && a.dev) a.dev = a.dev.filter((d) => d !== patch.removeDevice);
+    return { kind: 'reply', cmd, status: 200, body: this.accountView(accountId, a) };
+  }
+
+  private idControl(cmd: IdControlCmd): Outcome {
+    const [, , , , , accountId, id, action] = cmd;
+    const idHash = this.idMac(id).subarray(0, idHashBytes);
+    const rec = this.ids.get(idHash);
+    // Someone else's ID is indistinguishable from none.
+    if (!rec || rec.acc !== accountId) return this.error(cmd, 'NOT_FOUND', 'no such payment ID on this account');
+    switch (action) {
+      case 'pause': rec.pz = 1; break;
+      case 'resume': delete rec.pz; break;
+      case 'close':
+        // Only an unused ID can be closed; a used one is already spent.
+        if (rec.st !== IdState.issued || rec.rc) {
+          if (!rec.rc) return this.error(cmd, 'ALREADY_DECIDED', 'this ID was already ' + idStateName[rec.st]);
+          rec.rc.cx = 1; // closing a recurring ID is cancelling it
+        } else rec.st = IdState.closed;
+        break;
+      case 'cancel':
+        if (!rec.rc) return this.error(cmd, 'BAD_REQUEST', 'only a recurring ID can be cancelled; close a single-use ID');
+        rec.rc.cx = 1;
+        break;
+    }
+    this.ids.putSync(idHash, rec);
+    return {
+      kind: 'reply', cmd, status: 200, body: {
+        idLast4: rec.l4, state: idStateName[rec.st], paused: rec.pz === 1, recurring: rec.rc ? { cancelled: rec.rc.cx === 1 } : null,
+      },
+    };
+  }
+
+  private setCredit(cmd: SetCreditCmd): Outcome {
+    const [, , , , , accountId, creditLimit, status] = cmd;
+    const a = this.account(accountId);
+    if (!a) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    if (creditLimit !== null) {
+      assert(Number.isSafeInteger(creditLimit) && creditLimit >= 0 && creditLimit <= balanceMax);
+      // A line cannot shrink below what is drawn on it or held against it.
+      if (a.held > a.bal + creditLimit || a.bal < -creditLimit) {
+        return this.error(cmd, 'CREDIT_IN_USE', 'the account draws more than this credit limit');
+      }
+      a.cl = creditLimit;
+    }
+    a.cst = status;
+    return { kind: 'reply', cmd, status: 200, body: this.accountView(accountId, a) };
+  }
+
+  private listHolds(cmd: ListHoldsCmd): Outcome {
+    const accountId = cmd[5];
+    if (!this.account(accountId)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    // Open holds are among the account's recent hold entries; the newest holdsListedMax are looked at.
+    const holds: Record<string, unknown>[] = [];
+    let looked = 0;
+    for (const { value } of this.hist.getRange({ start: [accountId, Number.MAX_SAFE_INTEGER], end: [accountId, 0], reverse: true })) {
+      if (++looked > holdsListedMax * 4) break;
+      if (value[0] !== Entry.hold) continue;
+      const authId = value[3];
+      const auth = this.auths.get(authKey(authId));
+      if (!auth || (auth.st !== AuthState.held && auth.st !== AuthState.pending)) continue;
+      this.lazyExpire(authId, auth);
+      if (auth.st !== AuthState.held && auth.st !== AuthState.pending) continue;
+      holds.push({ ...this.authView(authId, auth), vendorId: auth.vid });
+      if (holds.length >= holdsListedMax) break;
+    }
+    return { kind: 'reply', cmd, status: 200, body: { holds } };
+  }
+
+  private history(cmd: HistoryCmd): Outcome {
+    const [, , , , , accountId, before, limit] = cmd;
+    if (!this.account(accountId)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const n = Math.min(limit, historyPageMax);
+    const entries: Record<string, unknown>[] = [];
+    let next: string | null = null;
+    const start: [string, number, number] = before === null ? [accountId, Number.MAX_SAFE_INTEGER, 0] : [accountId, Math.floor(before / 1e5), before % 1e5];
+    for (const { key, value } of this.hist.getRange({ start, end: [accountId, 0], reverse: true })) {
+      const [, seq, i] = key as [string, number, number];
+      // The cursor is exclusive: a page starts strictly after the last entry of the previous one.
+      if (before !== null && seq * 1e5 + i >= before) continue;
+      if (entries.length === n) {
+        next = String(seq * 1e5 + i + 1);
+        break;
+      }
+      const [kind, amount, currency, ref, vendorId, at] = value;
+      entries.push({ at: isoOf(at), kind, amount, currency, ...(ref.startsWith('au_') ? { authId: ref } : {}), ...(vendorId ? { vendorId } : {}) });
+    }
+    return { kind: 'reply', cmd, status: 200, body: { entries, next } };
   }
 
   // --- idempotency ------------------------------------------------------------------------------
@@ -706,9 +1138,11 @@ export class ShardState {
   }
 
   private assertAccount(a: AccountRecord): void {
+    const cl = a.cl ?? 0;
     assert(Number.isSafeInteger(a.bal) && Number.isSafeInteger(a.held), 'account amounts must be safe integers');
     assert(a.held >= 0, 'held must never be negative');
-    assert(a.held <= a.bal, 'held must never exceed the balance');
+    assert(a.held <= a.bal + cl, 'held must never exceed the balance and the credit line');
+    assert(a.bal >= -cl, 'a balance below zero only on a credit line');
     assert(a.bal <= balanceMax, 'balance beyond its limit');
   }
 
@@ -754,6 +1188,7 @@ export class ShardState {
       this.journalSeq++;
       this.journal.putSync(this.journalSeq, this.txEntries);
       this.meta.putSync('journalSeq', this.journalSeq);
+      this.writeHistory();
     }
     // All holds of a batch expire at the same instant: one index record per batch, not per hold.
     // Captures and voids leave it alone; the sweeper skips what is no longer held.
@@ -763,6 +1198,22 @@ export class ShardState {
     }
     for (const [round, s] of this.pendingSignatures) this.rounds.putSync(round, s);
     this.pendingSignatures.clear();
+  }
+
+  /**
+   * Each account's history: one record per journal leg that touches it, keyed [account, journal
+   * sequence, index], so a user's history is one range read, newest first. Derived from the journal
+   * entries of the transaction (the ledger names say whose money moved), so no operation can forget it.
+   */
+  private writeHistory(): void {
+    const e = this.txEntries;
+    for (let i = 0; i < e.length; i++) {
+      const [kind, debit, credit, amount, currency, ref] = e[i];
+      const acc = userOfLedger(debit) ?? userOfLedger(credit);
+      if (acc === null) continue;
+      const vendor = debit.startsWith('vpay:') ? debit.slice(5) : credit.startsWith('vpay:') ? credit.slice(5) : null;
+      this.hist.putSync([acc, this.journalSeq, i], [kind, amount, currency, ref, vendor, this.txNow]);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -802,22 +1253,34 @@ export class ShardState {
   // -------------------------------------------------------------------------------------------
   // Sweeper: expire holds and IDs, roll the idempotency window. One bounded transaction per pass.
 
-  sweep(now: number): SweepResult {
-    const out = { holdsExpired: 0, idsExpired: 0, idsDeleted: 0 };
+  sweep(now: number): SweepResult & { events: ShardEvent[] } {
+    const out = { holdsExpired: 0, idsExpired: 0, idsDeleted: 0, pendingTimedOut: 0 };
+    let events: ShardEvent[] = [];
     this.env.transactionSync(() => {
-      this.inTx(now, () => this.sweepInTx(now, out));
+      events = this.inTx(now, () => this.sweepInTx(now, out)).events;
     });
-    return out;
+    return { ...out, events };
   }
 
-  sweepAsync(now: number): Promise<SweepResult> {
-    const out = { holdsExpired: 0, idsExpired: 0, idsDeleted: 0 };
+  /** The sweeper's transaction; its events (timed-out questions) go out once it is durable. */
+  sweepAsync(now: number): Promise<SweepResult & { events: ShardEvent[] }> {
+    const out = { holdsExpired: 0, idsExpired: 0, idsDeleted: 0, pendingTimedOut: 0 };
+    let events: ShardEvent[] = [];
     return (this.env.childTransaction(() => {
-      this.inTx(now, () => this.sweepInTx(now, out));
-    }) as Promise<void>).then(() => out);
+      events = this.inTx(now, () => this.sweepInTx(now, out)).events;
+    }) as Promise<void>).then(() => ({ ...out, events }));
   }
 
   private sweepInTx(now: number, out: SweepResult): object {
+    for (const { key } of this.pendIdx.getRange({ end: [now, '\uffff'], limit: sweepBatchMax })) {
+      const authId = (key as [number, string])[1];
+      const auth = this.auths.get(authKey(authId));
+      assert(auth, 'pending index names an unknown authorization');
+      if (auth.st === AuthState.pending && now >= auth.dl!) {
+        this.endPending(authId, auth, auth.md === 'card' ? 'CARD_NOT_PRESENT' : 'CONFIRM_TIMEOUT');
+        out.pendingTimedOut++;
+      } else this.pendIdx.removeSync(key as [number, string]);
+    }
     let seen = 0;
     for (const { key, value: authIds } of this.holdIdx.getRange({ end: [now, Number.MAX_SAFE_INTEGER] })) {
       if (seen >= sweepBatchMax) break;
@@ -874,7 +1337,7 @@ export class ShardState {
   audit(shardId: number): ShardAudit {
     const problems: string[] = [];
     const currencies: ShardAudit['currencies'] = {};
-    const cur = (c: string) => (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0 });
+    const cur = (c: string) => (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0 });
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
     let journalEntries = 0;
@@ -894,7 +1357,7 @@ export class ShardState {
       const heldByAccount = new Map<string, number>();
       for (const { key, value: a } of this.auths.getRange()) {
         auths++;
-        if (a.st === AuthState.held) heldByAccount.set(a.acc, (heldByAccount.get(a.acc) ?? 0) + a.amt);
+        if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(a.acc, (heldByAccount.get(a.acc) ?? 0) + a.amt);
         if (a.cap > a.amt || a.ref > a.cap) problems.push(`authorization ${String(key)} captured/refunded beyond its amount`);
       }
       for (const { key, value: a } of this.accounts.getRange()) {
@@ -903,7 +1366,9 @@ export class ShardState {
         const c = cur(a.cur);
         c.available += a.bal - a.held;
         c.held += a.held;
-        if (a.held < 0 || a.held > a.bal) problems.push(`account ${id} has held outside 0..balance`);
+        if (a.bal < 0) c.creditDrawn -= a.bal;
+        if (a.held < 0 || a.held > a.bal + (a.cl ?? 0)) problems.push(`account ${id} has held outside 0..balance + credit line`);
+        if (a.bal < -(a.cl ?? 0)) problems.push(`account ${id} draws beyond its credit line`);
         if ((heldByAccount.get(id) ?? 0) !== a.held) problems.push(`account ${id}: held ${a.held} but open holds sum to ${heldByAccount.get(id) ?? 0}`);
         if ((ledger.get(availAccount(id) + '|' + a.cur) ?? 0) !== a.bal - a.held) problems.push(`account ${id}: available differs from its journal`);
         if ((ledger.get(heldAccount(id) + '|' + a.cur) ?? 0) !== a.held) problems.push(`account ${id}: held differs from its journal`);
@@ -963,4 +1428,56 @@ export function isoOf(ms: number): string {
     isoCache.set(ms, iso);
   }
   return iso;
+}
+
+/** The user account a ledger name belongs to, or null (funding, vendor payables). */
+function userOfLedger(name: string): string | null {
+  if (name.startsWith('avail:')) return name.slice(6);
+  if (name.startsWith('held:')) return name.slice(5);
+  return null;
+}
+
+/** Sum of the hourly buckets from `fromHour` (exclusive) on. */
+function spentSince(buckets: Record<string, number> | undefined, fromHour: number): number {
+  if (!buckets) return 0;
+  let sum = 0;
+  for (const h in buckets) if (Number(h) > fromHour) sum += buckets[h];
+  return sum;
+}
+
+function pruneBuckets(buckets: Record<string, number>, oldestHour: number): Record<string, number> {
+  for (const h in buckets) if (Number(h) <= oldestHour || buckets[h] === 0) delete buckets[h];
+  return buckets;
+}
+
+function mergeLimits(old: StoredLimits | undefined, patch: SpendingLimits): StoredLimits | undefined {
+  const next: StoredLimits = { ...(old ?? {}), v: { ...(old?.v ?? {}) } };
+  const set = (k: 'tx' | 'd' | 'w' | 'm', v: number | null | undefined) => {
+    if (v === null) delete next[k];
+    else if (v !== undefined) next[k] = v;
+  };
+  set('tx', patch.perTxn);
+  set('d', patch.day);
+  set('w', patch.week);
+  set('m', patch.month);
+  for (const [vendor, v] of Object.entries(patch.vendors ?? {})) {
+    if (v === null) delete next.v![vendor];
+    else next.v![vendor] = v;
+  }
+  if (Object.keys(next.v!).length === 0) delete next.v;
+  return Object.keys(next).length === 0 ? undefined : next;
+}
+
+/** The next charge of a recurring ID is allowed one period after this one (months by the calendar, UTC). */
+export function addPeriod(ms: number, period: RecurringPeriod): number {
+  if (period === 'day') return ms + dayMs;
+  if (period === 'week') return ms + 7 * dayMs;
+  const d = new Date(ms);
+  const day = d.getUTCDate();
+  d.setUTCDate(1);
+  d.setUTCMonth(d.getUTCMonth() + 1);
+  // The 31st charges on the last day of a shorter month.
+  const last = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();
+  d.setUTCDate(Math.min(day, last));
+  return d.getTime();
 }

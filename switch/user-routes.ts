@@ -1,0 +1,356 @@
+// HTTP routes for users in control of their money (sign-in, settings, devices, holds, history, ID
+// controls, smart cards, credit applications) and the operator routes that go with them (alerts,
+// vendor suspension, credit decisions). Same rules as http-routes.ts: authenticate first, read the
+// body within its limit, validate, answer JSON; a rejected request changes nothing.
+
+import { randomBytes } from 'node:crypto';
+import { Op, Format, clientModes, devicePolicies, type AccountPatch, type Command, type SpendingLimits, type IdAction } from '../workers/contract.ts';
+import { idPartition } from '../workers/payment-id.ts';
+import { partitionOfKeyedId } from '../workers/partitions.ts';
+import { amountMax, confirmTimeoutMsMin, confirmTimeoutMsMax, historyPageMax } from '../workers/limits.ts';
+import type { HttpRequest, TemplatedApp } from './uws.ts';
+import { bearerOf } from './vendor-session.ts';
+import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
+import type { CreditApplication, Principal } from './control-plane.ts';
+import { checkAmount, checkFingerprint, checkVendorId, isPlainObject, unknownField, InputError } from './validate.ts';
+import { emailCharsMax, passwordCharsMax } from './limits.ts';
+
+interface Helpers {
+  relay: (reply: Reply, shard: number, build: (tag: number) => Command) => void;
+  admin: (reply: Reply, req: HttpRequest) => boolean;
+}
+
+const alertsPageMax = 500;
+
+export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, admin }: Helpers): void {
+  const { router, control, hsm, users, config } = deps;
+
+  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
+    const user = control.user(bearerOf(req.getHeader('authorization')));
+    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    return user;
+  };
+  const shardOfAccount = (accountId: string) => router.shardOf(partitionOfKeyedId(accountId));
+  const badField = (reply: Reply, body: Record<string, unknown>, allowed: string[]): boolean => {
+    const extra = unknownField(body, new Set(allowed));
+    if (extra === null) return false;
+    reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+    return true;
+  };
+  /** Vendor names for the user's eyes (the shard knows vendor ids only). */
+  const named = <T extends { vendorId?: unknown }>(rows: T[]): Array<T & { vendorName: string | null }> =>
+    rows.map((r) => ({ ...r, vendorName: typeof r.vendorId === 'string' ? control.vendorName(r.vendorId) : null }));
+
+  // --- sign in ---------------------------------------------------------------------------------
+
+  app.post('/v1/sessions', guard((reply, req) => {
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['email', 'password'])) return;
+      const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
+      const password = body.password;
+      if (email.length === 0 || email.length > emailCharsMax || typeof password !== 'string' || password.length === 0 || password.length > passwordCharsMax) {
+        return reply.error('BAD_REQUEST', 'email and password are required');
+      }
+      const signed = await control.signIn(email, password);
+      if (!signed) return reply.error('UNAUTHORIZED', 'wrong email or password');
+      reply.json(200, signed);
+    });
+  }));
+
+  // --- account settings and devices -----------------------------------------------------------
+
+  app.put('/v1/accounts/me/settings', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, (body) => {
+      const patch = checkSettings(body);
+      if (patch instanceof InputError) return reply.error(patch.code, patch.message);
+      for (const v of Object.keys(patch.limits?.vendors ?? {})) {
+        if (!control.vendorExists(v)) return reply.error('BAD_REQUEST', `limits.vendors names no vendor: ${v}`);
+      }
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.accountSettings, 0, tag, Format.http, null, user.accountId, patch]);
+    });
+  }));
+
+  app.post('/v1/accounts/me/devices', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, (body) => {
+      if (badField(reply, body, ['fingerprint'])) return;
+      const fp = checkFingerprint(body.fingerprint);
+      if (fp instanceof InputError) return reply.error(fp.code, fp.message);
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.accountSettings, 0, tag, Format.http, null, user.accountId, { addDevice: fp }]);
+    });
+  }));
+
+  app.del('/v1/accounts/me/devices/:fingerprint', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    const fp = checkFingerprint(decodeURIComponentSafe(req.getParameter(0) ?? ''));
+    if (fp instanceof InputError) return reply.error(fp.code, fp.message);
+    relay(reply, shardOfAccount(user.accountId), (tag) => [Op.accountSettings, 0, tag, Format.http, null, user.accountId, { removeDevice: fp }]);
+  }));
+
+  // --- holds and history ----------------------------------------------------------------------
+
+  app.get('/v1/accounts/me/holds', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    router.request(shardOfAccount(user.accountId), (tag) => [Op.listHolds, 0, tag, Format.http, null, user.accountId]).then((r) => {
+      if (r.status !== 200) return reply.json(r.status, r.body);
+      reply.json(200, { holds: named(r.body.holds) });
+    });
+  }));
+
+  app.get('/v1/accounts/me/history', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    const limitRaw = q.get('limit') ?? '50';
+    const beforeRaw = q.get('before');
+    if (!/^\d{1,3}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > historyPageMax) {
+      return reply.error('BAD_REQUEST', `limit must be 1 to ${historyPageMax}`);
+    }
+    if (beforeRaw !== null && !/^\d{1,15}$/.test(beforeRaw)) return reply.error('BAD_REQUEST', 'before must be a cursor from a previous page');
+    const before = beforeRaw === null ? null : Number(beforeRaw);
+    router.request(shardOfAccount(user.accountId), (tag) => [Op.history, 0, tag, Format.http, null, user.accountId, before, Number(limitRaw)]).then((r) => {
+      if (r.status !== 200) return reply.json(r.status, r.body);
+      reply.json(200, { entries: named(r.body.entries), next: r.body.next });
+    });
+  }));
+
+  // --- payment ID controls ----------------------------------------------------------------------
+
+  app.post('/v1/ids/control', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, (body) => {
+      if (badField(reply, body, ['id', 'action'])) return;
+      const id = body.id;
+      const action = body.action;
+      if (action !== 'pause' && action !== 'resume' && action !== 'close' && action !== 'cancel') {
+        return reply.error('BAD_REQUEST', 'action must be pause, resume, close or cancel');
+      }
+      const partition = typeof id === 'string' && /^\d{19}$/.test(id) ? idPartition(id) : -1;
+      if (partition < 0) return reply.error('NOT_FOUND', 'no such payment ID on this account');
+      relay(reply, router.shardOf(partition), (tag) => [Op.idControl, 0, tag, Format.http, null, user.accountId, id as string, action as IdAction]);
+    });
+  }));
+
+  // --- smart cards (simulated by hsm-sim) --------------------------------------------------------
+
+  app.post('/v1/cards', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, [])) return;
+      const cardId = 'cd_' + randomBytes(16).toString('hex');
+      let cardKey: string;
+      try {
+        cardKey = await hsm.issueCard(cardId);
+      } catch {
+        return reply.error('BUSY', 'the HSM is restarting; retry');
+      }
+      await control.addCard(cardId, user.accountId);
+      // The key goes to the card (here: the user's client, which plays the card); the switch keeps
+      // only which account the card belongs to, and hsm-sim can derive the key again to check answers.
+      reply.json(201, { cardId, cardKey });
+    });
+  }));
+
+  // --- credit applications -----------------------------------------------------------------------
+
+  app.post('/v1/credit/applications', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['requestedLimit', 'monthlyIncome'])) return;
+      const requested = checkAmount(body.requestedLimit, 'requestedLimit');
+      if (requested instanceof InputError) return reply.error(requested.code, requested.message);
+      const income = body.monthlyIncome;
+      if (typeof income !== 'number' || !Number.isSafeInteger(income) || income < 0 || income > amountMax) {
+        return reply.error('BAD_REQUEST', `monthlyIncome must be an integer from 0 to ${amountMax} (minor units)`);
+      }
+      if (control.creditApplications({ accountId: user.accountId, status: 'review' }).length > 0) {
+        return reply.error('APPLICATION_OPEN', 'an application for this account is already under review');
+      }
+      const account = await router.request(shardOfAccount(user.accountId), (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
+      if (account.status !== 200) return reply.json(account.status, account.body);
+      const rules = config.credit;
+      let status: CreditApplication['status'] = 'review';
+      let reason = 'left to an operator';
+      if (requested > rules.rejectAbove) [status, reason] = ['rejected', `above the largest line granted (${rules.rejectAbove})`];
+      else if (income < requested * rules.minIncomeRatio) [status, reason] = ['rejected', 'income too low for this line'];
+      else if (requested <= rules.autoAcceptMax && income >= requested * rules.incomeRatio) [status, reason] = ['accepted', 'within the automatic rules'];
+      const app: CreditApplication = {
+        applicationId: 'ca_' + randomBytes(12).toString('hex'), userId: user.userId, accountId: user.accountId,
+        currency: account.body.currency, requestedLimit: requested, monthlyIncome: income, status, createdAt: Date.now(),
+        decidedAt: status === 'review' ? null : Date.now(), decidedBy: status === 'review' ? null : 'rules',
+        creditLimit: status === 'accepted' ? requested : null, reason,
+      };
+      const applied = await applyCredit(app);
+      if (applied !== null) return reply.json(applied.status, applied.body);
+      await control.addCreditApplication(app);
+      reply.json(201, app);
+    });
+  }));
+
+  app.get('/v1/credit/applications', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    reply.json(200, { applications: control.creditApplications({ accountId: user.accountId }) });
+  }));
+
+  /** Carry a decision to the account's shard and tell the user; an error reply if the shard refused. */
+  const applyCredit = async (app: CreditApplication): Promise<{ status: number; body: unknown } | null> => {
+    const limit = app.status === 'accepted' ? app.creditLimit : null;
+    const cst = app.status === 'accepted' ? 'active' : app.status;
+    const r = await router.request(shardOfAccount(app.accountId), (tag) => [Op.setCredit, 0, tag, Format.http, null, app.accountId, limit, cst]);
+    if (r.status !== 200) return r;
+    if (app.status !== 'review') {
+      users.tell(app.accountId, { event: 'credit', applicationId: app.applicationId, status: app.status, creditLimit: app.creditLimit ?? undefined });
+    }
+    return null;
+  };
+
+  // --- operators ---------------------------------------------------------------------------------
+
+  app.get('/v1/admin/alerts', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    const limitRaw = q.get('limit') ?? '100';
+    const kind = q.get('kind') ?? undefined;
+    if (!/^\d{1,3}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > alertsPageMax) return reply.error('BAD_REQUEST', `limit must be 1 to ${alertsPageMax}`);
+    if (kind !== undefined && !['fraud', 'device', 'enumeration', 'vendor-suspended'].includes(kind)) {
+      return reply.error('BAD_REQUEST', 'kind must be fraud, device, enumeration or vendor-suspended');
+    }
+    reply.json(200, { alerts: named(control.listAlerts(Number(limitRaw), kind)) });
+  }));
+
+  for (const action of ['suspend', 'unsuspend'] as const) {
+    app.post(`/v1/admin/vendors/:vendorId/${action}`, guard((reply, req) => {
+      if (!admin(reply, req)) return;
+      const vendorId = checkVendorId(req.getParameter(0));
+      if (vendorId instanceof InputError) return reply.error(vendorId.code, vendorId.message);
+      readJson(reply, req, async (body) => {
+        if (badField(reply, body, ['reason'])) return;
+        const reason = typeof body.reason === 'string' && body.reason.length > 0 && body.reason.length <= 200 ? body.reason : 'suspended by an operator';
+        if (!(await control.setVendorSuspended(vendorId, action === 'suspend' ? reason : null))) return reply.error('NOT_FOUND', 'no such vendor');
+        if (action === 'suspend') {
+          router.closeVendorSessions(vendorId, 4403, 'vendor suspended by an operator');
+          await control.addAlert({ kind: 'vendor-suspended', vendorId, accountId: null, authId: null, detail: reason });
+        }
+        reply.json(200, { vendorId, suspended: action === 'suspend' });
+      });
+    }));
+  }
+
+  app.get('/v1/admin/credit/applications', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const status = new URLSearchParams(req.getQuery() ?? '').get('status') ?? undefined;
+    if (status !== undefined && status !== 'review' && status !== 'accepted' && status !== 'rejected') {
+      return reply.error('BAD_REQUEST', 'status must be review, accepted or rejected');
+    }
+    reply.json(200, { applications: control.creditApplications({ status }) });
+  }));
+
+  app.post('/v1/admin/credit/applications/:applicationId/decide', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const applicationId = req.getParameter(0) ?? '';
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['decision', 'creditLimit', 'reason'])) return;
+      const app = /^ca_[0-9a-f]{24}$/.test(applicationId) ? control.creditApplication(applicationId) : undefined;
+      if (!app) return reply.error('NOT_FOUND', 'no such application');
+      if (app.status !== 'review') return reply.error('ALREADY_DECIDED', `this application was already ${app.status}`);
+      if (body.decision !== 'accept' && body.decision !== 'reject') return reply.error('BAD_REQUEST', 'decision must be accept or reject');
+      let limit = app.requestedLimit;
+      if (body.creditLimit !== undefined) {
+        const l = checkAmount(body.creditLimit, 'creditLimit');
+        if (l instanceof InputError) return reply.error(l.code, l.message);
+        limit = l;
+      }
+      const reason = typeof body.reason === 'string' && body.reason.length <= 200 ? body.reason : 'decided by an operator';
+      const decided: CreditApplication = {
+        ...app, status: body.decision === 'accept' ? 'accepted' : 'rejected', decidedAt: Date.now(), decidedBy: 'operator',
+        creditLimit: body.decision === 'accept' ? limit : null, reason,
+      };
+      const applied = await applyCredit(decided);
+      if (applied !== null) return reply.json(applied.status, applied.body);
+      await control.updateCreditApplication(decided);
+      reply.json(200, decided);
+    });
+  }));
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return '';
+  }
+}
+
+const settingsFields = new Set(['mode', 'devicePolicy', 'paused', 'limits', 'confirmTimeoutMs']);
+const limitFields = new Set(['perTxn', 'day', 'week', 'month', 'vendors']);
+
+export function checkSettings(body: Record<string, unknown>): AccountPatch | InputError {
+  const bad = (m: string) => new InputError('BAD_REQUEST', m);
+  const extra = unknownField(body, settingsFields);
+  if (extra !== null) return bad(`unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+  const patch: AccountPatch = {};
+  if (body.mode !== undefined) {
+    if (typeof body.mode !== 'string' || !(clientModes as readonly string[]).includes(body.mode)) return bad(`mode must be one of ${clientModes.join(', ')}`);
+    patch.mode = body.mode as AccountPatch['mode'];
+  }
+  if (body.devicePolicy !== undefined) {
+    if (typeof body.devicePolicy !== 'string' || !(devicePolicies as readonly string[]).includes(body.devicePolicy)) {
+      return bad(`devicePolicy must be one of ${devicePolicies.join(', ')}`);
+    }
+    patch.devicePolicy = body.devicePolicy as AccountPatch['devicePolicy'];
+  }
+  if (body.paused !== undefined) {
+    if (typeof body.paused !== 'boolean') return bad('paused must be true or false');
+    patch.paused = body.paused;
+  }
+  if (body.confirmTimeoutMs !== undefined) {
+    const t = body.confirmTimeoutMs;
+    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < confirmTimeoutMsMin || t > confirmTimeoutMsMax) {
+      return bad(`confirmTimeoutMs must be an integer from ${confirmTimeoutMsMin} to ${confirmTimeoutMsMax}`);
+    }
+    patch.confirmTimeoutMs = t;
+  }
+  if (body.limits !== undefined) {
+    const l = body.limits;
+    if (!isPlainObject(l)) return bad('limits must be an object');
+    const e = unknownField(l, limitFields);
+    if (e !== null) return bad(`unknown field limits.${e.slice(0, 32)}`);
+    const limits: SpendingLimits = {};
+    for (const k of ['perTxn', 'day', 'week', 'month'] as const) {
+      if (l[k] === undefined) continue;
+      if (l[k] === null) limits[k] = null;
+      else {
+        const a = checkAmount(l[k], `limits.${k}`);
+        if (a instanceof InputError) return a;
+        limits[k] = a;
+      }
+    }
+    if (l.vendors !== undefined) {
+      if (!isPlainObject(l.vendors) || Object.keys(l.vendors).length > 64) return bad('limits.vendors must be an object of at most 64 vendors');
+      const vendors: Record<string, number | null> = {};
+      for (const [v, amount] of Object.entries(l.vendors)) {
+        const id = checkVendorId(v, 'limits.vendors key');
+        if (id instanceof InputError) return id;
+        if (amount === null) vendors[v] = null;
+        else {
+          const a = checkAmount(amount, `limits.vendors.${v}`);
+          if (a instanceof InputError) return a;
+          vendors[v] = a;
+        }
+      }
+      limits.vendors = vendors;
+    }
+    patch.limits = limits;
+  }
+  if (Object.keys(patch).length === 0) return bad('nothing to change: send mode, devicePolicy, paused, limits or confirmTimeoutMs');
+  return patch;
+}
