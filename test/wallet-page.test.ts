@@ -53,9 +53,10 @@ async function newPage(s: SwitchProcess): Promise<{ page: Page; errors: string[]
   return { page, errors, cspViolations };
 }
 
-async function signUp(page: Page, email: string): Promise<string> {
+async function signUp(page: Page, email: string, pin?: string): Promise<string> {
   await page.getByLabel('Email', { exact: true }).nth(1).fill(email);
   await page.getByLabel('Password (8 characters or more)').fill(password);
+  if (pin !== undefined) await page.getByLabel(/^PIN for confirming payments/).fill(pin);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.waitForFunction(() => document.getElementById('account-id')!.textContent!.startsWith('ac_'));
   return (await page.locator('#account-id').innerText()).trim();
@@ -135,6 +136,13 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     expect(await page.evaluate(() => [localStorage.length, sessionStorage.getItem('oncepay.token')?.slice(0, 4)])).toEqual([0, 'out_']);
     expect(page.url()).toBe(`${normal.url}/wallet`);
     await page.locator('#conn[data-state=live]').waitFor();
+    // The handshake the page makes, under its CSP: offered "oncepay.v1" beside the bearer, the
+    // switch selects "oncepay.v1", so the token is not echoed back.
+    expect(await page.evaluate(() => new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://${location.host}/v1/user`, ['oncepay.v1', 'oncepay.bearer.' + sessionStorage.getItem('oncepay.token')]);
+      ws.onopen = () => { resolve(ws.protocol); ws.close(); };
+      ws.onerror = () => resolve('refused');
+    }))).toBe('oncepay.v1');
 
     // An operator funds the account; the page shows it.
     await fund(normal, accountId, 50_000);
@@ -205,9 +213,9 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     expect(cspViolations).toEqual([]);
   });
 
-  it('Escape declines: the vendor gets USER_DECLINED', async () => {
+  it('Escape declines (USER_DECLINED); the next purchase is approved with the PIN, keyboard only', async () => {
     const { page, errors } = await newPage(normal);
-    const accountId = await signUp(page, `wallet${process.pid}.${seq++}@example.com`);
+    const accountId = await signUp(page, `wallet${process.pid}.${seq++}@example.com`, '4321');
     await fund(normal, accountId, 10_000);
     await page.locator('#conn[data-state=live]').waitFor();
     const { id, code } = await getId(page, 'Ask me to confirm');
@@ -221,6 +229,19 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
       expect(await pushedAuth(vendor, pending.authId)).toMatchObject({ event: 'auth', status: 'declined', code: 'USER_DECLINED' });
       await expect.poll(() => dialogOpen(page)).toBe(false);
       await expect.poll(() => page.locator('#available').innerText()).toBe('$100.00');
+      await expect.poll(() => page.locator('#feed').innerText()).toContain('you declined');
+
+      const second = await getId(page, 'Ask me to confirm');
+      const again = await vendor.request({ op: 'authorize', id: second.id, code: second.code, amount: 900, currency: 'USD', idem: `o${seq++}` });
+      expect(again.status).toBe('pending');
+      await page.getByRole('dialog').waitFor();
+      await page.keyboard.type('4321');
+      await page.keyboard.press('Enter');
+      const pushed = await pushedAuth(vendor, again.authId);
+      expect(pushed).toMatchObject({ event: 'auth', status: 'approved', amount: 900 });
+      expect(verifyApproval(pushed.approval, (await http(normal, 'GET', '/v1/hsm/keys')).body.keys)).toEqual({ ok: true });
+      await expect.poll(() => dialogOpen(page)).toBe(false);
+      await expect.poll(() => page.locator('#available').innerText()).toBe('$91.00');
     } finally {
       vendor.close();
     }
