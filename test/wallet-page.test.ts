@@ -7,6 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startSwitchProcess, http, VendorClient, type SwitchProcess } from './support/switch-process.ts';
@@ -81,9 +82,12 @@ async function newVendor(s: SwitchProcess, name: string): Promise<{ vendorId: st
 
 /** Get an ID on the page in the given mode and read its digits and code off the card. */
 async function getId(page: Page, modeLabel: string): Promise<{ id: string; code: string }> {
+  const before = await page.locator('#payid-digits').textContent();
   await page.getByLabel(modeLabel).check();
   await page.getByRole('button', { name: 'Get a payment ID' }).click();
   await page.locator('#payid').waitFor({ state: 'visible' });
+  // A new ID replaces the one on the card: wait for it, not the card.
+  await page.waitForFunction((old) => document.getElementById('payid-digits')!.textContent !== old, before);
   const grouped = await page.locator('#payid-digits').innerText();
   expect(grouped).toMatch(/^\d{4} \d{4} \d{4} \d{4} \d{3}$/);
   return { id: grouped.replace(/\s/g, ''), code: (await page.locator('#payid-code').innerText()).trim() };
@@ -223,7 +227,7 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     const vendor = await VendorClient.connect(normal, shop.apiKey, false);
     try {
       const pending = await vendor.request({ op: 'authorize', id, code, amount: 700, currency: 'USD', idem: `o${seq++}` });
-      expect(pending.status).toBe('pending');
+      expect(pending).toMatchObject({ status: 'pending' });
       await page.getByRole('dialog').waitFor();
       await page.keyboard.press('Escape');
       expect(await pushedAuth(vendor, pending.authId)).toMatchObject({ event: 'auth', status: 'declined', code: 'USER_DECLINED' });
@@ -233,7 +237,7 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
 
       const second = await getId(page, 'Ask me to confirm');
       const again = await vendor.request({ op: 'authorize', id: second.id, code: second.code, amount: 900, currency: 'USD', idem: `o${seq++}` });
-      expect(again.status).toBe('pending');
+      expect(again).toMatchObject({ status: 'pending' });
       await page.getByRole('dialog').waitFor();
       await page.keyboard.type('4321');
       await page.keyboard.press('Enter');
@@ -248,6 +252,37 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     expect(errors).toEqual([]);
   });
 
+  it('the README walk-through: examples/confirm-purchase.ts waits while the user approves on the page, then verifies', async () => {
+    const { page, errors } = await newPage(normal);
+    const accountId = await signUp(page, `wallet${process.pid}.${seq++}@example.com`);
+    await fund(normal, accountId, 5000);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await expect.poll(() => page.locator('#available').innerText()).toBe('$50.00');
+    await page.locator('#conn[data-state=live]').waitFor();
+    const { id, code } = await getId(page, 'Ask me to confirm');
+    const shop = await newVendor(normal, 'Corner Shop');
+
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/confirm-purchase.ts', '--url', normal.url, '--key', shop.apiKey,
+      '--id', id, '--code', code, '--amount', '1250', '--description', 'Two coffees'], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      await until('the script to wait for the user', () => out.includes('pending: the user has until'), 20_000);
+      await page.getByRole('dialog').waitFor();
+      expect(await page.locator('#prompt-description').innerText()).toContain('Two coffees');
+      await page.getByLabel('PIN or password').fill(password);
+      await page.getByRole('button', { name: 'Approve' }).click();
+      expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), waitMs))])).toBe(0);
+      expect(out).toMatch(/APPROVED 1250 USD \(au_\w+\); signature verified offline/);
+      await page.locator('#holds tr', { hasText: 'Corner Shop' }).waitFor();
+    } finally {
+      child.kill();
+    }
+    expect(errors).toEqual([]);
+  });
+
   it('time-out: the countdown runs out, the vendor gets CONFIRM_TIMEOUT, the dialog closes, the money is available again', async () => {
     const { page, errors } = await newPage(short);
     const accountId = await signUp(page, `wallet${process.pid}.${seq++}@example.com`);
@@ -258,7 +293,7 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     const vendor = await VendorClient.connect(short, shop.apiKey, false);
     try {
       const pending = await vendor.request({ op: 'authorize', id, code, amount: 2500, currency: 'USD', idem: `o${seq++}` });
-      expect(pending.status).toBe('pending');
+      expect(pending).toMatchObject({ status: 'pending' });
       expect(Date.parse(pending.decideBy) - Date.now()).toBeLessThanOrEqual(shortConfirmMs + 500);
       await page.getByRole('dialog').waitFor();
       // The hold is placed while the user decides.
