@@ -134,7 +134,7 @@ export function resolveMasterKey(
   return { key, source: 'generated', path: file };
 }
 
-function parseMasterKey(text: string, where: string): Buffer {
+export function parseMasterKey(text: string, where: string): Buffer {
   const value = text.trim();
   if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
   for (const encoding of ['base64', 'base64url'] as const) {
@@ -271,6 +271,50 @@ export class KeyStore {
     };
     writeFileAtomic(this.file, JSON.stringify(stored, null, 2) + '\n');
   }
+}
+
+// Master-key rotation: every sealed secret of the store is opened with the old master key and sealed
+// again under the new one (fresh IVs, same AAD). The secrets themselves do not change — the signing
+// seeds, so every kid and every approval ever signed stay valid; the ID hash key, so stored IDs and
+// idempotency records still match — only what protects them at rest does. Offline only: a running
+// HSM worker holds the old master key and would seal its next rotation under it. The new store is
+// checked in memory before it replaces the old one (atomically), and read back under the new key
+// after, so the call either returns with a store that opens under the new key, or throws with the
+// old store untouched.
+export function rekeyKeystore(dataDir: string, oldKey: Buffer, newKey: Buffer): { kids: string[] } {
+  assert(oldKey.length === masterKeyBytes && newKey.length === masterKeyBytes, 'master keys are 32 bytes');
+  if (oldKey.equals(newKey)) throw new Error('the new master key is the old one; nothing to do');
+  const file = keystorePath(dataDir);
+  if (!fs.existsSync(file)) throw new Error(`no HSM key store at ${file}`);
+  const before = KeyStore.open(dataDir, oldKey); // proves the old key opens it and the seeds match their kids
+  const stored = parseStored(file, fs.readFileSync(file, 'utf8'));
+  const reseal = (sealed: SealedSecret, aad: string): SealedSecret => {
+    const secret = unseal(file, oldKey, sealed, aad);
+    const fresh = seal(newKey, secret, aad);
+    const back = unseal(file, newKey, fresh, aad);
+    assert(back.equals(secret), 're-sealed secret does not open to the same bytes');
+    secret.fill(0);
+    back.fill(0);
+    return fresh;
+  };
+  const next: StoredKeystore = {
+    version: stored.version,
+    signingKeys: stored.signingKeys.map((entry) => ({ ...entry, seed: reseal(entry.seed, aadPrefix + 'signing-key ' + entry.kid) })),
+    idHashKey: reseal(stored.idHashKey, aadPrefix + 'id-hash-key'),
+  };
+  writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n');
+  const after = KeyStore.open(dataDir, newKey);
+  assert.deepEqual(after.publicKeys(), before.publicKeys(), 'keys changed in a master-key rotation');
+  assert(after.idHashKey().equals(before.idHashKey()), 'the ID hash key changed in a master-key rotation');
+  return { kids: after.publicKeys().map((k) => k.kid) };
+}
+
+// Replaces the master key file beside the data folder (mode 0600, flushed, atomic rename).
+export function writeMasterKeyFile(dataDir: string, key: Buffer): string {
+  assert(key.length === masterKeyBytes, 'the master key is 32 bytes');
+  const file = masterKeyPath(dataDir);
+  writeFileAtomic(file, key.toString('hex') + '\n');
+  return file;
 }
 
 function newSigningKey(masterKey: Buffer): SigningKey {

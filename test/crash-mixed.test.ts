@@ -1,19 +1,32 @@
 // Crash campaign with mixed load: authorize, capture (partial), void and refund pipelined on several
-// sessions while the switch is SIGKILLed at seeded moments, again and again. Afterwards every
-// request is replayed with its idempotency key: answers the vendor received come back byte for
-// byte, the others get a definite answer; and the stored state agrees with those answers to the
-// unit — each authorization's status, captured and refunded amounts, the account's balance and
-// held amount — and the audit conserves money.
+// sessions while the switch is SIGKILLed at seeded moments, again and again (20 times in CI; set
+// ONCEPAY_CRASH_KILLS for a longer soak and ONCEPAY_CRASH_SEED to replay a campaign). The load
+// includes requests that must be declined: a second use of an ID already sent, a wrong security
+// code, an amount above the balance.
+//
+// After each restart: every approval a vendor received in that round is still there (a hold or a
+// later state, with its amount) and the audit conserves money. At the end every request is replayed
+// with its idempotency key: answers the vendor received come back byte for byte; requests in flight
+// at a kill get a definite answer, and the same one again on a second replay; no ID is approved
+// twice (and each usable ID exactly once); every approval verifies offline; and the stored state
+// agrees with the answers to the unit — each authorization's status, captured and refunded amounts,
+// the account's balance and held amount (so a decline left nothing behind: no hold, no movement) —
+// and the audit conserves money.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { startSwitchProcess, http, setupVendorAndUser, tempDataDir, sendInWindows, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { verifyApproval } from '../hsm-sim/verify-approval.ts';
 
-interface Frame { rid: number; op: string; body: Record<string, unknown>; reply?: any }
+/** kind: what the authorize must come to — 'fresh' (a usable ID, first send), 'reuse' (an ID sent
+ * before, new idem), 'wrongCode', 'tooMuch' (above the balance). */
+interface Frame { rid: number; op: string; body: Record<string, unknown>; kind?: 'fresh' | 'reuse' | 'wrongCode' | 'tooMuch'; reply?: any }
 
-const kills = Number(process.env.ONCEPAY_CRASH_KILLS ?? 5);
-const funding = 50_000_000;
+const kills = Number(process.env.ONCEPAY_CRASH_KILLS ?? 20);
+// Enough that no usable authorization is ever short of money (a round issues at most 1000 IDs of at
+// most 999 units), whatever the number of kills.
+const funding = 10_000_000 + kills * 1_000_000;
 let s: SwitchProcess | undefined;
 afterAll(async () => {
   await s?.kill('SIGKILL');
@@ -53,6 +66,8 @@ describe('crash campaign, mixed load', () => {
     const frames: Frame[] = [];
     const approved: Array<{ authId: string; amount: number }> = [];
     let rid = 1;
+    let checkedAfterRestarts = 0;
+    const freshSent: Array<{ id: string; code: string }> = [];
 
     for (let round = 0; round < kills; round++) {
       const ids = (await http(s, 'POST', '/v1/ids', { idem: `mixed-${round}`, count: 1000, ttlSeconds: 3600 }, f.token)).body.ids as Array<{ id: string; code: string }>;
@@ -69,8 +84,23 @@ describe('crash campaign, mixed load', () => {
           const pick = rand();
           if (pick < 0.6 || approved.length === 0) {
             if (next >= ids.length) break;
-            const id = ids[next++];
-            frame = { rid: rid++, op: 'authorize', body: { id: id.id, code: id.code, amount: 100 + Math.floor(rand() * 900), currency: 'USD' } };
+            const kindPick = rand();
+            const amount = 100 + Math.floor(rand() * 900);
+            if (kindPick < 0.08 && freshSent.length > 0) {
+              const id = freshSent[Math.floor(rand() * freshSent.length)];
+              frame = { rid: rid++, op: 'authorize', kind: 'reuse', body: { id: id.id, code: id.code, amount, currency: 'USD' } };
+            } else if (kindPick < 0.12) {
+              const id = ids[next++];
+              const code = String((Number(id.code) + 1) % 1000).padStart(3, '0');
+              frame = { rid: rid++, op: 'authorize', kind: 'wrongCode', body: { id: id.id, code, amount, currency: 'USD' } };
+            } else if (kindPick < 0.16) {
+              const id = ids[next++];
+              frame = { rid: rid++, op: 'authorize', kind: 'tooMuch', body: { id: id.id, code: id.code, amount: funding * 10, currency: 'USD' } };
+            } else {
+              const id = ids[next++];
+              freshSent.push(id);
+              frame = { rid: rid++, op: 'authorize', kind: 'fresh', body: { id: id.id, code: id.code, amount, currency: 'USD' } };
+            }
           } else {
             const a = approved[Math.floor(rand() * approved.length)];
             const op = pick < 0.75 ? 'capture' : pick < 0.85 ? 'void' : 'refund';
@@ -96,6 +126,20 @@ describe('crash campaign, mixed load', () => {
       await s.kill('SIGKILL');
       for (const ws of socks) ws.terminate();
       s = await startSwitchProcess({ dataDir });
+
+      // After this restart: every approval received in this round is stored, as a hold or a later
+      // state, with its amount; and money is conserved.
+      const received = [...byRid.values()].filter((fr) => fr.op === 'authorize' && fr.reply?.status === 'approved');
+      const [check] = await sessions(s, f, 1, new Map());
+      check.removeAllListeners('message');
+      const got = await sendInWindows(check, received.map((fr, i) => ({ op: 'get', rid: i, authId: fr.reply.authId })));
+      check.close();
+      for (const [i, fr] of received.entries()) {
+        expect(got.get(i), `round ${round}: ${fr.reply.authId}`).toMatchObject({ authId: fr.reply.authId, amount: fr.body.amount });
+        expect(['held', 'captured', 'voided', 'refunded']).toContain(got.get(i).status);
+      }
+      checkedAfterRestarts += received.length;
+      expect((await http(s, 'GET', '/v1/admin/audit', undefined, s.adminToken)).body.conserved, `audit after kill ${round + 1}`).toBe(true);
     }
     for (const fr of frames) delete fr.body.seen;
     expect(frames.filter((fr) => fr.reply).length).toBeGreaterThan(200);
@@ -105,7 +149,34 @@ describe('crash campaign, mixed load', () => {
     const [ws] = await sessions(s, f, 1, new Map());
     ws.removeAllListeners('message');
     const replays = await sendInWindows(ws, frames.map((fr) => ({ op: fr.op, rid: fr.rid, ...fr.body })));
+    // Requests that were in flight at a kill now have a definite answer: it must not change again.
+    const inFlight = frames.filter((fr) => !fr.reply);
+    const again = await sendInWindows(ws, inFlight.map((fr) => ({ op: fr.op, rid: fr.rid, ...fr.body })));
+    for (const fr of inFlight) expect(pack(again.get(fr.rid)), `second replay of ${fr.op} ${fr.rid}`).toEqual(pack(replays.get(fr.rid)));
     ws.close();
+
+    // Authorizations: no ID approved twice, each usable ID exactly once, the declines the ones
+    // planned, every approval verifies offline.
+    const keys = (await http(s, 'GET', '/v1/hsm/keys')).body.keys;
+    const approvalsPerId = new Map<string, number>();
+    for (const fr of frames) {
+      if (fr.op !== 'authorize') continue;
+      const r = replays.get(fr.rid);
+      const id = fr.body.id as string;
+      if (r.status === 'approved') {
+        expect(['fresh', 'reuse'], `${fr.kind} approved`).toContain(fr.kind);
+        approvalsPerId.set(id, (approvalsPerId.get(id) ?? 0) + 1);
+        expect(verifyApproval(r.approval, keys)).toEqual({ ok: true });
+      } else {
+        approvalsPerId.set(id, approvalsPerId.get(id) ?? 0);
+        const expected = { fresh: 'ID_USED', reuse: 'ID_USED', wrongCode: 'ID_UNKNOWN', tooMuch: 'INSUFFICIENT_FUNDS' }[fr.kind!];
+        expect(r, `authorize ${fr.kind} ${fr.rid}`).toMatchObject({ status: 'declined', code: expected });
+      }
+    }
+    const usable = new Set(frames.filter((fr) => fr.kind === 'fresh').map((fr) => fr.body.id as string));
+    for (const [id, n] of approvalsPerId) {
+      expect(n, `ID ending ${id.slice(-4)} approved ${n} times`).toBe(usable.has(id) ? 1 : 0);
+    }
 
     // Answers: the first one again, byte for byte; never an error; the state follows from them.
     const final = new Map<string, { amount: number; captured: number; refunded: number; voided: boolean }>();
@@ -145,5 +216,10 @@ describe('crash campaign, mixed load', () => {
     const audit = (await http(s, 'GET', '/v1/admin/audit', undefined, s.adminToken)).body;
     expect(audit.conserved).toBe(true);
     expect(audit.currencies.USD.vendorPayable).toBe(captured - refunded);
-  }, 300_000);
+    const count = (pred: (fr: Frame) => boolean) => frames.filter(pred).length;
+    console.log(`crash-mixed: seed ${seed}, ${kills} SIGKILLs, ${frames.length} requests `
+      + `(${count((fr) => fr.op === 'authorize')} authorize, ${count((fr) => fr.op !== 'authorize')} capture/void/refund), `
+      + `${inFlight.length} in flight at a kill, ${final.size} approvals, ${checkedAfterRestarts} approvals checked after restarts; `
+      + `captured ${captured}, refunded ${refunded}, held ${held} minor units`);
+  }, Math.max(300_000, kills * 20_000));
 });
