@@ -24,6 +24,7 @@ import { bearerOf } from './vendor-session.ts';
 import type { UserHub } from './user-sessions.ts';
 import type { Config } from './config.ts';
 import { installUserRoutes } from './user-routes.ts';
+import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
 } from './limits.ts';
@@ -386,7 +387,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         const r = checkAuthOp(body);
         if (r instanceof InputError) return reply.error(r.code, r.message);
         relay(reply, router.shardOf(partitionOfKeyedId(r.authId)), (tag) =>
-          [op, 0, tag, Format.http, null, vendor.vendorId, r.authId, r.amount, r.idem]);
+          [op, 0, tag, Format.http, null, vendor.vendorId, r.authId, r.amount, r.idem], vendor.vendorId);
       });
     }));
   }
@@ -397,7 +398,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     const authId = checkAuthId(req.getParameter(0));
     if (authId instanceof InputError) return reply.error(authId.code, authId.message);
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
-      [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId]);
+      [Op.getAuth, 0, tag, Format.http, null, vendor.vendorId, authId], vendor.vendorId);
   }));
 
   // The outcome of a pending authorization (confirmation or card mode): the signed approval once
@@ -408,10 +409,17 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     const authId = checkAuthId(req.getParameter(0));
     if (authId instanceof InputError) return reply.error(authId.code, authId.message);
     relay(reply, router.shardOf(partitionOfKeyedId(authId)), (tag) =>
-      [Op.resume, 0, tag, Format.http, null, vendor.vendorId, authId]);
+      [Op.resume, 0, tag, Format.http, null, vendor.vendorId, authId], vendor.vendorId);
   }));
 
   installUserRoutes(app, deps, { relay, admin });
+  // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
+
+  for (const name of ['openapi.json', 'asyncapi.json'] as const) {
+    app.get(`/v1/${name}`, guard((reply) => {
+      reply.send(200, apiSpecs[name], { 'cache-control': 'no-cache' });
+    }));
+  }
 
   // --- everything else -------------------------------------------------------------------------
 

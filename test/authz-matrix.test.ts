@@ -38,6 +38,8 @@ const matrix: Record<string, Row> = {
   'GET /dashboard/series.json': { who: 'public', path: '/dashboard/series.json' },
   'GET /wallet': { who: 'public', path: '/wallet' }, // the page only; everything it shows needs the user's token
   'GET /v1/hsm/keys': { who: 'public', path: '/v1/hsm/keys' },
+  'GET /v1/openapi.json': { who: 'public', path: '/v1/openapi.json' },
+  'GET /v1/asyncapi.json': { who: 'public', path: '/v1/asyncapi.json' },
   'POST /v1/users': { who: 'public', path: '/v1/users' }, // registration: the caller has no credential yet
   'POST /v1/sessions': { who: 'public', path: '/v1/sessions' }, // sign-in: the password is the credential
 

@@ -77,4 +77,25 @@ describe('enumeration defence', () => {
     const again = await VendorClient.connect(s, attacker.apiKey);
     again.close();
   });
+
+  it('counts guessed authorization ids (capture, void, refund, get) against the vendor too', async () => {
+    const attacker = await setupVendorAndUser(s, 0);
+    const a = await VendorClient.connect(s, attacker.apiKey);
+    const closed = new Promise<number>((resolve) => a.ws.once('close', (code: number) => resolve(code)));
+    let isClosed = false;
+    void closed.then(() => (isClosed = true));
+    let declined = 0;
+    for (let i = 0; i < 100 && !isClosed; i++) {
+      const authId = 'au_' + String(randomInt(0, 1024)).padStart(4, '0') + randomInt(0, 36 ** 6).toString(36).padStart(10, '0');
+      const op = ['capture', 'void', 'refund', 'get'][i % 4];
+      const reply = await Promise.race([a.request({ op, authId, idem: `ga${i}` }).catch(() => null), closed.then(() => null)]);
+      if (reply === null) break;
+      if (reply.code === 'AUTH_UNKNOWN' || reply.code === 'NOT_FOUND') declined++;
+    }
+    // Past ONCEPAY_ENUM_SUSPEND_AFTER (60) guesses the vendor is suspended and its session closed.
+    expect(await closed).toBe(4003);
+    expect(declined).toBeGreaterThanOrEqual(60);
+    expect(declined).toBeLessThan(100);
+    await expect(VendorClient.connect(s, attacker.apiKey)).rejects.toThrow(/403/);
+  });
 });

@@ -151,7 +151,8 @@ export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest 
 /** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, status word. The status
  * word is the HTTP status in its low 16 bits, plus flags the switch acts on (REPLY_UNKNOWN_ID). */
 export const REPLY_STRIDE = 5;
-/** The reply is an authorize declined ID_UNKNOWN: the switch counts these per vendor (enumeration). */
+/** The reply names an ID or authorization the vendor does not have (ID_UNKNOWN, AUTH_UNKNOWN, or
+ * NOT_FOUND on a get): the switch counts these per vendor (enumeration defence). */
 export const REPLY_UNKNOWN_ID = 0x1_0000;
 /** Bits 20..23 of the status word carry the op of a vendor request (authorize..getAuth), for the
  * per-operation latency histograms; 0 for everything else. */

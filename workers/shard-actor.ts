@@ -399,7 +399,10 @@ function stageReply(cmd: Command, status: number, body: Record<string, unknown>)
   if (format === Format.http) out.utf8(JSON.stringify(body));
   else if (format === Format.wsMsgpack) out.msgpack({ rid: cmd[C_RID], ...body });
   else out.utf8(JSON.stringify({ rid: cmd[C_RID], ...body }));
-  const unknownId = cmd[C_OP] === Op.authorize && body.code === 'ID_UNKNOWN' ? REPLY_UNKNOWN_ID : 0;
+  // Guesses, counted by the switch against the vendor (enumeration defence): unknown payment IDs,
+  // and authorization ids that are not the vendor's.
+  const unknownId = body.code === 'ID_UNKNOWN' || body.code === 'AUTH_UNKNOWN' || (cmd[C_OP] === Op.getAuth && body.code === 'NOT_FOUND')
+    ? REPLY_UNKNOWN_ID : 0;
   outMeta.push(cmd[C_SESSION], cmd[C_TAG], start, out.off, status | unknownId | opBits(cmd[C_OP]));
 }
 

@@ -691,9 +691,11 @@ export class ShardState {
     const seen = this.idemGet(idemKey);
     if (seen) return { done: this.replay(cmd, seen, fp) };
     const auth = this.auths.get(authKey(authId));
-    // Another vendor's authorization is indistinguishable from one that does not exist.
+    // Another vendor's authorization is indistinguishable from one that does not exist. Not kept
+    // for replays: it changed nothing, and a vendor guessing authIds must not make us store a record
+    // per guess (the switch counts these answers against the vendor, like unknown payment IDs).
     if (!auth || auth.vid !== vendorId) {
-      return { done: this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'AUTH_UNKNOWN' }) };
+      return { done: { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'AUTH_UNKNOWN' } } };
     }
     // The sweeper may not have reached a hold that is already past its expiry: expire it here, in
     // this transaction, so the answer never depends on the sweeper's timing.
