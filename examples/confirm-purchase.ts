@@ -3,6 +3,8 @@
 //   node --import tsx examples/confirm-purchase.ts --key ovk_… --id 9870… --code 417 --amount 1250 \
 //        [--currency USD] [--description "Two coffees"] [--url http://127.0.0.1:8080]
 //
+// (--url and --key default to ONCEPAY_URL and ONCEPAY_API_KEY, like the other examples.)
+//
 // It opens a vendor session (/v1/vendor), sends one authorize, and prints what comes back. When the
 // user's ID or account asks for confirmation, the switch answers {"status":"pending", decideBy} at
 // once and pushes {"event":"auth", …} on this session when the user approves or declines (or the
@@ -17,8 +19,8 @@ import { verifyApproval } from '../hsm-sim/verify-approval.ts';
 
 const { values: a } = parseArgs({
   options: {
-    url: { type: 'string', default: 'http://127.0.0.1:8080' },
-    key: { type: 'string' },
+    url: { type: 'string', default: process.env.ONCEPAY_URL ?? 'http://127.0.0.1:8080' },
+    key: { type: 'string', default: process.env.ONCEPAY_API_KEY },
     id: { type: 'string' },
     code: { type: 'string' },
     amount: { type: 'string' },
