@@ -299,7 +299,7 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
       // The hold is placed while the user decides.
       await expect.poll(() => page.locator('#available').innerText()).toBe('$75.00');
       const first = await page.locator('#prompt-timer').innerText();
-      expect(first).toMatch(/^0:0[1-3]$/);
+      expect(first).toMatch(/^0:0[0-3]$/);
 
       const pushed = await pushedAuth(vendor, pending.authId);
       expect(pushed).toMatchObject({ event: 'auth', status: 'declined', code: 'CONFIRM_TIMEOUT' });
@@ -313,7 +313,7 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     expect(errors).toEqual([]);
   });
 
-  it('bad input: a wrong password and a short one show errors, nothing breaks; screenshot', async () => {
+  it('bad input: a wrong password and a short one show errors, nothing breaks; a notified purchase in the live feed; screenshot', async () => {
     const { page, errors, cspViolations } = await newPage(normal);
     await signIn(page, 'nobody@example.com', 'wrong password');
     await expect.poll(() => page.getByRole('alert').first().innerText()).toContain('do not match');
@@ -333,8 +333,25 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     await page.getByRole('button', { name: 'Get a payment ID' }).click();
     await expect.poll(() => page.locator('#id-error').innerText()).toContain('25.00');
     await page.getByLabel(/Largest amount/).fill('25');
-    await getId(page, 'Notify me');
     await page.locator('#conn[data-state=live]').waitFor();
+    const { id, code } = await getId(page, 'Notify me');
+
+    // Notification mode: the purchase is approved at once, and the page hears of it.
+    const shop = await newVendor(normal, 'Book Nook');
+    const vendor = await VendorClient.connect(normal, shop.apiKey, false);
+    try {
+      const over = await vendor.request({ op: 'authorize', id, code, amount: 2501, currency: 'USD', idem: `o${seq++}` });
+      expect(over).toMatchObject({ status: 'declined', code: 'AMOUNT_OVER_LIMIT' });
+      const ok = await vendor.request({ op: 'authorize', id, code, amount: 1999, currency: 'USD', idem: `o${seq++}` });
+      expect(ok).toMatchObject({ status: 'approved', amount: 1999 });
+    } finally {
+      vendor.close();
+    }
+    const line = page.locator('#feed li', { hasText: 'approved' });
+    await line.waitFor();
+    expect(await line.innerText()).toMatch(/Book Nook · \$19\.99 · ID …\d{4} · approved/);
+    await expect.poll(() => page.locator('#available').innerText()).toBe('$1,214.57');
+    await page.locator('#holds tr', { hasText: 'Book Nook' }).waitFor();
     expect(errors).toEqual([]);
     expect(cspViolations).toEqual([]);
     mkdirSync(reports, { recursive: true });
