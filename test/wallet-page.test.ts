@@ -83,7 +83,7 @@ async function newVendor(s: SwitchProcess, name: string): Promise<{ vendorId: st
 /** Get an ID on the page in the given mode and read its digits and code off the card. */
 async function getId(page: Page, modeLabel: string): Promise<{ id: string; code: string }> {
   const before = await page.locator('#payid-digits').textContent();
-  await page.getByLabel(modeLabel).check();
+  await page.getByLabel(modeLabel, { exact: true }).check();
   await page.getByRole('button', { name: 'Get a payment ID' }).click();
   await page.locator('#payid').waitFor({ state: 'visible' });
   // A new ID replaces the one on the card: wait for it, not the card.
@@ -235,7 +235,12 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
       await expect.poll(() => page.locator('#available').innerText()).toBe('$100.00');
       await expect.poll(() => page.locator('#feed').innerText()).toContain('you declined');
 
-      const second = await getId(page, 'Ask me to confirm');
+      // The account's setting, saved on the page, decides for an ID that leaves it to the account.
+      await page.getByLabel('New payments by default').selectOption({ label: 'Ask me to confirm each one' });
+      await page.getByRole('button', { name: 'Save settings' }).click();
+      await expect.poll(() => page.locator('#note').innerText()).toContain('Settings saved');
+      expect((await http(normal, 'GET', '/v1/accounts/me', undefined, await page.evaluate(() => sessionStorage.getItem('oncepay.token')!))).body.mode).toBe('confirm');
+      const second = await getId(page, 'Account setting');
       const again = await vendor.request({ op: 'authorize', id: second.id, code: second.code, amount: 900, currency: 'USD', idem: `o${seq++}` });
       expect(again).toMatchObject({ status: 'pending' });
       await page.getByRole('dialog').waitFor();
@@ -354,6 +359,14 @@ describe.skipIf(!existsSync(chromiumPath) && !process.env.CI)('wallet page in Ch
     await page.locator('#holds tr', { hasText: 'Book Nook' }).waitFor();
     expect(errors).toEqual([]);
     expect(cspViolations).toEqual([]);
+
+    // History pages: 20 entries a page, then "More" for the rest.
+    for (let i = 0; i < 20; i++) await fund(normal, accountId, 1);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await expect.poll(() => page.locator('#history tr').count()).toBe(20);
+    await page.getByRole('button', { name: 'More' }).click();
+    await expect.poll(() => page.locator('#history tr').count()).toBe(22); // 21 top-ups and a hold
+    expect(await page.getByRole('button', { name: 'More' }).isVisible()).toBe(false);
     mkdirSync(reports, { recursive: true });
     await page.screenshot({ path: `${reports}wallet.png`, fullPage: true });
   });
