@@ -242,6 +242,7 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics (text exposition format)', tags: ['operations'], responses: { 200: text('text/plain', 'Metrics') } } },
   '/dashboard': { get: { operationId: 'dashboard', summary: 'The built-in live page', tags: ['operations'], responses: { 200: text('text/html', 'HTML page') } } },
+  '/wallet': { get: { operationId: 'wallet', summary: 'The wallet page for users (self-contained; strict Content-Security-Policy)', tags: ['operations'], responses: { 200: text('text/html', 'HTML page') } } },
   '/dashboard/uplot.js': { get: { operationId: 'dashboardScript', tags: ['operations'], responses: { 200: text('application/javascript', 'uPlot, served locally') } } },
   '/dashboard/uplot.css': { get: { operationId: 'dashboardStyle', tags: ['operations'], responses: { 200: text('text/css', 'uPlot styles') } } },
   '/dashboard/series.json': {

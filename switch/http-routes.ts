@@ -18,6 +18,7 @@ import type { HsmLink } from './hsm-link.ts';
 import type client from 'prom-client';
 import { edge, lastAudit } from './metrics.ts';
 import { liveAssets, type LiveSeries } from './live.ts';
+import { walletPage } from './wallet.ts';
 import type { EnumerationGuard } from './enumeration-guard.ts';
 import { bearerOf } from './vendor-session.ts';
 import type { UserHub } from './user-sessions.ts';
@@ -340,6 +341,12 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   }));
   app.get('/dashboard/series.json', guard((reply) => {
     reply.send(200, JSON.stringify(deps.live.points), { 'cache-control': 'no-store' });
+  }));
+
+  // The wallet page for users: the page only; everything it shows comes from the user API.
+  app.get('/wallet', guard((reply, req) => {
+    const page = walletPage(req.getHeader('host'));
+    reply.send(200, page.body, page.headers);
   }));
 
   app.get('/v1/hsm/keys', guard((reply, req) => {

@@ -36,6 +36,7 @@ const matrix: Record<string, Row> = {
   'GET /dashboard/uplot.js': { who: 'public', path: '/dashboard/uplot.js' },
   'GET /dashboard/uplot.css': { who: 'public', path: '/dashboard/uplot.css' },
   'GET /dashboard/series.json': { who: 'public', path: '/dashboard/series.json' },
+  'GET /wallet': { who: 'public', path: '/wallet' }, // the page only; everything it shows needs the user's token
   'GET /v1/hsm/keys': { who: 'public', path: '/v1/hsm/keys' },
   'GET /v1/openapi.json': { who: 'public', path: '/v1/openapi.json' },
   'GET /v1/asyncapi.json': { who: 'public', path: '/v1/asyncapi.json' },

@@ -107,6 +107,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await call('GET', '/healthz', {}, { expect: 200 });
     await call('GET', '/metrics', {}, { expect: 200 });
     await call('GET', '/dashboard', {}, { expect: 200 });
+    await call('GET', '/wallet', {}, { expect: 200 });
     await call('GET', '/dashboard/uplot.js', {}, { expect: 200 });
     await call('GET', '/dashboard/uplot.css', {}, { expect: 200 });
     await call('GET', '/dashboard/series.json', {}, { expect: 200 });
