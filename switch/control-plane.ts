@@ -219,7 +219,8 @@ export class ControlPlane {
   async checkSecret(userId: string, secret: { pin?: string; password?: string }): Promise<boolean> {
     const rec = this.users.get(userId);
     if (!rec) return false;
-    if (secret.pin !== undefined && rec.pin) return verifyPassword(secret.pin, rec.pin);
+    // Either proves the user: the PIN (if they set one), or the password.
+    if (secret.pin !== undefined && rec.pin && await verifyPassword(secret.pin, rec.pin)) return true;
     if (secret.password !== undefined) return verifyPassword(secret.password, rec.pw);
     return false;
   }

@@ -30,7 +30,7 @@ import {
 } from './limits.ts';
 import {
   checkAuthorize, checkAuthOp, checkAuthId, checkAccountId, checkAmount, checkCurrency, checkIdem, checkIssueIds,
-  checkFingerprint, isPlainObject, unknownField, InputError,
+  checkFingerprint, isPlainObject, unknownField, unsafeText, InputError,
 } from './validate.ts';
 
 const statusText: Record<number, string> = {
@@ -245,7 +245,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       const extra = unknownField(body, new Set(['name']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
       const name = typeof body.name === 'string' ? body.name.trim() : '';
-      if (name.length === 0 || name.length > vendorNameCharsMax || /[\u0000-\u001f\u007f]/.test(name)) {
+      if (name.length === 0 || name.length > vendorNameCharsMax || unsafeText.test(name)) {
         return reply.error('BAD_REQUEST', `name must be 1 to ${vendorNameCharsMax} printable characters`);
       }
       reply.json(201, await control.createVendor(name));

@@ -175,29 +175,40 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       if (typeof income !== 'number' || !Number.isSafeInteger(income) || income < 0 || income > amountMax) {
         return reply.error('BAD_REQUEST', `monthlyIncome must be an integer from 0 to ${amountMax} (minor units)`);
       }
-      if (control.creditApplications({ accountId: user.accountId, status: 'review' }).length > 0) {
+      if (applying.has(user.accountId) || control.creditApplications({ accountId: user.accountId, status: 'review' }).length > 0) {
         return reply.error('APPLICATION_OPEN', 'an application for this account is already under review');
       }
-      const account = await router.request(shardOfAccount(user.accountId), (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
-      if (account.status !== 200) return reply.json(account.status, account.body);
-      const rules = config.credit;
-      let status: CreditApplication['status'] = 'review';
-      let reason = 'left to an operator';
-      if (requested > rules.rejectAbove) [status, reason] = ['rejected', `above the largest line granted (${rules.rejectAbove})`];
-      else if (income < requested * rules.minIncomeRatio) [status, reason] = ['rejected', 'income too low for this line'];
-      else if (requested <= rules.autoAcceptMax && income >= requested * rules.incomeRatio) [status, reason] = ['accepted', 'within the automatic rules'];
-      const app: CreditApplication = {
-        applicationId: 'ca_' + randomBytes(12).toString('hex'), userId: user.userId, accountId: user.accountId,
-        currency: account.body.currency, requestedLimit: requested, monthlyIncome: income, status, createdAt: Date.now(),
-        decidedAt: status === 'review' ? null : Date.now(), decidedBy: status === 'review' ? null : 'rules',
-        creditLimit: status === 'accepted' ? requested : null, reason,
-      };
-      const applied = await applyCredit(app);
-      if (applied !== null) return reply.json(applied.status, applied.body);
-      await control.addCreditApplication(app);
-      reply.json(201, app);
+      // Held until this application is recorded, so two sent at once cannot both pass the check above.
+      applying.add(user.accountId);
+      try {
+        await decideApplication(reply, user, requested, income);
+      } finally {
+        applying.delete(user.accountId);
+      }
     });
   }));
+
+  const applying = new Set<string>();
+  const decideApplication = async (reply: Reply, user: Principal, requested: number, income: number): Promise<void> => {
+    const account = await router.request(shardOfAccount(user.accountId), (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
+    if (account.status !== 200) return reply.json(account.status, account.body);
+    const rules = config.credit;
+    let status: CreditApplication['status'] = 'review';
+    let reason = 'left to an operator';
+    if (requested > rules.rejectAbove) [status, reason] = ['rejected', `above the largest line granted (${rules.rejectAbove})`];
+    else if (income < requested * rules.minIncomeRatio) [status, reason] = ['rejected', 'income too low for this line'];
+    else if (requested <= rules.autoAcceptMax && income >= requested * rules.incomeRatio) [status, reason] = ['accepted', 'within the automatic rules'];
+    const app: CreditApplication = {
+      applicationId: 'ca_' + randomBytes(12).toString('hex'), userId: user.userId, accountId: user.accountId,
+      currency: account.body.currency, requestedLimit: requested, monthlyIncome: income, status, createdAt: Date.now(),
+      decidedAt: status === 'review' ? null : Date.now(), decidedBy: status === 'review' ? null : 'rules',
+      creditLimit: status === 'accepted' ? requested : null, reason,
+    };
+    const applied = await applyCredit(app);
+    if (applied !== null) return reply.json(applied.status, applied.body);
+    await control.addCreditApplication(app);
+    reply.json(201, app);
+  };
 
   app.get('/v1/credit/applications', guard((reply, req) => {
     const user = userOf(reply, req);

@@ -207,13 +207,14 @@ export class UserHub {
         // Browsers cannot set headers on a WebSocket: they offer the token as a subprotocol
         // "oncepay.bearer.<token>" next to "oncepay.v1", and the switch selects "oncepay.v1".
         const offered = req.getHeader('sec-websocket-protocol');
+        // The token is never sent back: the switch selects oncepay.v1 (or nothing), so a client
+        // that offers its token as a subprotocol must offer oncepay.v1 too.
         let token = bearerOf(req.getHeader('authorization'));
-        let protocol = offered;
-        if (token === null && offered.length > 0 && offered.length <= 512) {
-          const parts = offered.split(',').map((p) => p.trim());
+        const parts = offered.length > 0 && offered.length <= 512 ? offered.split(',').map((p) => p.trim()) : [];
+        const protocol = parts.includes('oncepay.v1') ? 'oncepay.v1' : '';
+        if (token === null) {
           const bearer = parts.find((p) => p.startsWith('oncepay.bearer.'));
-          if (bearer) token = bearer.slice('oncepay.bearer.'.length);
-          protocol = parts.includes('oncepay.v1') ? 'oncepay.v1' : bearer ?? '';
+          if (bearer && protocol === 'oncepay.v1') token = bearer.slice('oncepay.bearer.'.length);
         }
         const principal = this.control.user(token);
         const deny = (status: string, code: ErrorCode, message: string): void => {
@@ -348,6 +349,9 @@ export class UserHub {
     const { userId, accountId } = ws.getUserData().principal;
     if (decision === 'approve') {
       if (!(await this.control.checkSecret(userId, secret))) {
+        // Counted only for a prompt held here (bounded by the prompts): for anything else the shard
+        // answers NOT_FOUND or ALREADY_DECIDED anyway.
+        if (!this.questions.has(authId)) return this.error(ws, rid, 'PIN_WRONG', 'wrong PIN or password');
         const wrong = (this.wrongSecrets.get(authId) ?? 0) + 1;
         this.wrongSecrets.set(authId, wrong);
         if (wrong < confirmSecretAttemptsMax) return this.error(ws, rid, 'PIN_WRONG', `wrong PIN or password (${confirmSecretAttemptsMax - wrong} tries left)`);

@@ -106,10 +106,14 @@ export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | Input
   return { id: o.id, code: o.code, amount, currency, idem, description, buyerIp, device };
 }
 
+/** C0 and C1 controls (a terminal reads some C1 as escapes), line and paragraph separators, and
+ * every bidirectional mark, embedding, override and isolate: text shown to a user must read as sent. */
+export const unsafeText = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
 /** Printable text without control characters (shown to users; never interpreted). */
 export function checkText(v: unknown, field: string, max: number): string | InputError {
   if (typeof v !== 'string' || v.length === 0 || v.length > max) return bad(`${field} must be a string of 1 to ${max} characters`);
-  if (/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/.test(v)) return bad(`${field} must not contain control or bidirectional-override characters`);
+  if (unsafeText.test(v)) return bad(`${field} must not contain control, line-separator or bidirectional characters`);
   return v;
 }
 

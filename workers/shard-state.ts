@@ -1040,7 +1040,8 @@ export class ShardState {
       }
       a.cl = creditLimit;
     }
-    a.cst = status;
+    // A new application under review, or rejected, does not hide a line that is already active.
+    if (!(creditLimit === null && a.cst === 'active' && (a.cl ?? 0) > 0)) a.cst = status;
     return { kind: 'reply', cmd, status: 200, body: this.accountView(accountId, a) };
   }
 
