@@ -77,3 +77,6 @@ export const creditRuleDefaults = { autoAcceptMax: 100_000, rejectAbove: 10_000_
 
 /** Users on one family account (each with their own login, the same rights). */
 export const membersPerAccountMax = 8;
+
+/** Prepaid cards issued in one operator request. */
+export const prepaidBatchMax = 1000;

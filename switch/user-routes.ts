@@ -3,7 +3,8 @@
 // vendor suspension, credit decisions). Same rules as http-routes.ts: authenticate first, read the
 // body within its limit, validate, answer JSON; a rejected request changes nothing.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
 import { Op, Format, clientModes, devicePolicies, type AccountPatch, type Command, type SpendingLimits, type IdAction } from '../workers/contract.ts';
 import { idPartition } from '../workers/payment-id.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
@@ -17,6 +18,7 @@ import {
 } from './validate.ts';
 import {
   descriptionCharsMax, emailCharsMax, passwordCharsMax, passwordCharsMin, pinDigitsMin, pinDigitsMax, membersPerAccountMax,
+  prepaidBatchMax,
 } from './limits.ts';
 
 interface Helpers {
@@ -334,6 +336,95 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     });
   }));
 
+  // --- prepaid cards (seed 002) ------------------------------------------------------------------
+
+  app.post('/v1/prepaid/redeem', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['cardId', 'value', 'currency', 'mac', 'idem'])) return;
+      const cardId = checkPrepaidCardId(body.cardId);
+      if (cardId instanceof InputError) return reply.error(cardId.code, cardId.message);
+      const value = checkAmount(body.value, 'value');
+      if (value instanceof InputError) return reply.error(value.code, value.message);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return reply.error(currency.code, currency.message);
+      if (typeof body.mac !== 'string' || !/^[0-9a-f]{64}$/.test(body.mac)) return reply.error('BAD_REQUEST', 'mac must be 64 hex digits');
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      // Genuine and unaltered first (the issuer's MAC, checked in hsm-sim), then once only (the
+      // card's home shard), then into the account through the outbox.
+      let genuine: boolean;
+      try {
+        genuine = await hsm.verifyPrepaid(cardId, value, currency, body.mac);
+      } catch {
+        return reply.error('BUSY', 'the HSM is restarting; retry with the same idem');
+      }
+      if (!genuine) return reply.json(200, { status: 'declined', code: 'PREPAID_FORGED' });
+      const account = await router.request(shardOfAccount(user.accountId), (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
+      if (account.status !== 200) return reply.json(account.status, account.body);
+      if (account.body.currency !== currency) return reply.json(200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
+      relay(reply, router.shardOf(partitionOfKeyedId(cardId)), (tag) =>
+        [Op.prepaidRedeem, 0, tag, Format.http, null, cardId, value, currency, user.accountId, shardOfAccount(user.accountId), idem]);
+    });
+  }));
+
+  app.post('/v1/admin/prepaid-cards', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    readJson(reply, req, async (body) => {
+      if (badField(reply, body, ['count', 'value', 'currency', 'idem'])) return;
+      const count = body.count;
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > prepaidBatchMax) {
+        return reply.error('BAD_REQUEST', `count must be 1 to ${prepaidBatchMax}`);
+      }
+      const value = checkAmount(body.value, 'value');
+      if (value instanceof InputError) return reply.error(value.code, value.message);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return reply.error(currency.code, currency.message);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      // Everything follows from the request: the batch id from its parameters and idem, each card's
+      // id (and so its home partition) from the batch, its MAC from hsm-sim. A retry makes the same
+      // cards, and each shard skips the ones it already has.
+      const batchId = 'pb_' + createHash('sha256').update(`prepaid|${idem}|${count}|${value}|${currency}`).digest('hex').slice(0, 24);
+      const cards = Array.from({ length: count }, (_, i) => {
+        const h = createHash('sha256').update(`${batchId}:${i}`).digest();
+        return { cardId: 'pc_' + partitionPrefix(h.readUInt16BE(0) % partitionCount) + h.toString('hex', 2, 18), value, currency };
+      });
+      let macs: string[];
+      try {
+        macs = await hsm.issuePrepaid(cards);
+      } catch {
+        return reply.error('BUSY', 'the HSM is restarting; retry with the same idem');
+      }
+      const byShard = new Map<number, Array<[string, number]>>();
+      for (const c of cards) {
+        const shard = router.shardOf(partitionOfKeyedId(c.cardId));
+        (byShard.get(shard) ?? byShard.set(shard, []).get(shard)!).push([c.cardId, c.value]);
+      }
+      const results = await Promise.all([...byShard].map(([shard, list]) =>
+        router.request(shard, (tag) => [Op.prepaidIssue, 0, tag, Format.http, null, batchId, list, currency])));
+      const failed = results.find((r) => r.status !== 201);
+      if (failed) return reply.json(failed.status, failed.body);
+      // The cards as printed: whoever holds one (id, value, currency, MAC) can redeem it once.
+      reply.json(201, { batchId, cards: cards.map((c, i) => ({ ...c, mac: macs[i] })) });
+    });
+  }));
+
+  app.get('/v1/admin/prepaid-cards/:batchId', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const batchId = req.getParameter(0) ?? '';
+    if (!/^pb_[0-9a-f]{24}$/.test(batchId)) return reply.error('BAD_REQUEST', 'batchId must be a batch id');
+    Promise.all(Array.from({ length: router.shardCount }, (_, shard) =>
+      router.request(shard, (tag) => [Op.prepaidList, 0, tag, Format.http, null, batchId]))).then((rs) => {
+      const bad = rs.find((r) => r.status !== 200);
+      if (bad) return reply.json(bad.status, bad.body);
+      const cards = rs.flatMap((r) => r.body.cards as Array<{ state: string }>);
+      if (cards.length === 0) return reply.error('NOT_FOUND', 'no such batch');
+      reply.json(200, { batchId, issued: cards.length, redeemed: cards.filter((c) => c.state === 'redeemed').length, cards });
+    });
+  }));
+
   // --- operators ---------------------------------------------------------------------------------
 
   app.get('/v1/admin/alerts', guard((reply, req) => {
@@ -474,4 +565,9 @@ export function checkSettings(body: Record<string, unknown>): AccountPatch | Inp
   }
   if (Object.keys(patch).length === 0) return bad('nothing to change: send mode, devicePolicy, paused, limits or confirmTimeoutMs');
   return patch;
+}
+
+function checkPrepaidCardId(v: unknown): string | InputError {
+  if (typeof v !== 'string' || !/^pc_\d{4}[0-9a-f]{32}$/.test(v) || partitionOfKeyedId(v) < 0) return new InputError('BAD_REQUEST', 'cardId must be a prepaid card id');
+  return v;
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ShardState, type Outcome } from './shard-state.ts';
-import { Op, Format, type Command, type FormatCode } from './contract.ts';
+import { Op, Format, type Command, type FormatCode, type OutboxItem } from './contract.ts';
 import { partitionPrefix } from './partitions.ts';
 
 const dirs: string[] = [];
@@ -606,5 +606,31 @@ describe('resume', () => {
     // Decided: answered at once, nothing to watch.
     expect(word(one(state, [Op.decide, 0, tag++, Format.http, null, acc, authId, 'decline'], T0 + 2))).toBe('ok');
     expect(watches(resume(authId, 5), T0 + 3)).toEqual([]);
+  });
+});
+
+describe('prepaid cards in their home shard', () => {
+  it('issues from funding, redeems once through the outbox, refuses unknown and mismatched cards', () => {
+    const { state } = openState();
+    state.shardId = 0;
+    const acc = accountId(2, 9);
+    run(state, [cmd.open(acc)], T0);
+    const issue: Command = [Op.prepaidIssue, 0, tag++, Format.http, null, 'pb_1', [['pc_0002' + 'a'.repeat(32), 700], ['pc_0002' + 'b'.repeat(32), 300]], 'USD'];
+    expect(word(one(state, issue, T0))).toBe('ok');
+    expect(word(one(state, issue, T0))).toBe('ok'); // a retried batch adds nothing
+    expect(state.audit(0).currencies.USD).toMatchObject({ funding: 1000, prepaidOutstanding: 1000 });
+    const redeem = (card: string, value: number, idem: string): Command => [Op.prepaidRedeem, 0, tag++, Format.http, null, card, value, 'USD', acc, 0, idem];
+    expect(word(one(state, redeem('pc_0002' + 'c'.repeat(32), 700, 'u1'), T0))).toBe('declined:PREPAID_UNKNOWN');
+    expect(word(one(state, redeem('pc_0002' + 'a'.repeat(32), 701, 'u2'), T0))).toBe('declined:PREPAID_FORGED');
+    const r = state.applyBatch([redeem('pc_0002' + 'a'.repeat(32), 700, 'u3')], T0);
+    expect(word(r.outcomes[0])).toBe('redeemed');
+    expect(r.events.filter((e) => e.k === 'outbox')).toHaveLength(1);
+    expect(word(one(state, redeem('pc_0002' + 'a'.repeat(32), 700, 'u4'), T0))).toBe('declined:PREPAID_REDEEMED');
+    const item = (r.events.find((e) => e.k === 'outbox') as { items: OutboxItem[] }).items[0];
+    one(state, [Op.deliver, 0, 0, Format.http, null, item], T0);
+    expect(balances(state, acc, T0).balance).toBe(700);
+    const audit = state.audit(0);
+    expect(audit.problems).toEqual([]);
+    expect(audit.currencies.USD).toMatchObject({ funding: 1000, prepaidOutstanding: 300, available: 700 });
   });
 });
