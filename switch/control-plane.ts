@@ -20,7 +20,11 @@ export interface UserRecord {
   at: number;
   pin?: string;         // scrypt hash of the confirmation PIN, if the user set one
 }
-export interface VendorRecord { name: string; key: string; at: number; susp?: { at: number; reason: string } }
+export interface VendorRecord {
+  name: string; key: string; at: number; susp?: { at: number; reason: string };
+  /** Times a user reported one of this vendor's charges as fraud (operators look at these first). */
+  fraud?: number;
+}
 
 /** Something operators should look at: fraud reports, device warnings, enumeration suspensions. */
 export interface AlertRecord {
@@ -317,6 +321,24 @@ export class ControlPlane {
 
   vendorName(vendorId: string): string | null {
     return this.vendors.get(vendorId)?.name ?? null;
+  }
+
+  /** A user called one of this vendor's charges fraud: the vendor is flagged for operators. */
+  async flagVendor(vendorId: string): Promise<void> {
+    const rec = this.vendors.get(vendorId);
+    if (rec) await this.vendors.put(vendorId, { ...rec, fraud: (rec.fraud ?? 0) + 1 });
+  }
+
+  /** Vendors for operators: flagged first, then by name. Never their keys. */
+  listVendors(): Array<{ vendorId: string; name: string; createdAt: string; fraudReports: number; suspended: { at: string; reason: string } | null }> {
+    const out = [];
+    for (const { key, value } of this.vendors.getRange()) {
+      out.push({
+        vendorId: key as string, name: value.name, createdAt: new Date(value.at).toISOString(), fraudReports: value.fraud ?? 0,
+        suspended: value.susp ? { at: new Date(value.susp.at).toISOString(), reason: value.susp.reason } : null,
+      });
+    }
+    return out.sort((a, b) => b.fraudReports - a.fraudReports || a.name.localeCompare(b.name));
   }
 
   /** An operator suspended this vendor: its sessions are closed and its key refused until lifted. */

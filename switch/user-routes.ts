@@ -439,6 +439,11 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     reply.json(200, { alerts: named(control.listAlerts(Number(limitRaw), kind)) });
   }));
 
+  app.get('/v1/admin/vendors', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    reply.json(200, { vendors: control.listVendors().slice(0, 1000) });
+  }));
+
   for (const action of ['suspend', 'unsuspend'] as const) {
     app.post(`/v1/admin/vendors/:vendorId/${action}`, guard((reply, req) => {
       if (!admin(reply, req)) return;

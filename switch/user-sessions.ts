@@ -129,6 +129,7 @@ export class UserHub {
         void this.control.addAlert({
           kind: e.kind === 'fraud' ? 'fraud' : 'device', vendorId: e.vendorId, accountId: e.accountId, authId: e.authId, detail: e.detail,
         }).catch((err) => console.error('alert not recorded:', err));
+        if (e.kind === 'fraud' && e.vendorId) void this.control.flagVendor(e.vendorId).catch((err) => console.error('vendor not flagged:', err));
         this.toAccount(e.accountId, JSON.stringify({ event: 'alert', kind: e.kind, authId: e.authId, vendorName: e.vendorId ? this.control.vendorName(e.vendorId) : null, detail: e.detail }));
         break;
     }

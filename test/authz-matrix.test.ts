@@ -68,6 +68,7 @@ const matrix: Record<string, Row> = {
   'POST /v1/admin/faults/shards/:shard/crash': { who: 'admin', path: '/v1/admin/faults/shards/0/crash', body: {} },
   'POST /v1/admin/faults/hsm/crash': { who: 'admin', path: '/v1/admin/faults/hsm/crash', body: {} },
   'GET /v1/admin/alerts': { who: 'admin', path: '/v1/admin/alerts' },
+  'GET /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors' },
   'POST /v1/admin/prepaid-cards': { who: 'admin', path: '/v1/admin/prepaid-cards', body: { count: 1, value: 1, currency: 'USD', idem: 'matrix-prepaid' } },
   'GET /v1/admin/prepaid-cards/:batchId': { who: 'admin', path: '/v1/admin/prepaid-cards/pb_000000000000000000000000' },
   'POST /v1/admin/vendors/:vendorId/suspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/suspend', body: {} },

@@ -147,6 +147,12 @@ describe('confirmation mode', () => {
       expect(list.status).toBe(200);
       expect(list.body.alerts.some((a: any) => a.authId === pending.authId && a.vendorId === f.vendorId && a.vendorName === 'Test Shop')).toBe(true);
     });
+    // The vendor is flagged for operators.
+    await eventually(async () => {
+      const vendors = (await http(s, 'GET', '/v1/admin/vendors', undefined, s.adminToken)).body.vendors;
+      expect(vendors.find((v: any) => v.vendorId === f.vendorId)).toMatchObject({ name: 'Test Shop', fraudReports: 1, suspended: null });
+      expect(JSON.stringify(vendors)).not.toContain('ovk_');
+    });
     // Only operators read alerts.
     expect((await http(s, 'GET', '/v1/admin/alerts', undefined, f.token)).status).toBe(401);
   });
