@@ -263,6 +263,12 @@ async function moneyRoutes(A: string): Promise<void> {
   expect((await call('GET', '/v1/accounts/me/members', {}, { token: member.token, expect: 200 })).members).toHaveLength(2);
   await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: payee.email, password: 'some password' }, expect: 409 });
   await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: 'x@example.com', password: 'some password', role: 'admin' }, expect: 400 });
+  // At most 8 users per account, also when several are added at once (each waits for its password
+  // hash, so the count must include those still being added).
+  const adding = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+    http(s, 'POST', '/v1/accounts/me/members', { email: `specrush${i}.${Date.now()}@example.com`, password: 'members own password' }, T)));
+  expect(adding.map((r) => r.status).sort()).toEqual([201, 201, 201, 201, 201, 201, 400, 400]);
+  expect((await call('GET', '/v1/accounts/me/members', {}, { token: T, expect: 200 })).members).toHaveLength(8);
 
   // Transfers: sent (by the member, from the shared account), declined, refused.
   const sent = await call('POST', '/v1/transfers', {}, { token: member.token, body: { to: { accountId: payee.accountId }, amount: 1_000, currency: 'USD', idem: 'spec-t1', memo: 'rent' }, expect: 200 });
