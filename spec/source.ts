@@ -13,7 +13,9 @@
 // Adding a route: add its path under `paths` (reusing the schemas), run spec/write.ts, commit the
 // two JSON files.
 
-import { authorizeDeclines, pendingDeclines, authOpDeclines, errorCodes as contractErrorCodes, clientModes, devicePolicies, recurringPeriods } from '../workers/contract.ts';
+import {
+  authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, errorCodes as contractErrorCodes, clientModes, devicePolicies, recurringPeriods,
+} from '../workers/contract.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const obj = (properties: Record<string, unknown>, required: string[], extra: Record<string, unknown> = {}) =>
@@ -30,6 +32,12 @@ export const authorizeDeclineCodes: string[] = [...authorizeDeclines];
 /** How a pending authorization ends when it is not approved (events, resume, replays). */
 export const pendingDeclineCodes: string[] = [...pendingDeclines];
 export const authOpDeclineCodes: string[] = [...authOpDeclines];
+/** Refusals of a prepaid-card redemption (workers/contract.ts). */
+export const prepaidDeclineCodes: string[] = [...prepaidDeclines];
+/** Declines of a transfer or a payment to a vendor, in the order workers/shard-state.ts checks them.
+ * contract.ts has no list of its own for these: they are codes of authorize, reused. */
+export const moneyDeclineCodes: string[] = ['CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'];
+for (const code of moneyDeclineCodes) if (!authorizeDeclineCodes.includes(code)) throw new Error(`${code} is not a decline of workers/contract.ts`);
 /** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
 export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];
 
@@ -156,9 +164,97 @@ const schemas: Record<string, unknown> = {
     vendorId: nullable(str()), vendorName: nullable(str()), accountId: nullable(str()), authId: nullable(ref('AuthId')), detail: str(),
   }, ['alertId', 'at', 'kind', 'vendorId', 'vendorName', 'accountId', 'authId', 'detail'], { additionalProperties: false }),
   HistoryEntry: obj({
-    at: ref('IsoTime'), kind: { enum: ['fund', 'hold', 'release', 'capture', 'refund', 'expire'] }, amount: ref('Amount'), currency: ref('Currency'),
+    at: ref('IsoTime'), kind: { enum: ['fund', 'hold', 'release', 'capture', 'refund', 'expire', 'transfer-out', 'transfer-in', 'payment'] }, amount: ref('Amount'), currency: ref('Currency'),
     authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()),
-  }, ['at', 'kind', 'amount', 'currency', 'vendorName'], { additionalProperties: false }),
+  }, ['at', 'kind', 'amount', 'currency', 'vendorName'], { additionalProperties: false, description: 'One journal leg that moved the account\'s money (workers/ledger-names.ts). A prepaid redemption arrives as transfer-in.' }),
+  // --- money between users, to vendors, and prepaid cards
+  TransferId: str('Transfer id (a prepaid redemption\'s is tr_ and the card id).', { pattern: '^tr_([0-9]{4}[0-9a-z]+\\.[0-9a-z]+\\.[0-9a-z]+|pc_[0-9]{4}[0-9a-f]{32})$' }),
+  PaymentId: str('Payment id (a user\'s payment to a vendor).', { pattern: '^pm_[0-9]{4}[0-9a-z]+\\.[0-9a-z]+\\.[0-9a-z]+$' }),
+  PrepaidCardId: str('Prepaid card id.', { pattern: '^pc_[0-9]{4}[0-9a-f]{32}$' }),
+  PrepaidBatchId: str('Prepaid batch id: follows from the batch request (idem, count, value, currency), so a retry names the same batch.', { pattern: '^pb_[0-9a-f]{24}$' }),
+  Memo: nullable(str('Shown to the receiver (transfers) or kept with the payment; no control, line-separator or bidirectional characters.', { minLength: 1, maxLength: 200 })),
+  TransferRequest: obj({
+    to: {
+      description: 'The receiver: their account id, or the e-mail of a user of their account (not the sender\'s own account).',
+      oneOf: [
+        obj({ accountId: ref('AccountId') }, ['accountId'], { additionalProperties: false }),
+        obj({ email: str(undefined, { maxLength: 254 }) }, ['email'], { additionalProperties: false }),
+      ],
+    },
+    amount: ref('Amount'), currency: { ...ref('Currency'), description: 'The sender\'s and the receiver\'s currency.' }, idem: ref('Idem'), memo: ref('Memo'),
+  }, ['to', 'amount', 'currency', 'idem'], { additionalProperties: false }),
+  Transferred: obj({
+    status: { const: 'sent' }, transferId: ref('TransferId'), amount: ref('Amount'), currency: ref('Currency'), balance: int('The sender\'s balance after the debit.'),
+  }, ['status', 'transferId', 'amount', 'currency', 'balance'], {
+    additionalProperties: false,
+    description: 'Debited, durably; the receiver\'s shard credits it exactly once (through the sender shard\'s outbox), usually within milliseconds. The receiver learns the amount and memo (TransferEvent), never the sender.',
+  }),
+  PaymentRequest: obj({ vendorId: ref('VendorId'), amount: ref('Amount'), currency: ref('Currency'), idem: ref('Idem'), memo: ref('Memo') },
+    ['vendorId', 'amount', 'currency', 'idem'], { additionalProperties: false }),
+  Paid: obj({
+    status: { const: 'paid' }, paymentId: ref('PaymentId'), vendorId: ref('VendorId'), amount: ref('Amount'), currency: ref('Currency'), balance: int('The payer\'s balance after the payment.'),
+  }, ['status', 'paymentId', 'vendorId', 'amount', 'currency', 'balance'], { additionalProperties: false, description: 'Debited and credited to the vendor\'s payable, in one transaction (no ID, no hold).' }),
+  MoneyDeclineCode: { type: 'string', enum: moneyDeclineCodes, description: 'Declines of a transfer or payment, in order of precedence (the same codes as authorize).' },
+  MoneyDeclined: obj({ status: { const: 'declined' }, code: ref('MoneyDeclineCode') }, ['status', 'code'], { additionalProperties: false, description: 'Nothing moved. A replay of the idem answers the same.' }),
+  PrepaidDeclineCode: { type: 'string', enum: prepaidDeclineCodes, description: 'Refusals of a prepaid-card redemption. See docs/error-codes.md.' },
+  PrepaidRedeemRequest: obj({
+    cardId: ref('PrepaidCardId'), value: { ...ref('Amount'), description: 'As printed on the card.' }, currency: ref('Currency'),
+    mac: str('The issuer\'s MAC, as printed on the card (hex).', { pattern: '^[0-9a-f]{64}$' }), idem: ref('Idem'),
+  }, ['cardId', 'value', 'currency', 'mac', 'idem'], { additionalProperties: false }),
+  Redeemed: obj({ status: { const: 'redeemed' }, cardId: ref('PrepaidCardId'), amount: ref('Amount'), currency: ref('Currency'), transferId: ref('TransferId') },
+    ['status', 'cardId', 'amount', 'currency', 'transferId'], {
+      additionalProperties: false, description: 'The card is spent; its value reaches the account like a transfer (memo "prepaid card"), exactly once.',
+    }),
+  PrepaidDeclined: obj({ status: { const: 'declined' }, code: { anyOf: [ref('PrepaidDeclineCode'), { const: 'CURRENCY_MISMATCH' }] } }, ['status', 'code'], {
+    additionalProperties: false,
+    description: 'In order: PREPAID_FORGED (the MAC does not verify), CURRENCY_MISMATCH (the card is in another currency than the account), PREPAID_UNKNOWN, PREPAID_REDEEMED. Nothing moved.',
+  }),
+  PrepaidBatchRequest: obj({
+    count: int('Cards in the batch.', { minimum: 1, maximum: 1000 }), value: { ...ref('Amount'), description: 'Each card\'s value.' }, currency: ref('Currency'), idem: ref('Idem'),
+  }, ['count', 'value', 'currency', 'idem'], { additionalProperties: false }),
+  PrepaidBatch: obj({
+    batchId: ref('PrepaidBatchId'),
+    cards: {
+      type: 'array', minItems: 1, maxItems: 1000,
+      items: obj({ cardId: ref('PrepaidCardId'), value: ref('Amount'), currency: ref('Currency'), mac: str(undefined, { pattern: '^[0-9a-f]{64}$' }) },
+        ['cardId', 'value', 'currency', 'mac'], { additionalProperties: false }),
+    },
+  }, ['batchId', 'cards'], { additionalProperties: false, description: 'The cards as printed: whoever holds one can redeem it once. The same request again answers the same cards and issues nothing more.' }),
+  PrepaidBatchView: obj({
+    batchId: ref('PrepaidBatchId'), issued: int(undefined, { minimum: 1 }), redeemed: int(undefined, { minimum: 0 }),
+    cards: {
+      type: 'array',
+      items: obj({ cardId: ref('PrepaidCardId'), value: ref('Amount'), currency: ref('Currency'), state: { enum: ['issued', 'redeemed'] }, redeemedAt: nullable(ref('IsoTime')) },
+        ['cardId', 'value', 'currency', 'state', 'redeemedAt'], { additionalProperties: false }),
+    },
+  }, ['batchId', 'issued', 'redeemed', 'cards'], { additionalProperties: false, description: 'Which cards of a batch were redeemed (MACs are not repeated).' }),
+  Member: obj({ userId: str(), email: str(), joinedAt: ref('IsoTime') }, ['userId', 'email', 'joinedAt'], { additionalProperties: false }),
+  // --- the audit
+  AuditCurrency: obj({
+    funding: int('Money that entered through fund and prepaid batches.'), available: int('Balances less holds (negative where credit is drawn).'),
+    held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int('Drawn on credit lines: the sum of negative balances (inside available).', { minimum: 0 }),
+    inFlight: int('Transfers (and redemptions) sent by one shard and not yet credited by another.'),
+    prepaidOutstanding: int('Prepaid cards issued and not yet redeemed.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding, and 0 <= inFlight <= what the outboxes still hold.',
+  }),
+  ShardAuditCurrency: obj({
+    funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
+    sentOut: int('Transfers and redemptions sent out of this shard, ever.', { minimum: 0 }), receivedIn: int('Transfers credited in this shard, ever.', { minimum: 0 }),
+    outboxPending: int('Sent items not yet acknowledged by their receiving shard.', { minimum: 0 }), prepaidOutstanding: int(undefined, { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding'], {
+    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding.',
+  }),
+  ShardAudit: obj({
+    shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },
+    currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('ShardAuditCurrency') },
+    accounts: int(undefined, { minimum: 0 }), auths: int(undefined, { minimum: 0 }), journalEntries: int(undefined, { minimum: 0 }),
+  }, ['shardId', 'conserved', 'problems', 'currencies', 'accounts', 'auths', 'journalEntries'], { additionalProperties: false }),
+  Audit: obj({
+    conserved: bool('Every shard conserved, and across shards every currency balances.'),
+    currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('AuditCurrency') },
+    shards: { type: 'array', items: ref('ShardAudit') },
+  }, ['conserved', 'currencies', 'shards'], { additionalProperties: false }),
   // --- vendor WebSocket frames only
   GetFrame: obj({ op: { const: 'get' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], { additionalProperties: false }),
   ResumeFrame: obj({ op: { const: 'resume' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], {
@@ -192,6 +288,11 @@ const schemas: Record<string, unknown> = {
     ['event', 'authId', 'status'], { additionalProperties: false, description: 'A prompt is over (answered on any session, or timed out): sent to every session.' }),
   CreditEvent: obj({ event: { const: 'credit' }, applicationId: str(), status: { enum: ['accepted', 'rejected'] }, creditLimit: ref('Amount') },
     ['event', 'applicationId', 'status'], { additionalProperties: false, description: 'A credit application was decided (by the rules or an operator).' }),
+  TransferEvent: obj({ event: { const: 'transfer' }, transferId: ref('TransferId'), amount: ref('Amount'), currency: ref('Currency'), memo: str(undefined, { minLength: 1, maxLength: 200 }) },
+    ['event', 'transferId', 'amount', 'currency'], {
+      additionalProperties: false,
+      description: 'Money arrived in the account (a transfer, or a prepaid card redeemed: memo "prepaid card"), sent to every session live when it is credited. It never names the sender. memo is absent when the sender gave none.',
+    }),
   AlertEvent: obj({ event: { const: 'alert' }, kind: { enum: ['fraud', 'device'] }, authId: nullable(ref('AuthId')), vendorName: nullable(str()), detail: str() },
     ['event', 'kind', 'authId', 'vendorName', 'detail'], { additionalProperties: false, description: 'Something the user should know: a reported fraud, or a device/IP check in warn mode.' }),
   ConfirmFrame: obj({
@@ -363,6 +464,50 @@ const paths: Record<string, Record<string, unknown>> = {
       responses: { 200: json(obj({ applications: { type: 'array', items: ref('CreditApplication') } }, ['applications'], { additionalProperties: false }), 'Applications'), ...errors(401) },
     },
   },
+  '/v1/accounts/me/members': {
+    get: {
+      operationId: 'members', summary: 'The users of the account (family accounts: each with their own login, PIN and token)', tags: ['users'], security: bearer('userToken'),
+      responses: { 200: json(obj({ members: { type: 'array', items: ref('Member') } }, ['members'], { additionalProperties: false }), 'Members'), ...errors(401) },
+    },
+    post: {
+      operationId: 'addMember', summary: 'Add a user to the account (at most 8): the same balance, IDs, prompts and settings; answers the new member\'s token', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({
+        email: str(undefined, { maxLength: 254 }), password: str(undefined, { minLength: 8, maxLength: 256 }),
+        pin: str('4 to 12 digits: the member\'s own PIN for confirmation prompts.', { pattern: '^[0-9]{4,12}$' }),
+      }, ['email', 'password'], { additionalProperties: false })),
+      responses: { 201: json(ref('SignedIn'), 'Added'), ...errors(400, 401, 409, 413, 415) },
+    },
+  },
+  '/v1/transfers': {
+    post: {
+      operationId: 'transfer', summary: 'Send money to another user\'s account, by account id or e-mail', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(ref('TransferRequest')),
+      responses: {
+        200: json({ oneOf: [ref('Transferred'), ref('MoneyDeclined')] }, 'Sent, or declined'),
+        ...errors(400, 401, 404, 409, 413, 415, 503),
+      },
+    },
+  },
+  '/v1/payments': {
+    post: {
+      operationId: 'payVendor', summary: 'Pay a vendor directly from the balance (no ID, no hold)', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(ref('PaymentRequest')),
+      responses: {
+        200: json({ oneOf: [ref('Paid'), ref('MoneyDeclined')] }, 'Paid, or declined'),
+        ...errors(400, 401, 404, 409, 413, 415, 503),
+      },
+    },
+  },
+  '/v1/prepaid/redeem': {
+    post: {
+      operationId: 'redeemPrepaid', summary: 'Redeem a prepaid card into the account, once', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(ref('PrepaidRedeemRequest')),
+      responses: {
+        200: json({ oneOf: [ref('Redeemed'), ref('PrepaidDeclined')] }, 'Redeemed, or declined'),
+        ...errors(400, 401, 404, 409, 413, 415, 503),
+      },
+    },
+  },
   '/v1/user': {
     get: {
       operationId: 'userSession', summary: 'Upgrade to the user WebSocket (frames: /v1/asyncapi.json, channel user)', tags: ['users'],
@@ -428,10 +573,24 @@ const paths: Record<string, Record<string, unknown>> = {
       responses: { 200: json(ref('CreditApplication'), 'Decided'), ...errors(400, 401, 404, 409, 413, 415, 503) },
     },
   },
+  '/v1/admin/prepaid-cards': {
+    post: {
+      operationId: 'issuePrepaidCards', summary: 'Issue a batch of prepaid cards (MACed by the HSM, each recorded in its home shard); the same request again makes the same cards', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(ref('PrepaidBatchRequest')),
+      responses: { 201: json(ref('PrepaidBatch'), 'Issued'), ...errors(400, 401, 413, 415, 503) },
+    },
+  },
+  '/v1/admin/prepaid-cards/{batchId}': {
+    get: {
+      operationId: 'prepaidBatch', summary: 'A batch\'s cards and which were redeemed', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('batchId', ref('PrepaidBatchId'))],
+      responses: { 200: json(ref('PrepaidBatchView'), 'The batch'), ...errors(400, 401, 404, 503) },
+    },
+  },
   '/v1/admin/audit': {
     get: {
-      operationId: 'audit', summary: 'Prove money is conserved', tags: ['operators'], security: bearer('adminToken'),
-      responses: { 200: json(obj({ conserved: { type: 'boolean' }, currencies: { type: 'object' }, shards: { type: 'array', items: { type: 'object' } } }, ['conserved', 'currencies', 'shards']), 'Audit'), ...errors(401, 503) },
+      operationId: 'audit', summary: 'Prove money is conserved (while transfers stream, inFlight is what is between shards)', tags: ['operators'], security: bearer('adminToken'),
+      responses: { 200: json(ref('Audit'), 'Audit'), ...errors(401, 503) },
     },
   },
   '/v1/admin/hsm/rotate': {
@@ -521,8 +680,8 @@ export const openapi = {
   servers: [{ url: 'http://127.0.0.1:8080', description: 'A switch started with `npm start`' }],
   tags: [
     { name: 'vendors', description: 'Authorize, capture, void, refund; verify approvals' },
-    { name: 'users', description: 'Registration, sign-in, accounts, settings, devices, holds, history, single-use IDs and their controls, cards, credit, the user WebSocket' },
-    { name: 'operators', description: 'Admin token' },
+    { name: 'users', description: 'Registration, sign-in, accounts and their members, settings, devices, holds, history, single-use IDs and their controls, cards, credit, transfers, payments to vendors, prepaid redemption, the user WebSocket' },
+    { name: 'operators', description: 'Admin token: vendors, funding, prepaid batches, alerts, credit decisions, the audit' },
     { name: 'operations', description: 'Health, metrics, live page' },
     { name: 'specs', description: 'These documents' },
   ],
@@ -577,6 +736,7 @@ const userMessages: Record<string, unknown> = {
   resolved: message('resolved', 'ResolvedEvent', 'A prompt is over'),
   credit: message('credit', 'CreditEvent', 'A credit application was decided'),
   alert: message('alert', 'AlertEvent', 'A fraud report or a device/IP warning'),
+  transfer: message('transfer', 'TransferEvent', 'Money arrived: a transfer, or a prepaid card redeemed'),
   confirm: message('confirm', 'ConfirmFrame', 'Approve (with PIN or password), decline, or report fraud'),
   card: message('card', 'CardFrame', 'Answer a card prompt with the card\'s cryptogram'),
   confirmResult: message('confirmResult', 'ConfirmResult', 'The answer was taken'),
@@ -625,8 +785,8 @@ export const asyncapi = {
     userConfirm: receive('user', 'confirm', 'The user answers a confirm prompt', ['confirmResult', 'userError']),
     userCard: receive('user', 'card', 'The user\'s card answers a card prompt', ['confirmResult', 'userError']),
     userEvents: {
-      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts', channel: { $ref: '#/channels/user' },
-      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert'].map(msgRef('user')),
+      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts, money received', channel: { $ref: '#/channels/user' },
+      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer'].map(msgRef('user')),
       security: userSecurity,
     },
   },

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { validate as validateOpenApi } from '@readme/openapi-parser';
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser';
 import { openapi, asyncapi, renderSpec } from './source.ts';
-import { authorizeDeclines, pendingDeclines, authOpDeclines, errorCodes } from '../workers/contract.ts';
+import { authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, errorCodes } from '../workers/contract.ts';
 
 const committed = (name: string) => readFileSync(new URL(name, import.meta.url), 'utf8');
 
@@ -39,15 +39,17 @@ describe('spec/openapi.json and spec/asyncapi.json', () => {
     expect(schemas.AuthorizeDeclineCode.enum).toEqual(expect.arrayContaining([...authorizeDeclines]));
     expect(schemas.AuthorizeDeclineCode.enum).toEqual([...authorizeDeclines, ...pendingDeclines]);
     expect(schemas.AuthOpDeclineCode.enum).toEqual([...authOpDeclines]);
+    expect(schemas.PrepaidDeclineCode.enum).toEqual([...prepaidDeclines]);
+    expect(authorizeDeclines).toEqual(expect.arrayContaining(schemas.MoneyDeclineCode.enum));
     expect(schemas.ErrorCode.enum).toEqual(expect.arrayContaining([...errorCodes]));
   });
 });
 
 describe('docs/error-codes.md', () => {
   it('explains every decline and error code of the specs', async () => {
-    const { authorizeDeclineCodes, pendingDeclineCodes, authOpDeclineCodes, errorCodes: specErrors } = await import('./source.ts');
+    const { authorizeDeclineCodes, pendingDeclineCodes, authOpDeclineCodes, prepaidDeclineCodes, errorCodes: specErrors } = await import('./source.ts');
     const doc = readFileSync(new URL('../docs/error-codes.md', import.meta.url), 'utf8');
-    const missing = [...authorizeDeclineCodes, ...pendingDeclineCodes, ...authOpDeclineCodes, ...specErrors]
+    const missing = [...authorizeDeclineCodes, ...pendingDeclineCodes, ...authOpDeclineCodes, ...prepaidDeclineCodes, ...specErrors]
       .filter((code) => !doc.includes('`' + code + '`'));
     expect(missing).toEqual([]);
   });

@@ -238,6 +238,8 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     reply.json(200, { members: control.members(user.accountId) });
   }));
 
+  /** Members being created, per account (between the limit check and their record). */
+  const joining = new Map<string, number>();
   app.post('/v1/accounts/me/members', guard((reply, req) => {
     const user = userOf(reply, req);
     if (!user) return;
@@ -255,10 +257,14 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       if (pin !== undefined && (typeof pin !== 'string' || !new RegExp(`^\\d{${pinDigitsMin},${pinDigitsMax}}$`).test(pin))) {
         return reply.error('BAD_REQUEST', `pin must be ${pinDigitsMin} to ${pinDigitsMax} digits`);
       }
-      if (control.members(user.accountId).length >= membersPerAccountMax) {
+      // Members still being created count too: each waits for its password hash before it is
+      // listed, so without them several added at once would all pass this check.
+      const adding = joining.get(user.accountId) ?? 0;
+      if (control.members(user.accountId).length + adding >= membersPerAccountMax) {
         return reply.error('BAD_REQUEST', `at most ${membersPerAccountMax} members per account`);
       }
       if (!control.reserveEmail(email)) return reply.error('EMAIL_TAKEN', 'an account with this email exists');
+      joining.set(user.accountId, adding + 1);
       let created: { userId: string; token: string };
       try {
         // The new member shares the account: the same balance, IDs, prompts and settings.
@@ -267,6 +273,10 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       } catch (err) {
         control.releaseEmail(email);
         throw err;
+      } finally {
+        const left = joining.get(user.accountId)! - 1;
+        if (left === 0) joining.delete(user.accountId);
+        else joining.set(user.accountId, left);
       }
       reply.json(201, { userId: created.userId, accountId: user.accountId, token: created.token });
     });

@@ -136,6 +136,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await call('GET', '/v1/auths/{authId}', { authId: 'au_00000000000000' }, { token: f.apiKey, expect: 404 });
 
     await userRoutes(A);
+    await moneyRoutes(A);
 
     // The WebSocket upgrades without a credential: 401 with an error body, as specified.
     for (const path of ['/v1/vendor', '/v1/user']) {
@@ -247,6 +248,62 @@ async function userRoutes(A: string): Promise<void> {
   const device = await call('GET', '/v1/admin/alerts', {}, { token: A, query: 'kind=device', expect: 200 });
   expect(device.alerts.some((a: { authId: string }) => a.authId === pending.authId)).toBe(true);
   await call('GET', '/v1/admin/alerts', {}, { token: A, query: 'kind=nonsense', expect: 400 });
+}
+
+/** Family members, transfers, payments to vendors and prepaid cards: each route once as meant, with a
+ * decline where one is cheap (declines are 200s and have their own schemas), and a refusal or two. */
+async function moneyRoutes(A: string): Promise<void> {
+  const payer = await setupVendorAndUser(s, 5_000);
+  const payee = await setupVendorAndUser(s, 0);
+  const T = payer.token;
+
+  // Members: the new member shares the account and gets a token of their own.
+  const member = await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: `specmember${Date.now()}@example.com`, password: 'members own password', pin: '1357' }, expect: 201 });
+  expect(member.accountId).toBe(payer.accountId);
+  expect((await call('GET', '/v1/accounts/me/members', {}, { token: member.token, expect: 200 })).members).toHaveLength(2);
+  await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: payee.email, password: 'some password' }, expect: 409 });
+  await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: 'x@example.com', password: 'some password', role: 'admin' }, expect: 400 });
+  // At most 8 users per account, also when several are added at once (each waits for its password
+  // hash, so the count must include those still being added).
+  const adding = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+    http(s, 'POST', '/v1/accounts/me/members', { email: `specrush${i}.${Date.now()}@example.com`, password: 'members own password' }, T)));
+  expect(adding.map((r) => r.status).sort()).toEqual([201, 201, 201, 201, 201, 201, 400, 400]);
+  expect((await call('GET', '/v1/accounts/me/members', {}, { token: T, expect: 200 })).members).toHaveLength(8);
+
+  // Transfers: sent (by the member, from the shared account), declined, refused.
+  const sent = await call('POST', '/v1/transfers', {}, { token: member.token, body: { to: { accountId: payee.accountId }, amount: 1_000, currency: 'USD', idem: 'spec-t1', memo: 'rent' }, expect: 200 });
+  expect(sent).toMatchObject({ status: 'sent', amount: 1_000, balance: 4_000 });
+  expect(await call('POST', '/v1/transfers', {}, { token: T, body: { to: { email: payee.email }, amount: 4_001, currency: 'USD', idem: 'spec-t2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+  await call('POST', '/v1/transfers', {}, { token: T, body: { to: { email: 'nobody@example.com' }, amount: 1, currency: 'USD', idem: 'spec-t3' }, expect: 404 });
+  await call('POST', '/v1/transfers', {}, { token: T, body: { to: { accountId: payee.accountId }, amount: 2, currency: 'USD', idem: 'spec-t1' }, expect: 409 });
+  await call('POST', '/v1/transfers', {}, { token: T, body: { to: { accountId: payee.accountId }, amount: 1, currency: 'USD', idem: 'spec-t4', fee: 0 }, expect: 400 });
+
+  // Payments to a vendor: paid, declined, refused.
+  expect(await call('POST', '/v1/payments', {}, { token: T, body: { vendorId: payer.vendorId, amount: 500, currency: 'USD', idem: 'spec-p1', memo: 'invoice 7' }, expect: 200 }))
+    .toMatchObject({ status: 'paid', vendorId: payer.vendorId, amount: 500, balance: 3_500 });
+  expect(await call('POST', '/v1/payments', {}, { token: T, body: { vendorId: payer.vendorId, amount: 3_501, currency: 'USD', idem: 'spec-p2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+  await call('POST', '/v1/payments', {}, { token: T, body: { vendorId: 'vd_00000000000000000000', amount: 1, currency: 'USD', idem: 'spec-p3' }, expect: 404 });
+  const history = await call('GET', '/v1/accounts/me/history', {}, { token: T, query: 'limit=3', expect: 200 });
+  expect(history.entries.map((e: { kind: string }) => e.kind)).toEqual(['payment', 'transfer-out', 'fund']);
+
+  // Prepaid cards: a batch, a redemption, a forged and a spent card, the batch as operators see it.
+  const batch = await call('POST', '/v1/admin/prepaid-cards', {}, { token: A, body: { count: 2, value: 700, currency: 'USD', idem: 'spec-batch' }, expect: 201 });
+  await call('POST', '/v1/admin/prepaid-cards', {}, { token: A, body: { count: 0, value: 700, currency: 'USD', idem: 'spec-batch-0' }, expect: 400 });
+  const [card, other] = batch.cards;
+  expect(await call('POST', '/v1/prepaid/redeem', {}, { token: payee.token, body: { ...card, idem: 'spec-r1' }, expect: 200 }))
+    .toMatchObject({ status: 'redeemed', cardId: card.cardId, amount: 700, transferId: `tr_${card.cardId}` });
+  expect(await call('POST', '/v1/prepaid/redeem', {}, { token: T, body: { ...card, idem: 'spec-r2' }, expect: 200 })).toEqual({ status: 'declined', code: 'PREPAID_REDEEMED' });
+  expect(await call('POST', '/v1/prepaid/redeem', {}, { token: T, body: { ...other, value: 70_000, idem: 'spec-r3' }, expect: 200 })).toEqual({ status: 'declined', code: 'PREPAID_FORGED' });
+  await call('POST', '/v1/prepaid/redeem', {}, { body: { ...other, idem: 'spec-r4' }, expect: 401 });
+  expect(await call('GET', '/v1/admin/prepaid-cards/{batchId}', { batchId: batch.batchId }, { token: A, expect: 200 })).toMatchObject({ issued: 2, redeemed: 1 });
+  await call('GET', '/v1/admin/prepaid-cards/{batchId}', { batchId: 'pb_000000000000000000000000' }, { token: A, expect: 404 });
+  await call('GET', '/v1/admin/prepaid-cards/{batchId}', { batchId: 'nope' }, { token: A, expect: 400 });
+
+  // The audit, with money between shards and cards outstanding, in its full shape.
+  const audit = await call('GET', '/v1/admin/audit', {}, { token: A, expect: 200 });
+  expect(audit.currencies.USD.prepaidOutstanding).toBeGreaterThanOrEqual(700);
 }
 
 /** Validate a frame against a message of spec/asyncapi.json: `#/channels/<channel>/messages/<name>`. */
@@ -401,11 +458,21 @@ describe('user WebSocket frames and pushed vendor events, validated against spec
       expect((await http(s, 'POST', '/v1/credit/applications', { requestedLimit: 5000, monthlyIncome: 300_000 }, fu.token)).status).toBe(201);
       expect(await userEvent((e) => e.event === 'credit')).toMatchObject({ status: 'accepted', creditLimit: 5000 });
 
+      // Money arrives: a transfer (the receiver learns amount and memo), and a prepaid card redeemed.
+      const sender = await setupVendorAndUser(s, 1_000);
+      const sent = (await http(s, 'POST', '/v1/transfers', { to: { accountId: fu.accountId }, amount: 250, currency: 'USD', idem: 'uws-t', memo: 'thanks' }, sender.token)).body;
+      expect(sent.status).toBe('sent');
+      expect(await userEvent((e) => e.event === 'transfer' && e.transferId === sent.transferId))
+        .toEqual({ event: 'transfer', transferId: sent.transferId, amount: 250, currency: 'USD', memo: 'thanks' });
+      const [prepaid] = (await http(s, 'POST', '/v1/admin/prepaid-cards', { count: 1, value: 300, currency: 'USD', idem: 'uws-card' }, s.adminToken)).body.cards;
+      expect((await http(s, 'POST', '/v1/prepaid/redeem', { ...prepaid, idem: 'uws-r' }, fu.token)).body.status).toBe('redeemed');
+      expect(await userEvent((e) => e.event === 'transfer' && e.transferId === `tr_${prepaid.cardId}`)).toMatchObject({ amount: 300, memo: 'prepaid card' });
+
       // Bad frames are errors of the specified shape.
       const refused = await user.request({ op: 'confirm', authId: p3.authId, decision: 'maybe' });
       checkReply('userConfirm', refused);
       expect(refused).toMatchObject({ code: 'BAD_REQUEST' });
-      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'hello', 'resolved']);
+      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'hello', 'resolved', 'transfer']);
     } finally {
       vendor.close();
       user.close();
