@@ -252,9 +252,10 @@ const schemas: Record<string, unknown> = {
   }, ['shardId', 'conserved', 'problems', 'currencies', 'accounts', 'auths', 'journalEntries'], { additionalProperties: false }),
   Audit: obj({
     conserved: bool('Every shard conserved, and across shards every currency balances.'),
+    inFlightCovered: bool('Money in flight between shards is covered by unacknowledged outbox items (meaningful when transfers are not moving: shards are read one after another).'),
     currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('AuditCurrency') },
     shards: { type: 'array', items: ref('ShardAudit') },
-  }, ['conserved', 'currencies', 'shards'], { additionalProperties: false }),
+  }, ['conserved', 'inFlightCovered', 'currencies', 'shards'], { additionalProperties: false }),
   // --- vendor WebSocket frames only
   GetFrame: obj({ op: { const: 'get' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], { additionalProperties: false }),
   ResumeFrame: obj({ op: { const: 'resume' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], {
@@ -516,6 +517,20 @@ const paths: Record<string, Record<string, unknown>> = {
     },
   },
   '/v1/admin/vendors': {
+    get: {
+      operationId: 'listVendors', summary: 'Vendors for operators: flagged by users\' fraud reports first, with suspensions (never keys)', tags: ['operators'], security: bearer('adminToken'),
+      responses: {
+        200: json(obj({
+          vendors: {
+            type: 'array', maxItems: 1000, items: obj({
+              vendorId: str(), name: str(), createdAt: str(undefined, { format: 'date-time' }), fraudReports: int(undefined, { minimum: 0 }),
+              suspended: { oneOf: [{ type: 'null' }, obj({ at: str(undefined, { format: 'date-time' }), reason: str() }, ['at', 'reason'], { additionalProperties: false })] },
+            }, ['vendorId', 'name', 'createdAt', 'fraudReports', 'suspended'], { additionalProperties: false }),
+          },
+        }, ['vendors'], { additionalProperties: false }), 'Vendors'),
+        ...errors(401),
+      },
+    },
     post: {
       operationId: 'createVendor', summary: 'Create a vendor (its API key is shown once)', tags: ['operators'], security: bearer('adminToken'),
       requestBody: body(obj({ name: str(undefined, { minLength: 1 }) }, ['name'], { additionalProperties: false })),

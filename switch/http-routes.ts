@@ -290,14 +290,18 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
           pending[c] = (pending[c] ?? 0) + v.outboxPending;
         }
       }
-      // Across shards: everything funded sits in an account, a hold, a vendor's payable, or in
-      // flight; and what is in flight is covered by outbox items not yet acknowledged.
+      // Across shards: everything funded sits in an account, a hold, a vendor's payable, a prepaid
+      // card, or in flight. The shards are read one after the other while transfers move, so a
+      // transfer may be seen debited and not yet credited (in flight), or credited while its sender
+      // was read before the debit (in flight then counts it negative, and available twice): the
+      // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
+      // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
-        && Object.entries(currencies).every(([c, t]) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding
-          && t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
+        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding);
+      const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
       lastAudit.conserved = conserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);
-      reply.json(200, { conserved, currencies, shards });
+      reply.json(200, { conserved, inFlightCovered, currencies, shards });
     }, (err: Error) => reply.error('SHARD_UNAVAILABLE', err.message));
   }));
 

@@ -242,6 +242,7 @@ async function userRoutes(A: string): Promise<void> {
   expect((await call('POST', '/v1/authorize', {}, { token: vendor.apiKey, body: { id: id.id, code: id.code, amount: 1, currency: 'USD', idem: 'spec-susp' }, expect: 403 })).code).toBe('VENDOR_SUSPENDED');
   expect(await call('POST', '/v1/admin/vendors/{vendorId}/unsuspend', { vendorId: vendor.vendorId }, { token: A, body: {}, expect: 200 })).toEqual({ vendorId: vendor.vendorId, suspended: false });
   await call('POST', '/v1/admin/vendors/{vendorId}/suspend', { vendorId: 'vd_00000000000000000000' }, { token: A, body: {}, expect: 404 });
+  await call('GET', '/v1/admin/vendors', {}, { token: A, expect: 200 });
   const alerts = await call('GET', '/v1/admin/alerts', {}, { token: A, query: 'kind=vendor-suspended&limit=5', expect: 200 });
   expect(alerts.alerts[0]).toMatchObject({ kind: 'vendor-suspended', vendorId: vendor.vendorId, detail: 'spec' });
   // devicePolicy warn and a buyer IP without a live session: approved above, and alerted.

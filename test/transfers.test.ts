@@ -44,6 +44,7 @@ async function settled(sw: SwitchProcess) {
     const a = await audit(sw);
     if (a.currencies.USD.inFlight === 0) {
       expect(a.conserved, JSON.stringify(a)).toBe(true);
+      expect(a.inFlightCovered).toBe(true);
       return a;
     }
     expect(a.conserved, JSON.stringify(a)).toBe(true);
