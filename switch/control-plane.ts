@@ -182,11 +182,14 @@ export class ControlPlane {
     return newKeyedId('ac', randomInt(0, partitionCount));
   }
 
-  async createUser(email: string, password: string, accountId: string): Promise<{ userId: string; token: string }> {
+  /** A user, with their PIN if given (hashed like a password: a PIN is low-entropy), in one write:
+   * either all of it exists or none. */
+  async createUser(email: string, password: string, accountId: string, pin?: string): Promise<{ userId: string; token: string }> {
     const userId = newKeyedId('us', randomInt(0, partitionCount));
     const token = newSecret('out_');
     const pw = await hashPassword(password);
     const rec: UserRecord = { email, pw, acc: accountId, tok: sha256(token), at: Date.now() };
+    if (pin !== undefined) rec.pin = await hashPassword(pin);
     await this.env.transaction(() => {
       this.users.put(userId, rec);
       this.emails.put(email, userId);
@@ -194,14 +197,6 @@ export class ControlPlane {
     this.tokens.set(rec.tok, { kind: 'user', userId, accountId });
     (this.usersByAccount.get(accountId) ?? this.usersByAccount.set(accountId, []).get(accountId)!).push(userId);
     return { userId, token };
-  }
-
-  /** Set the confirmation PIN (hashed like a password: a PIN is low-entropy). */
-  async setPin(userId: string, pin: string): Promise<void> {
-    const rec = this.users.get(userId);
-    if (!rec) throw new Error('setPin: unknown user');
-    const hashed = await hashPassword(pin);
-    await this.users.put(userId, { ...this.users.get(userId)!, pin: hashed });
   }
 
   /** Sign in: a fresh token, or null for a wrong email or password (one answer for both). */

@@ -198,8 +198,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       let created: { userId: string; token: string };
       try {
-        created = await control.createUser(email, password, accountId);
-        if (typeof pin === 'string') await control.setPin(created.userId, pin);
+        created = await control.createUser(email, password, accountId, typeof pin === 'string' ? pin : undefined);
       } catch (err) {
         control.releaseEmail(email); // the registration did not happen: the address is free again
         throw err;

@@ -268,8 +268,7 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       let created: { userId: string; token: string };
       try {
         // The new member shares the account: the same balance, IDs, prompts and settings.
-        created = await control.createUser(email, password, user.accountId);
-        if (typeof pin === 'string') await control.setPin(created.userId, pin);
+        created = await control.createUser(email, password, user.accountId, typeof pin === 'string' ? pin : undefined);
       } catch (err) {
         control.releaseEmail(email);
         throw err;
