@@ -271,7 +271,10 @@ const schemas: Record<string, unknown> = {
     ],
   },
   // --- user WebSocket frames only
-  UserHello: obj({ event: { const: 'hello' }, userId: str(), accountId: ref('AccountId') }, ['event', 'userId', 'accountId'], { additionalProperties: false }),
+  UserHello: obj({
+    event: { const: 'hello' }, userId: str(), accountId: ref('AccountId'),
+    open: { type: 'array', items: ref('AuthId'), description: 'The prompts open now (a client that was away drops the ones decided meanwhile).' },
+  }, ['event', 'userId', 'accountId', 'open'], { additionalProperties: false }),
   ConfirmPrompt: obj({
     event: { const: 'confirm' }, authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: ref('Currency'),
     description: str('What the vendor says the purchase is, when it said.'), idLast4: str(undefined, { pattern: '^[0-9]{4}$' }), decideBy: ref('IsoTime'),

@@ -244,7 +244,9 @@ export class UserHub {
         this.byUser.set(userId, (this.byUser.get(userId) ?? 0) + 1);
         edge.userSessions++;
         this.sendPresence(accountId);
-        ws.send(JSON.stringify({ event: 'hello', userId, accountId }), false);
+        // The prompts open now, by authId: a client that was away drops the ones decided meanwhile.
+        const open = [...(this.questionsByAccount.get(accountId) ?? [])].filter((a) => (this.questions.get(a)?.decideBy ?? 0) > Date.now());
+        ws.send(JSON.stringify({ event: 'hello', userId, accountId, open }), false);
         // Prompts still open: a session that connects late (the phone that was off) sees them too.
         for (const authId of this.questionsByAccount.get(accountId) ?? []) {
           const q = this.questions.get(authId);

@@ -212,9 +212,15 @@ describe('confirmation mode', () => {
     const pending = await authorize(vendor, id, 120);
     await phone.nextEvent((e) => e.event === 'confirm' && e.authId === pending.authId);
     const tablet = await UserClient.connect(s, f.token);
+    expect((await tablet.nextEvent((e) => e.event === 'hello')).open).toContain(pending.authId);
     await tablet.nextEvent((e) => e.event === 'confirm' && e.authId === pending.authId);
     await tablet.request({ op: 'confirm', authId: pending.authId, decision: 'decline' });
     tablet.close();
+    // A client that comes back later learns the prompt is no longer open.
+    await phone.nextEvent((e) => e.event === 'resolved' && e.authId === pending.authId);
+    const back = await UserClient.connect(s, f.token);
+    expect((await back.nextEvent((e) => e.event === 'hello')).open).not.toContain(pending.authId);
+    back.close();
   });
 });
 
