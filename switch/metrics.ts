@@ -7,6 +7,7 @@ import client from 'prom-client';
 import type { ShardRouter } from './shard-router.ts';
 import type { HsmLink } from './hsm-link.ts';
 import type { EnumerationGuard } from './enumeration-guard.ts';
+import type { ShardStats } from '../workers/contract.ts';
 import { BucketHistogram, decisionLabels, histogramNames, scalarNames, secondsBuckets } from '../workers/shard-metrics.ts';
 
 /** Counters the main thread bumps inline (cheaper than prom-client objects on the hot path). */
@@ -146,6 +147,25 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
     () => [{ value: edge.authFailuresVendorWs, labels: { kind: 'vendor_ws' } }, { value: edge.authFailuresHttp, labels: { kind: 'http' } },
       { value: edge.authFailuresUserWs, labels: { kind: 'user_ws' } }]));
   reg(computed('oncepay_user_sessions', 'open user WebSocket sessions', 'gauge', () => [{ value: edge.userSessions }]));
+  // Money an SRE watches, per currency (a bounded label: ISO 4217 codes), read from each shard's
+  // running totals when scraped. No settlement runs yet, so everything vendors are owed is backlog.
+  // One round of shard reads serves all three gauges of a scrape.
+  let statsRead: { at: number; p: Promise<ShardStats[] | null> } | null = null;
+  const shardStats = () => {
+    if (!statsRead || Date.now() - statsRead.at > 1000) statsRead = { at: Date.now(), p: router.stats().catch(() => null) };
+    return statsRead.p;
+  };
+  const moneyGauge = (name: string, help: string, pick: (t: ShardStats['totals'][string]) => number) =>
+    reg(computed(name, help, 'gauge', async () => {
+      const stats = await shardStats();
+      if (!stats) return [];
+      const sums = new Map<string, number>();
+      for (const s of stats) for (const [c, t] of Object.entries(s.totals)) sums.set(c, (sums.get(c) ?? 0) + pick(t));
+      return [...sums].map(([currency, value]) => ({ value, labels: { currency } }));
+    }));
+  moneyGauge('oncepay_settlement_backlog_minor_units', 'captured money owed to vendors and not yet settled, by currency', (t) => t.vendorPayable);
+  moneyGauge('oncepay_transfers_in_flight_minor_units', 'money sent between shards and not yet applied by the receiver, by currency', (t) => t.sentOut - t.receivedIn);
+  moneyGauge('oncepay_prepaid_outstanding_minor_units', 'prepaid cards issued and not yet redeemed, by currency', (t) => t.prepaidOutstanding);
   reg(computed('oncepay_confirmations_pending', 'authorizations waiting for their user (confirmation or card prompts)', 'gauge',
     () => [{ value: userGauges.pendingConfirmations() }]));
   reg(computed('oncepay_vendor_sessions', 'open vendor WebSocket sessions', 'gauge', () => [{ value: edge.vendorSessions }]));

@@ -213,7 +213,12 @@ export interface ShardAudit {
   journalEntries: number;
 }
 export interface AuditReply { t: 'audit'; tag: number; audit: ShardAudit }
-export interface ShardStats { shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number }
+export interface ShardStats {
+  shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number;
+  /** Running totals per currency (minor units), from the shard's meta records: what vendors are owed
+   * (awaiting settlement), what this shard sent and received by transfer, prepaid cards outstanding. */
+  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number }>;
+}
 export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
 
 /**

@@ -123,7 +123,7 @@ parent.on('message', (msg: ToShard) => {
       post({ t: 'audit', tag: msg.tag, audit: state.audit(data.shardId) });
       break;
     case 'stats':
-      post({ t: 'stats', tag: msg.tag, stats: { shardId: data.shardId, mailbox: queue.length - queueHead, ...stats } });
+      post({ t: 'stats', tag: msg.tag, stats: { shardId: data.shardId, mailbox: queue.length - queueHead, ...stats, totals: state.runningTotals() } });
       break;
     case 'hsm':
       onHsmChannel(msg.port);

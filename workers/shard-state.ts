@@ -1534,6 +1534,15 @@ export class ShardState {
     return {};
   }
 
+  /** The committed running totals per currency, for business gauges (a few small reads). */
+  runningTotals(): Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number }> {
+    const out: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number }> = {};
+    for (const { key, value: t } of this.meta.getRange({ start: ['tot'], end: ['tot', '\uffff'] })) {
+      out[(key as [string, string])[1]] = { vendorPayable: t.v, sentOut: t.o ?? 0, receivedIn: t.i ?? 0, prepaidOutstanding: t.p ?? 0 };
+    }
+    return out;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Audit: prove money is conserved, from three independent views of the same shard:
   //   1. the running totals (funding = available + held + vendor payable, per currency),
