@@ -48,6 +48,13 @@ export const Op = {
   /** A user redeems a card once: its value leaves the card's shard for the user's account. */
   prepaidRedeem: 24,
   prepaidList: 25,
+  // --- history and statements (issue 5, item 10) ---
+  /** One shard's page of a vendor's history (the switch asks every shard and merges by time). */
+  vendorHistory: 30,
+  /** A user's statement for a period: opening, entries, totals, closing (the account's own shard). */
+  statement: 31,
+  /** One shard's part of a vendor's statement for a period (the switch merges every shard's). */
+  vendorStatement: 32,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -93,7 +100,8 @@ export type CreditStatus = 'none' | 'review' | 'active' | 'rejected';
 /** creditLimit null: only the status changes (an application under review, or rejected). */
 export type SetCreditCmd = [op: 16, session: 0, tag: number, format: 2, rid: null, accountId: string, creditLimit: number | null, status: CreditStatus];
 export type ListHoldsCmd = [op: 17, session: 0, tag: number, format: 2, rid: null, accountId: string];
-export type HistoryCmd = [op: 18, session: 0, tag: number, format: 2, rid: null, accountId: string, before: number | null, limit: number];
+export type HistoryCmd = [op: 18, session: 0, tag: number, format: 2, rid: null, accountId: string, before: number | null, limit: number,
+  filter?: HistoryFilter | null];
 export type TransferCmd = [op: 19, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, toAccountId: string,
   toShard: number, amount: number, currency: string, idem: string, memo: string | null];
 export type PayVendorCmd = [op: 20, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, vendorId: string,
@@ -109,7 +117,19 @@ export type PrepaidRedeemCmd = [op: 24, session: 0, tag: number, format: 2, rid:
 export type PrepaidListCmd = [op: 25, session: 0, tag: number, format: 2, rid: null, batchId: string];
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
-  | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd;
+  | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
+  | StatementCmds;
+
+// --- history and statements (issue 5, item 10) ---
+/** Filters of a history page. A period is [fromMs, toMs): from inclusive, to exclusive, so consecutive
+ * periods share no entry. kinds: entry kinds (ledger-names.ts Entry values); null means all. */
+export interface HistoryFilter { fromMs: number | null; toMs: number | null; kinds: string[] | null; currency: string | null }
+/** before: this shard's cursor (entries strictly before that position), null for the newest. */
+export type VendorHistoryCmd = [op: 30, session: 0, tag: number, format: 2, rid: null, vendorId: string, before: number | null, limit: number,
+  filter: HistoryFilter];
+export type StatementCmd = [op: 31, session: 0, tag: number, format: 2, rid: null, accountId: string, fromMs: number, toMs: number];
+export type VendorStatementCmd = [op: 32, session: 0, tag: number, format: 2, rid: null, vendorId: string, fromMs: number, toMs: number];
+export type StatementCmds = VendorHistoryCmd | StatementCmd | VendorStatementCmd;
 
 /** How the user takes part in an authorization (per account, overridable per ID):
  * notify: every attempt is pushed to the user's sessions; confirm: the user approves each one with
@@ -154,6 +174,7 @@ export const errorCodes = [
   'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'IDEMPOTENCY_CONFLICT', 'BUSY',
   'ACCOUNT_UNKNOWN', 'CURRENCY_MISMATCH', 'EMAIL_TAKEN', 'BALANCE_LIMIT', 'STORAGE_FAILED', 'SHARD_UNAVAILABLE', 'INTERNAL',
   'SUSPENDED', 'VENDOR_SUSPENDED', 'ALREADY_DECIDED', 'PIN_WRONG', 'CARD_INVALID', 'CREDIT_IN_USE', 'APPLICATION_OPEN',
+  'PERIOD_TOO_LONG',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
@@ -163,6 +184,7 @@ export const errorHttpStatus: Record<ErrorCode, number> = {
   IDEMPOTENCY_CONFLICT: 409, BUSY: 503, ACCOUNT_UNKNOWN: 404, CURRENCY_MISMATCH: 409, EMAIL_TAKEN: 409,
   BALANCE_LIMIT: 422, STORAGE_FAILED: 503, SHARD_UNAVAILABLE: 503, INTERNAL: 500, SUSPENDED: 403,
   VENDOR_SUSPENDED: 403, ALREADY_DECIDED: 409, PIN_WRONG: 403, CARD_INVALID: 403, CREDIT_IN_USE: 409, APPLICATION_OPEN: 409,
+  PERIOD_TOO_LONG: 422,
 };
 
 // Messages on the switch <-> shard port.

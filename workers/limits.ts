@@ -65,3 +65,23 @@ export const devicesPerAccountMax = 16;
 
 /** A recurring ID may run this long (five years). */
 export const recurringMsMax = 5 * 366 * 24 * 3600 * 1000;
+
+// --- history and statements (issue 5, item 10) ---
+
+/** A statement covers at most 366 days (a leap year), so "this year" always fits and a single
+ * request cannot ask a shard to read an account's whole life. */
+export const statementDaysMax = 366;
+
+/** Entries in one statement (per shard for a vendor; in all for the merged vendor statement). A
+ * statement is built inside the shard's transaction: 10,000 entries read is a few milliseconds,
+ * well under what a batch may take, and a month of a busy account. Beyond: PERIOD_TOO_LONG. */
+export const statementEntriesMax = 10_000;
+
+/** History records a shard reads for one page when filters skip most of them. Past this the page
+ * ends early with a cursor (possibly with no entries), so a filter that matches nothing cannot make
+ * one request read a whole account inside a transaction. */
+export const historyScanMax = 20_000;
+
+/** Records walked back to recover a balance from history written before running balances were
+ * stored in it (records of older versions); beyond: PERIOD_TOO_LONG. */
+export const legacyWalkMax = 100_000;

@@ -33,11 +33,13 @@ import {
   type HistoryCmd, type ShardEvent, type ClientMode, type DevicePolicy, type RecurringPeriod, type CreditStatus,
   type SpendingLimits, type TransferCmd, type PayVendorCmd, type DeliverCmd, type AckOutboxCmd, type OutboxItem,
   type PrepaidIssueCmd, type PrepaidRedeemCmd, type PrepaidListCmd,
+  type HistoryFilter, type VendorHistoryCmd, type StatementCmd, type VendorStatementCmd,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
+  statementEntriesMax, historyScanMax, legacyWalkMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -156,8 +158,13 @@ interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: n
  * was redeemed. */
 interface PrepaidRecord { v: number; cur: string; b: string; at: number; st: 1 | 2; acc?: string; ra?: number }
 
-/** One leg of an account's history: [kind, amount, currency, reference, vendor or null, at ms]. */
-type HistRecord = [kind: string, amount: number, currency: string, ref: string, vendorId: string | null, at: number];
+/** One leg of an account's history: [kind, amount, currency, reference, vendor or null, at ms, and the
+ * account's balance and held after this leg]. Records written before statements lack the last two. */
+type HistRecord = [kind: string, amount: number, currency: string, ref: string, vendorId: string | null, at: number,
+  bal?: number, held?: number];
+/** One leg of a vendor's history: [kind, amount, currency, authId or null (direct payments), at ms].
+ * Nothing names the user: no account, no payment ID, no payment reference. */
+type VendorHistRecord = [kind: string, amount: number, currency: string, authId: string | null, at: number];
 
 // ---------------------------------------------------------------------------------------------
 // Outcomes handed back to the actor.
@@ -211,6 +218,10 @@ export class ShardState {
   /** This shard's index: outbox items carry it, receivers key their inbox by it. */
   shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
+  /** History and statements: each vendor's legs, keyed [vendorId, journal sequence, index]. */
+  private readonly vhist: Database<VendorHistRecord, [string, number, number]>;
+  /** Balance and held of each account as it was before this transaction (first read from LMDB). */
+  private txOpening = new Map<string, [bal: number, held: number]>();
   /** Live user sessions' IPs per account (from the switch; not durable). */
   private readonly presence = new Map<string, Set<string>>();
   readonly confirmTimeoutMs: number;
@@ -290,6 +301,7 @@ export class ShardState {
     this.outbox = this.env.openDB('outbox', msgpack);
     this.inbox = this.env.openDB('inbox', msgpack);
     this.prepaid = this.env.openDB('prepaid', msgpack);
+    this.vhist = this.env.openDB('vhist', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -398,6 +410,7 @@ export class ShardState {
     this.txHolds = [];
     this.txEvents = [];
     this.txPushes = [];
+    this.txOpening.clear();
   }
 
   private applyOne(cmd: Command): Outcome {
@@ -425,6 +438,9 @@ export class ShardState {
       case Op.prepaidIssue: return this.prepaidIssue(cmd as PrepaidIssueCmd);
       case Op.prepaidRedeem: return this.prepaidRedeem(cmd as PrepaidRedeemCmd);
       case Op.prepaidList: return this.prepaidList(cmd as PrepaidListCmd);
+      case Op.vendorHistory: return this.vendorHistory(cmd as VendorHistoryCmd);
+      case Op.statement: return this.statement(cmd as StatementCmd);
+      case Op.vendorStatement: return this.vendorStatement(cmd as VendorStatementCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -1066,24 +1082,173 @@ export class ShardState {
   }
 
   private history(cmd: HistoryCmd): Outcome {
-    const [, , , , , accountId, before, limit] = cmd;
+    const [, , , , , accountId, before, limit, filter] = cmd;
     if (!this.account(accountId)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    const n = Math.min(limit, historyPageMax);
-    const entries: Record<string, unknown>[] = [];
-    let next: string | null = null;
-    const start: [string, number, number] = before === null ? [accountId, Number.MAX_SAFE_INTEGER, 0] : [accountId, Math.floor(before / 1e5), before % 1e5];
-    for (const { key, value } of this.hist.getRange({ start, end: [accountId, 0], reverse: true })) {
-      const [, seq, i] = key as [string, number, number];
-      // The cursor is exclusive: a page starts strictly after the last entry of the previous one.
-      if (before !== null && seq * 1e5 + i >= before) continue;
-      if (entries.length === n) {
-        next = String(seq * 1e5 + i + 1);
-        break;
+    // The cursor is a position in the account's history (journal sequence × 1e5 + leg index) and is
+    // exclusive: a page starts strictly after the last entry of the previous one, whatever the
+    // filters skipped, so pages under the same filters concatenate to the filtered whole.
+    const page = this.historyPage(this.hist, accountId, before, Math.min(limit, historyPageMax), filter ?? noFilter, 5, 0, 2);
+    const entries = page.rows.map(({ value: [kind, amount, currency, ref, vendorId, at] }) =>
+      ({ at: isoOf(at), kind, amount, currency, ...(ref.startsWith('au_') ? { authId: ref } : {}), ...(vendorId ? { vendorId } : {}) }));
+    return { kind: 'reply', cmd, status: 200, body: { entries, next: page.next === null ? null : String(page.next) } };
+  }
+
+  // --- history and statements (issue 5, item 10) ---------------------------------------------------
+  //
+  // Users read `hist` ([account, seq, index]); vendors read `vhist` ([vendor, seq, index]), one shard
+  // at a time (the switch merges). A position is seq × 1e5 + index (a transaction has < 1e5 legs).
+  // A period [from, to) is a range of positions: from the first record at or after `from` to the first
+  // at or after `to`, found by binary search over journal sequences (times grow with the journal;
+  // see "Clocks" in the README). Consecutive periods therefore share no record and miss none.
+
+  /** The position of the first record of `owner` written at or after `ms`, or null if none. */
+  private firstPosAt(db: Database<any, [string, number, number]>, owner: string, ms: number, atIdx: number): number | null {
+    const firstFrom = (seq: number): { pos: number; at: number } | null => {
+      for (const { key, value } of db.getRange({ start: [owner, seq], end: [owner, Number.MAX_SAFE_INTEGER], limit: 1 })) {
+        return { pos: posOf(key as [string, number, number]), at: (value as unknown[])[atIdx] as number };
       }
-      const [kind, amount, currency, ref, vendorId, at] = value;
-      entries.push({ at: isoOf(at), kind, amount, currency, ...(ref.startsWith('au_') ? { authId: ref } : {}), ...(vendorId ? { vendorId } : {}) });
+      return null;
+    };
+    // The smallest sequence from which the owner's first record is at or after ms (or absent):
+    // about 30 seeks, whatever the account's age.
+    let lo = 0;
+    let hi = this.journalSeq + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const r = firstFrom(mid);
+      if (r === null || r.at >= ms) hi = mid;
+      else lo = mid + 1;
     }
-    return { kind: 'reply', cmd, status: 200, body: { entries, next } };
+    return firstFrom(lo)?.pos ?? null;
+  }
+
+  /** One page, newest first, of `owner`'s records before `before` that pass the filter. */
+  private historyPage<V extends unknown[]>(db: Database<V, [string, number, number]>, owner: string, before: number | null, limit: number,
+    f: HistoryFilter, atIdx: number, kindIdx: number, curIdx: number): { rows: Array<{ pos: number; value: V }>; next: number | null } {
+    assert(limit >= 1 && limit <= historyPageMax);
+    let hi = before; // exclusive
+    if (f.toMs !== null) {
+      const p = this.firstPosAt(db, owner, f.toMs, atIdx);
+      if (p !== null && (hi === null || p < hi)) hi = p;
+    }
+    let lo = 0; // inclusive
+    if (f.fromMs !== null) {
+      const p = this.firstPosAt(db, owner, f.fromMs, atIdx);
+      if (p === null) return { rows: [], next: null };
+      lo = p;
+    }
+    const rows: Array<{ pos: number; value: V }> = [];
+    let scanned = 0;
+    const start = hi === null ? [owner, Number.MAX_SAFE_INTEGER] : keyOfPos(owner, hi);
+    for (const { key, value } of db.getRange({ start, end: [owner, 0], reverse: true })) {
+      const pos = posOf(key as [string, number, number]);
+      if (hi !== null && pos >= hi) continue;
+      if (pos < lo) break;
+      // A page that read its share ends early: the cursor says where to go on (exact, never skipping).
+      if (++scanned > historyScanMax) return { rows, next: pos + 1 };
+      if (f.kinds !== null && !f.kinds.includes(value[kindIdx] as string)) continue;
+      if (f.currency !== null && value[curIdx] !== f.currency) continue;
+      if (rows.length === limit) return { rows, next: pos + 1 };
+      rows.push({ pos, value });
+    }
+    return { rows, next: null };
+  }
+
+  private vendorHistory(cmd: VendorHistoryCmd): Outcome {
+    const [, , , , , vendorId, before, limit, filter] = cmd;
+    const page = this.historyPage(this.vhist, vendorId, before, Math.min(limit, historyPageMax), filter, 4, 0, 2);
+    const entries = page.rows.map(({ pos, value }) => vendorEntry(pos, value));
+    return { kind: 'reply', cmd, status: 200, body: { entries, next: page.next } };
+  }
+
+  /** The account's balance and held after every record before position `pos` (all of them: null).
+   * Read from the newest such record; records of older versions carry no balances, and then the
+   * account as this transaction found it is walked back over every later record. */
+  private stateBefore(accountId: string, pos: number | null): [number, number] | null {
+    const start = pos === null ? [accountId, Number.MAX_SAFE_INTEGER] : keyOfPos(accountId, pos);
+    for (const { key, value } of this.hist.getRange({ start, end: [accountId, 0], reverse: true, limit: 2 })) {
+      const p = posOf(key as [string, number, number]);
+      if (pos !== null && p >= pos) continue;
+      if (value[6] !== undefined) return [value[6], value[7]!];
+      // A record of an older version: walk back from the account as this transaction found it (the
+      // legs of this transaction are not in `hist` yet).
+      const now = this.txOpening.get(accountId) ?? [0, 0];
+      let [bal, held] = now;
+      let walked = 0;
+      for (const r of this.hist.getRange({ start: [accountId, Number.MAX_SAFE_INTEGER], end: [accountId, 0], reverse: true })) {
+        if (posOf(r.key as [string, number, number]) <= p) break;
+        if (++walked > legacyWalkMax) return null;
+        const [dBal, dHeld] = userEffect(r.value[0], r.value[1]);
+        bal -= dBal;
+        held -= dHeld;
+      }
+      return [bal, held];
+    }
+    return [0, 0]; // nothing before: an account opens empty
+  }
+
+  private statement(cmd: StatementCmd): Outcome {
+    const [, , , , , accountId, fromMs, toMs] = cmd;
+    assert(Number.isSafeInteger(fromMs) && Number.isSafeInteger(toMs) && fromMs < toMs);
+    const a = this.account(accountId);
+    if (!a) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const lo = this.firstPosAt(this.hist, accountId, fromMs, 5);
+    // A clock stepped back between records could put `to` before `from`: then the period is empty.
+    const hi = clampHi(lo, this.firstPosAt(this.hist, accountId, toMs, 5));
+    const entries: Record<string, unknown>[] = [];
+    const totals: Record<string, { count: number; amount: number; held: number }> = {};
+    let sumBal = 0;
+    let sumHeld = 0;
+    if (lo !== null) {
+      const end = hi === null ? [accountId, Number.MAX_SAFE_INTEGER] : keyOfPos(accountId, hi);
+      for (const { value } of this.hist.getRange({ start: keyOfPos(accountId, lo), end })) {
+        if (entries.length === statementEntriesMax) {
+          return this.error(cmd, 'PERIOD_TOO_LONG', `more than ${statementEntriesMax} entries in this period: ask for a shorter one`);
+        }
+        const [kind, amount, currency, ref, vendorId, at] = value;
+        const [dBal, dHeld] = userEffect(kind, amount);
+        sumBal += dBal;
+        sumHeld += dHeld;
+        const t = (totals[kind] ??= { count: 0, amount: 0, held: 0 });
+        t.count++;
+        t.amount += dBal;
+        t.held += dHeld;
+        entries.push({ at: isoOf(at), kind, amount: dBal, held: dHeld, currency, reference: ref, vendorId });
+      }
+    }
+    const opening = this.stateBefore(accountId, lo ?? hi);
+    const closing = this.stateBefore(accountId, hi);
+    if (opening === null || closing === null) {
+      return this.error(cmd, 'PERIOD_TOO_LONG', 'this period is too far back to rebuild its balances: ask an operator');
+    }
+    // Read back: the opening plus every entry is the closing, to the unit.
+    assert.equal(opening[0] + sumBal, closing[0], 'a statement that does not reconcile (balance)');
+    assert.equal(opening[1] + sumHeld, closing[1], 'a statement that does not reconcile (held)');
+    return {
+      kind: 'reply', cmd, status: 200, body: {
+        accountId, currency: a.cur, from: isoOf(fromMs), to: isoOf(toMs),
+        opening: { balance: opening[0], held: opening[1] }, closing: { balance: closing[0], held: closing[1] },
+        totals, entries,
+      },
+    };
+  }
+
+  private vendorStatement(cmd: VendorStatementCmd): Outcome {
+    const [, , , , , vendorId, fromMs, toMs] = cmd;
+    assert(Number.isSafeInteger(fromMs) && Number.isSafeInteger(toMs) && fromMs < toMs);
+    const lo = this.firstPosAt(this.vhist, vendorId, fromMs, 4);
+    const hi = clampHi(lo, this.firstPosAt(this.vhist, vendorId, toMs, 4));
+    const entries: Record<string, unknown>[] = [];
+    if (lo !== null) {
+      const end = hi === null ? [vendorId, Number.MAX_SAFE_INTEGER] : keyOfPos(vendorId, hi);
+      for (const { key, value } of this.vhist.getRange({ start: keyOfPos(vendorId, lo), end })) {
+        if (entries.length === statementEntriesMax) {
+          return this.error(cmd, 'PERIOD_TOO_LONG', `more than ${statementEntriesMax} entries in this period: ask for a shorter one`);
+        }
+        entries.push(vendorEntry(posOf(key as [string, number, number]), value));
+      }
+    }
+    return { kind: 'reply', cmd, status: 200, body: { entries } };
   }
 
   // --- money between accounts ---------------------------------------------------------------------
@@ -1340,6 +1505,7 @@ export class ShardState {
     if (a) {
       this.assertAccount(a);
       this.txAccounts.set(accountId, a);
+      this.txOpening.set(accountId, [a.bal, a.held]);
     }
     return a;
   }
@@ -1414,12 +1580,41 @@ export class ShardState {
    */
   private writeHistory(): void {
     const e = this.txEntries;
-    for (let i = 0; i < e.length; i++) {
-      const [kind, debit, credit, amount, currency, ref] = e[i];
+    // History and statements: every record carries the account's balance and held after its leg, so
+    // a statement's opening and closing are read, not recomputed. They are found backwards from the
+    // account as this transaction leaves it, leg by leg, and must arrive exactly at the account as
+    // the transaction found it: the journal legs explain every change of a balance, to the unit.
+    const after = new Map<string, [bal: number, held: number]>();
+    const states: Array<[number, number] | null> = new Array(e.length).fill(null);
+    for (let i = e.length - 1; i >= 0; i--) {
+      const [, debit, credit, amount] = e[i];
       const acc = userOfLedger(debit) ?? userOfLedger(credit);
       if (acc === null) continue;
+      let st = after.get(acc);
+      if (!st) {
+        const a = this.txAccounts.get(acc);
+        assert(a, 'a journal leg of an account the transaction did not load');
+        st = [a.bal, a.held];
+        after.set(acc, st);
+      }
+      states[i] = [st[0], st[1]];
+      const [dBal, dHeld] = legEffect(acc, debit, credit, amount);
+      st[0] -= dBal;
+      st[1] -= dHeld;
+    }
+    for (const [acc, [bal, held]] of after) {
+      const before = this.txOpening.get(acc) ?? [0, 0]; // an account opened in this transaction starts at 0
+      assert(bal === before[0] && held === before[1], 'journal legs do not explain the change of an account');
+    }
+    for (let i = 0; i < e.length; i++) {
+      const [kind, debit, credit, amount, currency, ref] = e[i];
       const vendor = debit.startsWith('vpay:') ? debit.slice(5) : credit.startsWith('vpay:') ? credit.slice(5) : null;
-      this.hist.putSync([acc, this.journalSeq, i], [kind, amount, currency, ref, vendor, this.txNow]);
+      // One record per leg that moves a vendor's payable (captures, refunds, direct payments).
+      if (vendor !== null) this.vhist.putSync([vendor, this.journalSeq, i], [kind, amount, currency, ref.startsWith('au_') ? ref : null, this.txNow]);
+      const acc = userOfLedger(debit) ?? userOfLedger(credit);
+      if (acc === null) continue;
+      const st = states[i]!;
+      this.hist.putSync([acc, this.journalSeq, i], [kind, amount, currency, ref, vendor, this.txNow, st[0], st[1]]);
     }
   }
 
@@ -1711,4 +1906,45 @@ export function addPeriod(ms: number, period: RecurringPeriod): number {
   const last = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();
   d.setUTCDate(Math.min(day, last));
   return d.getTime();
+}
+
+// --- history and statements (issue 5, item 10) ---
+
+const noFilter: HistoryFilter = { fromMs: null, toMs: null, kinds: null, currency: null };
+
+/** A history record's position: journal sequence × 1e5 + leg index (a transaction has < 1e5 legs). */
+function posOf(key: [string, number, number]): number {
+  return key[1] * 1e5 + key[2];
+}
+function clampHi(lo: number | null, hi: number | null): number | null {
+  return lo !== null && hi !== null && hi < lo ? lo : hi;
+}
+function keyOfPos(owner: string, pos: number): [string, number, number] {
+  return [owner, Math.floor(pos / 1e5), pos % 1e5];
+}
+
+/** What a journal leg does to an account's balance (available + held) and to its held part. */
+function legEffect(accountId: string, debit: string, credit: string, amount: number): [bal: number, held: number] {
+  const avail = availAccount(accountId);
+  const held = heldAccount(accountId);
+  const dHeld = (credit === held ? amount : 0) - (debit === held ? amount : 0);
+  const dAvail = (credit === avail ? amount : 0) - (debit === avail ? amount : 0);
+  return [dAvail + dHeld, dHeld];
+}
+
+/** The same from a history record's kind (ledger-names.ts says which legs each kind moves). */
+function userEffect(kind: string, amount: number): [bal: number, held: number] {
+  switch (kind) {
+    case Entry.fund: case Entry.refund: case Entry.transferIn: return [amount, 0]; // into avail
+    case Entry.transferOut: case Entry.payment: return [-amount, 0]; // out of avail
+    case Entry.hold: return [0, amount]; // avail -> held
+    case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
+    case Entry.capture: return [-amount, -amount]; // held -> vendor
+    default: assert.fail('a history record of an unknown kind: ' + kind);
+  }
+}
+
+/** A vendor's entry, signed from the vendor's side: captures and payments in, refunds out. */
+function vendorEntry(pos: number, [kind, amount, currency, authId, at]: VendorHistRecord): Record<string, unknown> {
+  return { pos, at, kind, amount: kind === Entry.refund ? -amount : amount, currency, ...(authId ? { authId } : {}) };
 }
