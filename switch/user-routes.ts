@@ -12,6 +12,7 @@ import { amountMax, confirmTimeoutMsMin, confirmTimeoutMsMax, historyPageMax } f
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { bearerOf } from './vendor-session.ts';
 import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
+import { parseHistoryFilter, userKinds } from './statement-routes.ts';
 import type { CreditApplication, Principal } from './control-plane.ts';
 import {
   checkAmount, checkAccountId, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError,
@@ -119,7 +120,10 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     }
     if (beforeRaw !== null && !/^\d{1,15}$/.test(beforeRaw)) return reply.error('BAD_REQUEST', 'before must be a cursor from a previous page');
     const before = beforeRaw === null ? null : Number(beforeRaw);
-    router.request(shardOfAccount(user.accountId), (tag) => [Op.history, 0, tag, Format.http, null, user.accountId, before, Number(limitRaw)]).then((r) => {
+    // Filters (history and statements): from, to, kind, currency; the cursor stays exact under them.
+    const filter = parseHistoryFilter(q, userKinds);
+    if (filter instanceof InputError) return reply.error(filter.code, filter.message);
+    router.request(shardOfAccount(user.accountId), (tag) => [Op.history, 0, tag, Format.http, null, user.accountId, before, Number(limitRaw), filter]).then((r) => {
       if (r.status !== 200) return reply.json(r.status, r.body);
       reply.json(200, { entries: named(r.body.entries), next: r.body.next });
     });

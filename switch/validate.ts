@@ -17,7 +17,7 @@ import { recurringMsMax } from '../workers/limits.ts';
 import type { Rid } from '../workers/contract.ts';
 
 export class InputError {
-  constructor(readonly code: 'BAD_REQUEST', readonly message: string) {}
+  constructor(readonly code: 'BAD_REQUEST' | 'PERIOD_TOO_LONG', readonly message: string) {}
 }
 
 export const bad = (message: string) => new InputError('BAD_REQUEST', message);
