@@ -60,6 +60,8 @@ const matrix: Record<string, Row> = {
   'POST /v1/transfers': { who: 'user', path: '/v1/transfers', body: { to: { accountId: '{account}' }, amount: 1, currency: 'USD', idem: 'matrix-xfer' } },
   'POST /v1/payments': { who: 'user', path: '/v1/payments', body: { vendorId: '{vendor}', amount: 1, currency: 'USD', idem: 'matrix-pay' } },
   'WS /v1/user': { who: 'user', path: '/v1/user' },
+  // History and statements (issue 5, item 10).
+  'GET /v1/accounts/me/statement': { who: 'user', path: '/v1/accounts/me/statement?from=2026-01-01&to=2026-02-01' },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -83,6 +85,9 @@ const matrix: Record<string, Row> = {
   'GET /v1/auths/:authId': { who: 'vendor', path: '/v1/auths/{auth}' },
   'GET /v1/auths/:authId/approval': { who: 'vendor', path: '/v1/auths/{auth}/approval' },
   'WS /v1/vendor': { who: 'vendor', path: '/v1/vendor' },
+  // History and statements (issue 5, item 10).
+  'GET /v1/vendor/history': { who: 'vendor', path: '/v1/vendor/history?limit=10' },
+  'GET /v1/vendor/statement': { who: 'vendor', path: '/v1/vendor/statement?from=2026-01-01&to=2026-02-01&format=csv' },
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };
