@@ -16,7 +16,10 @@
 import {
   authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, errorCodes as contractErrorCodes, clientModes, devicePolicies, recurringPeriods,
 } from '../workers/contract.ts';
+import { userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
 
+const userKinds: string[] = [...userHistoryKinds];
+const vendorKinds: string[] = [...vendorHistoryKinds];
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const obj = (properties: Record<string, unknown>, required: string[], extra: Record<string, unknown> = {}) =>
   ({ type: 'object', properties, required, ...extra });
@@ -317,6 +320,31 @@ function frameOf(op: string, request: string) {
   const r = schemas[request] as { properties: Record<string, unknown>; required: string[] };
   return obj({ op: { const: op }, rid: ref('Rid'), ...r.properties }, ['op', 'rid', ...r.required], { additionalProperties: false });
 }
+// --- history and statements (issue 5, item 10)
+const signed = (description: string) => int(description);
+schemas.StatementEntry = obj({
+  at: ref('IsoTime'), kind: { enum: userKinds }, amount: signed('Signed, from the account\'s side: what the entry did to the balance (0 for a hold or a release).'),
+  held: signed('What the entry did to the held part of the balance.'), balance: int('The balance after this entry.'), currency: ref('Currency'),
+  reference: str('The authorization, transfer or payment id, or idem:<key> of a funding.'), vendorId: nullable(ref('VendorId')), vendorName: nullable(str()),
+}, ['at', 'kind', 'amount', 'held', 'balance', 'currency', 'reference', 'vendorId', 'vendorName'], { additionalProperties: false });
+const balances = obj({ balance: int(), held: int(undefined, { minimum: 0 }) }, ['balance', 'held'], { additionalProperties: false });
+schemas.Statement = obj({
+  accountId: ref('AccountId'), currency: ref('Currency'), from: ref('IsoTime'), to: ref('IsoTime'),
+  opening: balances, closing: { ...balances, description: 'opening + the sum of the entries\' amounts (and held), to the unit.' },
+  totals: { type: 'object', additionalProperties: obj({ count: int(undefined, { minimum: 1 }), amount: int(), held: int() }, ['count', 'amount', 'held'], { additionalProperties: false }), description: 'Per kind.' },
+  entries: { type: 'array', items: ref('StatementEntry'), maxItems: 10_000 },
+}, ['accountId', 'currency', 'from', 'to', 'opening', 'closing', 'totals', 'entries'], { additionalProperties: false, description: 'The period [from, to): consecutive statements share no entry and miss none.' });
+schemas.VendorHistoryEntry = obj({
+  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures and payments in, refunds out.'),
+  currency: ref('Currency'), authId: ref('AuthId'),
+}, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId.' });
+schemas.VendorStatement = obj({
+  vendorId: ref('VendorId'), vendorName: nullable(str()), from: ref('IsoTime'), to: ref('IsoTime'),
+  currencies: { type: 'object', additionalProperties: obj({ captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }), payments: int(undefined, { minimum: 0 }), net: int('captured - refunded + payments'), entries: int(undefined, { minimum: 1 }) },
+    ['captured', 'refunded', 'payments', 'net', 'entries'], { additionalProperties: false }) },
+  entries: { type: 'array', items: ref('VendorHistoryEntry'), maxItems: 10_000 },
+}, ['vendorId', 'vendorName', 'from', 'to', 'currencies', 'entries'], { additionalProperties: false });
+
 schemas.AuthorizeFrame = frameOf('authorize', 'AuthorizeRequest');
 schemas.CaptureFrame = frameOf('capture', 'CaptureRequest');
 schemas.VoidFrame = frameOf('void', 'VoidRequest');
@@ -334,6 +362,23 @@ const query = (name: string, schema: unknown, description: string) => ({ name, i
 const pathParam = (name: string, schema: unknown) => ({ name, in: 'path', required: true, schema });
 const bearer = (name: 'vendorKey' | 'userToken' | 'adminToken') => [{ [name]: [] }];
 const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+// History and statements (issue 5, item 10).
+const isoParam = (name: string, required: boolean, description: string) =>
+  ({ name, in: 'query', required, schema: str(undefined, { examples: ['2026-11-01', '2026-11-01T00:00:00Z'] }), description });
+const historyFilterParams = (kinds: string[]) => [
+  isoParam('from', false, 'Entries at or after this ISO 8601 time (a date alone is midnight UTC).'),
+  isoParam('to', false, 'Entries before this time (exclusive).'),
+  { name: 'kind', in: 'query', required: false, schema: { type: 'array', items: { enum: kinds } }, style: 'form', explode: true, description: 'One or more kinds (repeated, or comma-separated).' },
+  query('currency', ref('Currency'), 'Only entries in this currency.'),
+];
+const statementParams = [
+  isoParam('from', true, 'Start of the period (inclusive).'),
+  isoParam('to', true, 'End of the period (exclusive); at most 366 days after from (else PERIOD_TOO_LONG).'),
+  query('format', { enum: ['json', 'csv'], default: 'json' }, 'csv: RFC 4180 with a header row, as an attachment; text starting with = + - @ tab or CR is prefixed with a single quote.'),
+];
+const jsonOrCsv = (schema: unknown, description: string) => ({
+  description, content: { 'application/json': { schema }, 'text/csv': { schema: { type: 'string' } } },
+});
 
 const paths: Record<string, Record<string, unknown>> = {
   '/healthz': {
@@ -414,7 +459,8 @@ const paths: Record<string, Record<string, unknown>> = {
       operationId: 'myHistory', summary: 'Ledger entries of the account, newest first', tags: ['users'], security: bearer('userToken'),
       parameters: [
         query('limit', int(undefined, { minimum: 1, maximum: 200, default: 50 }), 'Entries per page.'),
-        query('before', str(undefined, { pattern: '^[0-9]{1,15}$' }), 'The cursor `next` of the previous page.'),
+        query('before', str(undefined, { pattern: '^[0-9]{1,15}$' }), 'The cursor `next` of the previous page (with the same filters).'),
+        ...historyFilterParams(userKinds),
       ],
       responses: {
         200: json(obj({ entries: { type: 'array', items: ref('HistoryEntry') }, next: nullable(str('Cursor of the next page; null on the last.')) }, ['entries', 'next'], { additionalProperties: false }), 'A page'),
@@ -687,6 +733,37 @@ const paths: Record<string, Record<string, unknown>> = {
     },
   },
 };
+
+Object.assign(paths, {
+  '/v1/accounts/me/statement': {
+    get: {
+      operationId: 'myStatement', summary: 'The account\'s statement for a period: opening, entries, totals per kind, closing', tags: ['users'], security: bearer('userToken'),
+      parameters: statementParams,
+      responses: { 200: jsonOrCsv(ref('Statement'), 'The statement'), ...errors(400, 401, 404, 422, 503) },
+    },
+  },
+  '/v1/vendor/history': {
+    get: {
+      operationId: 'vendorHistory', summary: 'The vendor\'s captures, refunds and payments received, newest first, from every shard', tags: ['vendors'], security: bearer('vendorKey'),
+      parameters: [
+        query('limit', int(undefined, { minimum: 1, maximum: 200, default: 50 }), 'Entries per page (a page may hold fewer and still have a next).'),
+        query('cursor', str(undefined, { pattern: '^(n|e|[0-9]{1,16})(\\.(n|e|[0-9]{1,16}))*$' }), 'The cursor `next` of the previous page (with the same filters): one position per shard.'),
+        ...historyFilterParams(vendorKinds),
+      ],
+      responses: {
+        200: json(obj({ entries: { type: 'array', items: ref('VendorHistoryEntry') }, next: nullable(str('Cursor of the next page; null on the last.')) }, ['entries', 'next'], { additionalProperties: false }), 'A page'),
+        ...errors(400, 401, 403, 503),
+      },
+    },
+  },
+  '/v1/vendor/statement': {
+    get: {
+      operationId: 'vendorStatement', summary: 'The vendor\'s statement for a period: gross captured, refunds, direct payments and net per currency, and the entries', tags: ['vendors'], security: bearer('vendorKey'),
+      parameters: statementParams,
+      responses: { 200: jsonOrCsv(ref('VendorStatement'), 'The statement'), ...errors(400, 401, 403, 422, 503) },
+    },
+  },
+});
 
 export const openapi = {
   openapi: '3.1.0',

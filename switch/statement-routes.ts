@@ -10,7 +10,7 @@
 //   cursor  "n.1200005.e"  =  shard 0: from the newest   shard 1: before position 1200005   shard 2: done
 
 import { Op, Format, type HistoryFilter } from '../workers/contract.ts';
-import { Entry } from '../workers/ledger-names.ts';
+import { Entry, userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
 import { isCurrency } from '../workers/currencies.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { historyPageMax, statementDaysMax, statementEntriesMax } from '../workers/limits.ts';
@@ -20,10 +20,8 @@ import { guard, type Reply, type RouteDeps } from './http-routes.ts';
 import { InputError } from './validate.ts';
 
 /** The entry kinds of a user's history, and of a vendor's. */
-export const userKinds: readonly string[] = [
-  Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
-];
-export const vendorKinds: readonly string[] = [Entry.capture, Entry.refund, Entry.payment];
+export const userKinds: readonly string[] = userHistoryKinds;
+export const vendorKinds: readonly string[] = vendorHistoryKinds;
 
 const dayMs = 24 * 3600 * 1000;
 const isoTime = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;

@@ -289,6 +289,20 @@ async function moneyRoutes(A: string): Promise<void> {
   const history = await call('GET', '/v1/accounts/me/history', {}, { token: T, query: 'limit=3', expect: 200 });
   expect(history.entries.map((e: { kind: string }) => e.kind)).toEqual(['payment', 'transfer-out', 'fund']);
 
+  // History and statements (issue 5, item 10): filters, a statement as JSON and CSV, the vendor's side.
+  const period = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`;
+  expect((await call('GET', '/v1/accounts/me/history', {}, { token: T, query: `kind=payment,fund&${period}&currency=USD`, expect: 200 })).entries).toHaveLength(2);
+  const statement = await call('GET', '/v1/accounts/me/statement', {}, { token: T, query: period, expect: 200 });
+  expect(statement.closing.balance).toBe(statement.entries.at(-1).balance);
+  expect(await call('GET', '/v1/accounts/me/statement', {}, { token: T, query: `${period}&format=csv`, expect: 200 })).toMatch(/^at,kind,amount,held,balance,currency,reference,vendorName\r\n/);
+  await call('GET', '/v1/accounts/me/statement', {}, { token: T, query: 'from=2020-01-01&to=2026-01-01', expect: 422 });
+  const vendorPage = await call('GET', '/v1/vendor/history', {}, { token: payer.apiKey, query: 'limit=1&kind=payment', expect: 200 });
+  expect(vendorPage.entries).toMatchObject([{ kind: 'payment', amount: 500 }]);
+  await call('GET', '/v1/vendor/history', {}, { token: payer.apiKey, query: 'cursor=x', expect: 400 });
+  expect((await call('GET', '/v1/vendor/statement', {}, { token: payer.apiKey, query: period, expect: 200 })).currencies.USD).toMatchObject({ payments: 500, net: 500 });
+  await call('GET', '/v1/vendor/statement', {}, { token: payer.apiKey, query: `${period}&format=csv`, expect: 200 });
+  await call('GET', '/v1/vendor/statement', {}, { token: payer.apiKey, query: 'from=2020-01-01&to=2026-01-01', expect: 422 });
+
   // Prepaid cards: a batch, a redemption, a forged and a spent card, the batch as operators see it.
   const batch = await call('POST', '/v1/admin/prepaid-cards', {}, { token: A, body: { count: 2, value: 700, currency: 'USD', idem: 'spec-batch' }, expect: 201 });
   await call('POST', '/v1/admin/prepaid-cards', {}, { token: A, body: { count: 0, value: 700, currency: 'USD', idem: 'spec-batch-0' }, expect: 400 });

@@ -34,3 +34,12 @@ export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
 
 /** One journal entry: [kind, debit, credit, amount (minor units), currency, reference]. */
 export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amount: number, currency: string, ref: string];
+
+// --- history and statements (issue 5, item 10) ---
+/** The kinds in a user's history (legs that touch avail: or held:), and in a vendor's (legs that
+ * touch vpay:). A new kind that moves a user's or a vendor's money must be added here, and to
+ * userEffect() in shard-state.ts (what it does to the balance): writeHistory() asserts that the two agree. */
+export const userHistoryKinds: readonly EntryKind[] = [
+  Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
+];
+export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment];

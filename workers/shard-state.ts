@@ -1599,6 +1599,9 @@ export class ShardState {
       }
       states[i] = [st[0], st[1]];
       const [dBal, dHeld] = legEffect(acc, debit, credit, amount);
+      // Statements read the effect back from the kind alone: the two must agree, leg by leg.
+      const [kBal, kHeld] = userEffect(e[i][0], amount);
+      assert(kBal === dBal && kHeld === dHeld, 'a history kind whose effect on the balance statements do not know');
       st[0] -= dBal;
       st[1] -= dHeld;
     }
