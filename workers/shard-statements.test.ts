@@ -204,6 +204,28 @@ describe('statements (table)', () => {
   });
 });
 
+describe('history written before statements', () => {
+  it('records without running balances: the balances are walked back from the account, and still reconcile', () => {
+    const state = openState();
+    const { a } = aDay(state);
+    const now = T0 + 10 * H;
+    const cuts = [T0, T0 + 2 * H, T0 + 4 * H + 1, T0 + 7 * H, T0 + 20 * H];
+    const statements = () => cuts.slice(1).map((to, k) => one(state, cmd.statement(a, cuts[k], to), now));
+    const before = statements();
+    // Strip the balances from every record, as an older version wrote them.
+    const hist = state.env.openDB<unknown[], [string, number, number]>('hist', { encoding: 'msgpack' });
+    state.env.transactionSync(() => {
+      for (const { key, value } of hist.getRange({ start: [a, 0], end: [a, Number.MAX_SAFE_INTEGER] })) hist.putSync(key, value.slice(0, 6));
+    });
+    expect(statements()).toEqual(before);
+    // A record of each kind mixed: newer records carry balances again.
+    run(state, [cmd.fund(a, 11)], now);
+    const after = one(state, cmd.statement(a, T0, now + 1), now + 1);
+    expect(after.closing).toEqual({ balance: 7_611, held: 0 });
+    expect(after.opening).toEqual({ balance: 0, held: 0 });
+  });
+});
+
 describe('vendor history (table)', () => {
   it('records captures, refunds and payments (not holds, voids or releases), naming no account or payment', () => {
     const state = openState();
