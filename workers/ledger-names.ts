@@ -19,6 +19,10 @@ export const Entry = {
   payment: 'payment',
   prepaidIssue: 'prepaid-issue',
   prepaidRedeem: 'prepaid-redeem',
+  // Disputes: the provisional credit (vpay:vendor -> avail:user) and its reversal when the vendor
+  // wins (avail:user -> vpay:vendor, only as far as the user's available balance reaches).
+  disputeCredit: 'dispute-credit',
+  disputeReversal: 'dispute-reversal',
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 

@@ -65,3 +65,11 @@ export const devicesPerAccountMax = 16;
 
 /** A recurring ID may run this long (five years). */
 export const recurringMsMax = 5 * 366 * 24 * 3600 * 1000;
+
+// --- disputes ---
+/** A charge may be disputed this long after its approval (card networks allow about 120 days). */
+export const disputeWindowMs = 120 * 24 * 3600 * 1000;
+/** Disputes in one listing per shard, and index entries looked at to find them (newest first), so a
+ * listing is one bounded read however many disputes a shard has seen. */
+export const disputesListedMax = 200;
+export const disputesScannedMax = 10_000;
