@@ -242,7 +242,7 @@ export interface ShardAudit {
     prepaidOutstanding: number;
     /** Disputes: provisional credits outstanding (open or contested, vpay -> avail), and what users
      * still owe after a reversal their available balance could not cover (the vendor's loss). */
-    disputeCredited?: number; disputeOwed?: number }>;
+    disputeCredited: number; disputeOwed: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;

@@ -928,7 +928,6 @@ export class ShardState {
     }
     if (auth.st === AuthState.declined) body.code = auth.dc;
     if (auth.ds != null) body.description = auth.ds;
-    if (auth.dp) body.dispute = { status: auth.dp.st, amount: auth.dp.amt };
     return body;
   }
 
@@ -1755,6 +1754,7 @@ export class ShardState {
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
+      disputeCredited: 0, disputeOwed: 0,
     });
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
@@ -1786,8 +1786,8 @@ export class ShardState {
         if (a.dp) {
           const dp = a.dp;
           const c = cur(a.cur);
-          if (dp.st === 'open' || dp.st === 'contested') c.disputeCredited = (c.disputeCredited ?? 0) + dp.amt;
-          c.disputeOwed = (c.disputeOwed ?? 0) + (dp.owed ?? 0);
+          if (dp.st === 'open' || dp.st === 'contested') c.disputeCredited += dp.amt;
+          c.disputeOwed += dp.owed ?? 0;
           if (a.ref + disputeCredited(a) > a.cap) problems.push(`authorization ${authId} refunded and disputed beyond its capture`);
           if ((disputeNet.get(authId) ?? 0) !== disputeCredited(a)) problems.push(`authorization ${authId}: dispute credit differs from its journal`);
           const owedOk = dp.st === 'won_vendor' ? dp.owed === dp.amt - (dp.reversed ?? -1) : (dp.owed ?? 0) === 0 && (dp.reversed ?? 0) === 0;
