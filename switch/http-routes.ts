@@ -24,6 +24,7 @@ import { bearerOf } from './vendor-session.ts';
 import type { UserHub } from './user-sessions.ts';
 import type { Config } from './config.ts';
 import { installUserRoutes } from './user-routes.ts';
+import { installDisputeRoutes } from './dispute-routes.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
@@ -425,6 +426,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   }));
 
   installUserRoutes(app, deps, { relay, admin });
+  installDisputeRoutes(app, deps, { relay, admin, vendorOf });
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {
