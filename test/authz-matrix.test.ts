@@ -60,6 +60,9 @@ const matrix: Record<string, Row> = {
   'POST /v1/transfers': { who: 'user', path: '/v1/transfers', body: { to: { accountId: '{account}' }, amount: 1, currency: 'USD', idem: 'matrix-xfer' } },
   'POST /v1/payments': { who: 'user', path: '/v1/payments', body: { vendorId: '{vendor}', amount: 1, currency: 'USD', idem: 'matrix-pay' } },
   'WS /v1/user': { who: 'user', path: '/v1/user' },
+  // --- disputes ---
+  'POST /v1/disputes': { who: 'user', path: '/v1/disputes', body: { authId: '{auth}', reason: 'matrix', idem: 'matrix-dispute' } },
+  'GET /v1/disputes': { who: 'user', path: '/v1/disputes' },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -75,6 +78,8 @@ const matrix: Record<string, Row> = {
   'POST /v1/admin/vendors/:vendorId/unsuspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/unsuspend', body: {} },
   'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
   'POST /v1/admin/credit/applications/:applicationId/decide': { who: 'admin', path: '/v1/admin/credit/applications/ca_000000000000000000000000/decide', body: { decision: 'accept' } },
+  'GET /v1/admin/disputes': { who: 'admin', path: '/v1/admin/disputes?status=contested' },
+  'POST /v1/admin/disputes/:authId/decide': { who: 'admin', path: '/v1/admin/disputes/{auth}/decide', body: { winner: 'user', note: 'matrix', idem: 'matrix-decide' } },
 
   'POST /v1/authorize': { who: 'vendor', path: '/v1/authorize', body: { id: '{id}', code: '{code}', amount: 5, currency: 'USD', idem: 'matrix-auth' } },
   'POST /v1/capture': { who: 'vendor', path: '/v1/capture', body: { authId: '{auth}', idem: 'matrix-capture' } },
@@ -83,6 +88,8 @@ const matrix: Record<string, Row> = {
   'GET /v1/auths/:authId': { who: 'vendor', path: '/v1/auths/{auth}' },
   'GET /v1/auths/:authId/approval': { who: 'vendor', path: '/v1/auths/{auth}/approval' },
   'WS /v1/vendor': { who: 'vendor', path: '/v1/vendor' },
+  'POST /v1/disputes/:authId/respond': { who: 'vendor', path: '/v1/disputes/{auth}/respond', body: { decision: 'accept', idem: 'matrix-respond' } },
+  'GET /v1/vendor/disputes': { who: 'vendor', path: '/v1/vendor/disputes' },
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };
