@@ -242,7 +242,9 @@ const schemas: Record<string, unknown> = {
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
     sentOut: int('Transfers and redemptions sent out of this shard, ever.', { minimum: 0 }), receivedIn: int('Transfers credited in this shard, ever.', { minimum: 0 }),
     outboxPending: int('Sent items not yet acknowledged by their receiving shard.', { minimum: 0 }), prepaidOutstanding: int(undefined, { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding'], {
+    disputeCredited: int('Disputes open or contested: provisional credits moved from vendor payables to users (inside available).', { minimum: 0 }),
+    disputeOwed: int('Disputes decided for the vendor whose reversal the user\'s available balance could not cover: left with the user, recorded as owed.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed'], {
     additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding.',
   }),
   ShardAudit: obj({
