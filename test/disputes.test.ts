@@ -60,6 +60,7 @@ describe('disputes', () => {
     expect(vendorList.body.disputes[0].accountId).toBeUndefined();
     const accepted = await http(s, 'POST', `/v1/disputes/${a}/respond`, { decision: 'accept', idem: 'r1' }, f.apiKey);
     expect(accepted.body).toMatchObject({ status: 'accepted', disputeStatus: 'accepted' });
+    expect(accepted.body.accountId).toBeUndefined(); // the vendor's answer does not name the account either
     expect(await user.nextEvent((e) => e.event === 'dispute' && e.authId === a && e.status === 'accepted')).toMatchObject({ by: 'vendor' });
     // The refund left for the vendor is what the dispute did not give back.
     expect((await http(s, 'POST', '/v1/refund', { authId: a, amount: 601, idem: 'rf1' }, f.apiKey)).body.code).toBe('AMOUNT_OVER_LIMIT');
@@ -71,6 +72,7 @@ describe('disputes', () => {
     expect((await http(s, 'POST', '/v1/disputes', { authId: b, reason: 'never arrived', idem: 'd2' }, f.token)).body.amount).toBe(700);
     const contested = await vendorWs.request({ op: 'dispute', authId: b, decision: 'contest', evidence: 'tracking says delivered', evidenceUrl: 'https://shop.example/pod/7', idem: 'r2' });
     expect(contested).toMatchObject({ status: 'contested', evidence: 'tracking says delivered', evidenceUrl: 'https://shop.example/pod/7' });
+    expect(JSON.stringify(contested)).not.toContain(f.accountId);
     const queue = await http(s, 'GET', '/v1/admin/disputes?status=contested', undefined, s.adminToken);
     expect(queue.body.disputes.map((d: { authId: string }) => d.authId)).toEqual([b]);
     expect(queue.body.disputes[0]).toMatchObject({ accountId: f.accountId, vendorName: 'Test Shop' });

@@ -1377,7 +1377,9 @@ export class ShardState {
       if (evidenceUrl !== null) dp.evidenceUrl = evidenceUrl;
     }
     this.disputeStep(authId, auth, decision === 'accept' ? 'accepted' : 'contested', 'vendor');
-    return this.remember(cmd, idemKey, fp, 200, { status: dp.st, ...this.disputeView(authId, auth) });
+    // The answer goes to the vendor (HTTP or its WebSocket), who never learns which account disputes.
+    const { accountId: _hidden, ...view } = this.disputeView(authId, auth);
+    return this.remember(cmd, idemKey, fp, 200, { status: dp.st, ...view });
   }
 
   private disputeDecide(cmd: DisputeDecideCmd): Outcome {
