@@ -15,8 +15,11 @@
 
 import {
   authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, errorCodes as contractErrorCodes, clientModes, devicePolicies, recurringPeriods,
+  disputeDeclines, disputeStatuses,
 } from '../workers/contract.ts';
 import { userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
+import { disputesListedMax } from '../workers/limits.ts';
+import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from '../switch/limits.ts';
 
 const userKinds: string[] = [...userHistoryKinds];
 const vendorKinds: string[] = [...vendorHistoryKinds];
@@ -41,6 +44,8 @@ export const prepaidDeclineCodes: string[] = [...prepaidDeclines];
  * contract.ts has no list of its own for these: they are codes of authorize, reused. */
 export const moneyDeclineCodes: string[] = ['CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'];
 for (const code of moneyDeclineCodes) if (!authorizeDeclineCodes.includes(code)) throw new Error(`${code} is not a decline of workers/contract.ts`);
+/** Refusals of a dispute step (open, respond, decide), in order of precedence (workers/contract.ts). */
+export const disputeDeclineCodes: string[] = [...disputeDeclines];
 /** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
 export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];
 
@@ -62,6 +67,30 @@ const limitsProps = (value: unknown) => ({
   perTxn: value, day: value, week: value, month: value,
   vendors: { type: 'object', maxProperties: 64, propertyNames: { pattern: '^vd_[0-9]{4}[0-9a-f]{16}$' }, additionalProperties: value, description: 'Per vendor, over a rolling 30 days.' },
 });
+
+// A dispute as workers/shard-state.ts's disputeView writes it. Vendors never see accountId (their
+// listing drops it, and so does the reply to their response); users and operators see the account,
+// and their listings add the vendor's name.
+const evidenceUrlPattern = '^https?://[^\\s]+$';
+const disputeProps = {
+  authId: ref('AuthId'), accountId: ref('AccountId'), vendorId: ref('VendorId'), disputeStatus: ref('DisputeStatus'),
+  amount: { ...ref('Amount'), description: 'Disputed: credited back to the user when the dispute was opened.' }, currency: ref('Currency'),
+  captured: int('What the charge captured.', { minimum: 0 }), refunded: int('What the vendor has refunded of it.', { minimum: 0 }),
+  openedAt: ref('IsoTime'), reason: str('The user\'s.', { minLength: 1, maxLength: disputeReasonCharsMax }),
+  evidence: nullable(str('The vendor\'s, when it contested.', { minLength: 1, maxLength: disputeEvidenceCharsMax })),
+  evidenceUrl: nullable(str('The vendor\'s, when it gave one.', { maxLength: disputeEvidenceUrlCharsMax, pattern: evidenceUrlPattern })),
+  note: nullable(str('The operator\'s, when it decided.', { minLength: 1, maxLength: disputeReasonCharsMax })),
+  reversed: int('won_vendor: moved back from the user to the vendor.', { minimum: 0 }),
+  owed: int('won_vendor: what the user\'s available balance could not cover (stayed with the user, recorded as owed).', { minimum: 0 }),
+  history: { type: 'array', minItems: 1, items: ref('DisputeStep'), description: 'Every step, oldest first.' },
+};
+const disputeRequired = Object.keys(disputeProps);
+const { accountId: _accountId, ...vendorDisputeProps } = disputeProps;
+const vendorDisputeRequired = disputeRequired.filter((k) => k !== 'accountId');
+const disputeEventProps = {
+  event: { const: 'dispute' }, authId: ref('AuthId'), status: ref('DisputeStatus'), amount: ref('Amount'), currency: ref('Currency'),
+  by: { enum: ['user', 'vendor', 'operator'] }, at: ref('IsoTime'), reversed: int(undefined, { minimum: 0 }), owed: int(undefined, { minimum: 0 }),
+};
 
 const schemas: Record<string, unknown> = {
   Amount: int('Money: an integer in the currency\'s minor unit (1250 USD = $12.50).', { minimum: 1, maximum: 1_000_000_000_000 }),
@@ -231,6 +260,36 @@ const schemas: Record<string, unknown> = {
         ['cardId', 'value', 'currency', 'state', 'redeemedAt'], { additionalProperties: false }),
     },
   }, ['batchId', 'issued', 'redeemed', 'cards'], { additionalProperties: false, description: 'Which cards of a batch were redeemed (MACs are not repeated).' }),
+  // --- disputes (seed 003 claim 14)
+  DisputeStatus: { enum: [...disputeStatuses], description: 'open -> accepted | contested | won_user | won_vendor; contested -> accepted | won_user | won_vendor (README "Disputes").' },
+  DisputeDeclineCode: { type: 'string', enum: disputeDeclineCodes, description: 'Refusals of a dispute step (open, respond, decide), in order of precedence. See docs/error-codes.md.' },
+  DisputeStep: obj({ at: ref('IsoTime'), by: { enum: ['user', 'vendor', 'operator'] }, status: ref('DisputeStatus') }, ['at', 'by', 'status'], { additionalProperties: false }),
+  Dispute: obj({ ...disputeProps, vendorName: nullable(str()) }, [...disputeRequired, 'vendorName'], {
+    additionalProperties: false, description: 'A dispute as the user and operators see it (GET /v1/disputes, GET /v1/admin/disputes).',
+  }),
+  VendorDispute: obj(vendorDisputeProps, vendorDisputeRequired, { additionalProperties: false, description: 'A dispute as its vendor sees it: never the account.' }),
+  DisputeRequest: obj({
+    authId: { ...ref('AuthId'), description: 'A captured charge on the user\'s account.' },
+    amount: nullable({ ...ref('Amount'), description: 'At most captured less refunded; absent or null: all of that.' }),
+    reason: str('Shown to the vendor and operators; no control, line-separator or bidirectional characters.', { minLength: 1, maxLength: disputeReasonCharsMax }),
+    idem: { ...ref('Idem'), description: 'Scoped to the account.' },
+  }, ['authId', 'reason', 'idem'], { additionalProperties: false }),
+  DisputeOpened: obj({ status: { const: 'opened' }, ...disputeProps }, ['status', ...disputeRequired], {
+    additionalProperties: false, description: 'The amount is credited back to the user at once (from the vendor\'s payable). A replay of the idem answers the same.',
+  }),
+  DisputeResponded: obj({ rid: ref('Rid'), status: { enum: ['accepted', 'contested'] }, ...vendorDisputeProps }, ['status', ...vendorDisputeRequired], {
+    additionalProperties: false, description: 'The vendor\'s answer was taken (status is the dispute\'s new status); without the account.',
+  }),
+  DisputeDecided: obj({ status: { enum: ['won_user', 'won_vendor'] }, ...disputeProps }, ['status', ...disputeRequired], {
+    additionalProperties: false, description: 'Final. won_vendor: the credit is reversed as far as the user\'s available balance reaches (reversed), the rest is owed.',
+  }),
+  DisputeDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('DisputeDeclineCode') }, ['status', 'code'], {
+    additionalProperties: false, description: 'Nothing moved. A replay of the idem answers the same.',
+  }),
+  DecideDisputeRequest: obj({
+    winner: { enum: ['user', 'vendor'] }, note: str('Shown to the user and the vendor in listings.', { minLength: 1, maxLength: disputeReasonCharsMax }),
+    idem: { ...ref('Idem'), description: 'Scoped to the authorization.' },
+  }, ['winner', 'note', 'idem'], { additionalProperties: false }),
   Member: obj({ userId: str(), email: str(), joinedAt: ref('IsoTime') }, ['userId', 'email', 'joinedAt'], { additionalProperties: false }),
   // --- the audit
   AuditCurrency: obj({
@@ -245,7 +304,9 @@ const schemas: Record<string, unknown> = {
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
     sentOut: int('Transfers and redemptions sent out of this shard, ever.', { minimum: 0 }), receivedIn: int('Transfers credited in this shard, ever.', { minimum: 0 }),
     outboxPending: int('Sent items not yet acknowledged by their receiving shard.', { minimum: 0 }), prepaidOutstanding: int(undefined, { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding'], {
+    disputeCredited: int('Disputes open or contested: provisional credits moved from vendor payables to users (inside available).', { minimum: 0 }),
+    disputeOwed: int('Disputes decided for the vendor whose reversal the user\'s available balance could not cover: left with the user, recorded as owed.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed'], {
     additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding.',
   }),
   ShardAudit: obj({
@@ -335,13 +396,14 @@ schemas.Statement = obj({
   entries: { type: 'array', items: ref('StatementEntry'), maxItems: 10_000 },
 }, ['accountId', 'currency', 'from', 'to', 'opening', 'closing', 'totals', 'entries'], { additionalProperties: false, description: 'The period [from, to): consecutive statements share no entry and miss none.' });
 schemas.VendorHistoryEntry = obj({
-  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures and payments in, refunds out.'),
+  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments and dispute reversals in; refunds and dispute credits out.'),
   currency: ref('Currency'), authId: ref('AuthId'),
 }, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId.' });
 schemas.VendorStatement = obj({
   vendorId: ref('VendorId'), vendorName: nullable(str()), from: ref('IsoTime'), to: ref('IsoTime'),
-  currencies: { type: 'object', additionalProperties: obj({ captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }), payments: int(undefined, { minimum: 0 }), net: int('captured - refunded + payments'), entries: int(undefined, { minimum: 1 }) },
-    ['captured', 'refunded', 'payments', 'net', 'entries'], { additionalProperties: false }) },
+  currencies: { type: 'object', additionalProperties: obj({ captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }), payments: int(undefined, { minimum: 0 }),
+    disputes: int('Dispute credits given back to users (negative) and reversals won back (positive).'), net: int('captured - refunded + payments + disputes'), entries: int(undefined, { minimum: 1 }) },
+    ['captured', 'refunded', 'payments', 'disputes', 'net', 'entries'], { additionalProperties: false }) },
   entries: { type: 'array', items: ref('VendorHistoryEntry'), maxItems: 10_000 },
 }, ['vendorId', 'vendorName', 'from', 'to', 'currencies', 'entries'], { additionalProperties: false });
 
@@ -349,6 +411,33 @@ schemas.AuthorizeFrame = frameOf('authorize', 'AuthorizeRequest');
 schemas.CaptureFrame = frameOf('capture', 'CaptureRequest');
 schemas.VoidFrame = frameOf('void', 'VoidRequest');
 schemas.RefundFrame = frameOf('refund', 'RefundRequest');
+
+// The vendor's answer to a dispute: accept (nothing else), or contest with evidence. Over HTTP the
+// body; over the vendor WebSocket the frame `dispute`, which adds op, rid and authId.
+const respondVariants = (extra: Record<string, unknown>, extraRequired: string[]) => [
+  obj({ ...extra, decision: { const: 'accept' }, evidence: { type: 'null' }, evidenceUrl: { type: 'null' }, idem: { ...ref('Idem'), description: 'Scoped to the vendor and the authorization.' } },
+    [...extraRequired, 'decision', 'idem'], { additionalProperties: false }),
+  obj({
+    ...extra, decision: { const: 'contest' },
+    evidence: str('No control, line-separator or bidirectional characters.', { minLength: 1, maxLength: disputeEvidenceCharsMax }),
+    evidenceUrl: nullable(str('An http or https URL.', { maxLength: disputeEvidenceUrlCharsMax, pattern: evidenceUrlPattern })),
+    idem: { ...ref('Idem'), description: 'Scoped to the vendor and the authorization.' },
+  }, [...extraRequired, 'decision', 'evidence', 'idem'], { additionalProperties: false }),
+];
+schemas.DisputeRespondRequest = {
+  description: 'Accept an open dispute (or give in on a contested one), or contest an open one with evidence. The vendor answers once; accept is still possible on a contested dispute.',
+  oneOf: respondVariants({}, []),
+};
+schemas.DisputeFrame = {
+  description: 'POST /v1/disputes/{authId}/respond as a frame.',
+  oneOf: respondVariants({ op: { const: 'dispute' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId']),
+};
+schemas.UserDisputeEvent = obj({ ...disputeEventProps, vendorId: ref('VendorId'), vendorName: nullable(str()) }, [...Object.keys(disputeEventProps), 'vendorId', 'vendorName'], {
+  additionalProperties: false, description: 'Every step of a dispute on the account (opened, the vendor\'s answer, the decision), to every live session of the account.',
+});
+schemas.VendorDisputeEvent = obj(disputeEventProps, Object.keys(disputeEventProps), {
+  additionalProperties: false, description: 'Every step of a dispute on one of the vendor\'s charges, pushed without rid to every live session of the vendor (as JSON text, also to msgpack sessions). Never names the account.',
+});
 
 // --- OpenAPI 3.1 ----------------------------------------------------------------------------------
 
@@ -379,6 +468,11 @@ const statementParams = [
 const jsonOrCsv = (schema: unknown, description: string) => ({
   description, content: { 'application/json': { schema }, 'text/csv': { schema: { type: 'string' } } },
 });
+
+const disputeListParams = [
+  query('status', ref('DisputeStatus'), 'Only disputes in this status.'),
+  query('limit', int(undefined, { minimum: 1, maximum: disputesListedMax, default: 100 }), 'At most this many.'),
+];
 
 const paths: Record<string, Record<string, unknown>> = {
   '/healthz': {
@@ -555,6 +649,58 @@ const paths: Record<string, Record<string, unknown>> = {
       responses: {
         200: json({ oneOf: [ref('Redeemed'), ref('PrepaidDeclined')] }, 'Redeemed, or declined'),
         ...errors(400, 401, 404, 409, 413, 415, 503),
+      },
+    },
+  },
+  // --- disputes (switch/dispute-routes.ts): the user opens, the vendor responds, an operator decides
+  '/v1/disputes': {
+    post: {
+      operationId: 'openDispute', summary: 'Dispute all or part of a captured charge: credited back at once, from the vendor\'s payable', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(ref('DisputeRequest')),
+      responses: {
+        200: json({ oneOf: [ref('DisputeOpened'), ref('DisputeDeclined')] }, 'Opened, or declined (AUTH_UNKNOWN, AUTH_NOT_CAPTURED, DISPUTE_OPEN, DISPUTE_NOT_ALLOWED, AMOUNT_OVER_LIMIT)'),
+        ...errors(400, 401, 409, 413, 415, 422, 503),
+      },
+    },
+    get: {
+      operationId: 'myDisputes', summary: 'The account\'s disputes, newest first', tags: ['users'], security: bearer('userToken'),
+      parameters: disputeListParams,
+      responses: { 200: json(obj({ disputes: { type: 'array', maxItems: disputesListedMax, items: ref('Dispute') } }, ['disputes'], { additionalProperties: false }), 'Disputes'), ...errors(400, 401, 503) },
+    },
+  },
+  '/v1/disputes/{authId}/respond': {
+    post: {
+      operationId: 'respondToDispute', summary: 'The vendor accepts a dispute, or contests it with evidence (also the vendor WebSocket op dispute)', tags: ['vendors'], security: bearer('vendorKey'),
+      parameters: [pathParam('authId', ref('AuthId'))],
+      requestBody: body(ref('DisputeRespondRequest')),
+      responses: {
+        200: json({ oneOf: [ref('DisputeResponded'), ref('DisputeDeclined')] }, 'Taken, or declined (AUTH_UNKNOWN, DISPUTE_UNKNOWN, DISPUTE_DECIDED)'),
+        ...errors(400, 401, 403, 409, 413, 415, 503),
+      },
+    },
+  },
+  '/v1/vendor/disputes': {
+    get: {
+      operationId: 'vendorDisputes', summary: 'The vendor\'s disputes from every shard, newest first (never the account)', tags: ['vendors'], security: bearer('vendorKey'),
+      parameters: disputeListParams,
+      responses: { 200: json(obj({ disputes: { type: 'array', maxItems: disputesListedMax, items: ref('VendorDispute') } }, ['disputes'], { additionalProperties: false }), 'Disputes'), ...errors(400, 401, 403, 503) },
+    },
+  },
+  '/v1/admin/disputes': {
+    get: {
+      operationId: 'disputes', summary: 'Disputes from every shard, newest first (e.g. status=contested: the operator\'s queue)', tags: ['operators'], security: bearer('adminToken'),
+      parameters: disputeListParams,
+      responses: { 200: json(obj({ disputes: { type: 'array', maxItems: disputesListedMax, items: ref('Dispute') } }, ['disputes'], { additionalProperties: false }), 'Disputes'), ...errors(400, 401, 503) },
+    },
+  },
+  '/v1/admin/disputes/{authId}/decide': {
+    post: {
+      operationId: 'decideDispute', summary: 'Decide an open or contested dispute for the user (the credit stands) or the vendor (reversed as far as the user\'s available balance reaches)', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('authId', ref('AuthId'))],
+      requestBody: body(ref('DecideDisputeRequest')),
+      responses: {
+        200: json({ oneOf: [ref('DisputeDecided'), ref('DisputeDeclined')] }, 'Decided, or declined (AUTH_UNKNOWN, DISPUTE_UNKNOWN, DISPUTE_DECIDED)'),
+        ...errors(400, 401, 409, 413, 415, 503),
       },
     },
   },
@@ -774,9 +920,9 @@ export const openapi = {
   },
   servers: [{ url: 'http://127.0.0.1:8080', description: 'A switch started with `npm start`' }],
   tags: [
-    { name: 'vendors', description: 'Authorize, capture, void, refund; verify approvals' },
-    { name: 'users', description: 'Registration, sign-in, accounts and their members, settings, devices, holds, history, single-use IDs and their controls, cards, credit, transfers, payments to vendors, prepaid redemption, the user WebSocket' },
-    { name: 'operators', description: 'Admin token: vendors, funding, prepaid batches, alerts, credit decisions, the audit' },
+    { name: 'vendors', description: 'Authorize, capture, void, refund; verify approvals; answer disputes' },
+    { name: 'users', description: 'Registration, sign-in, accounts and their members, settings, devices, holds, history, single-use IDs and their controls, cards, credit, transfers, payments to vendors, prepaid redemption, disputes, the user WebSocket' },
+    { name: 'operators', description: 'Admin token: vendors, funding, prepaid batches, alerts, credit and dispute decisions, the audit' },
     { name: 'operations', description: 'Health, metrics, live page' },
     { name: 'specs', description: 'These documents' },
   ],
@@ -822,6 +968,10 @@ const vendorMessages: Record<string, unknown> = {
   authView: message('authView', 'AuthView', 'The authorization as the switch holds it now'),
   error: message('error', 'Error', 'Nothing was decided (rid null when the frame could not be read)'),
   authEvent: message('authEvent', 'AuthEvent', 'The decision on a pending authorization, pushed without rid'),
+  dispute: message('dispute', 'DisputeFrame', 'Accept a dispute, or contest it with evidence'),
+  disputeResponded: message('disputeResponded', 'DisputeResponded', 'The answer to a dispute was taken'),
+  disputeDeclined: message('disputeDeclined', 'DisputeDeclined', 'The answer to a dispute was declined, with its code'),
+  disputeEvent: message('disputeEvent', 'VendorDisputeEvent', 'A step of a dispute on one of the vendor\'s charges, pushed without rid'),
 };
 
 const userMessages: Record<string, unknown> = {
@@ -832,6 +982,7 @@ const userMessages: Record<string, unknown> = {
   credit: message('credit', 'CreditEvent', 'A credit application was decided'),
   alert: message('alert', 'AlertEvent', 'A fraud report or a device/IP warning'),
   transfer: message('transfer', 'TransferEvent', 'Money arrived: a transfer, or a prepaid card redeemed'),
+  dispute: message('dispute', 'UserDisputeEvent', 'A step of a dispute on the account: opened, answered by the vendor, decided'),
   confirm: message('confirm', 'ConfirmFrame', 'Approve (with PIN or password), decline, or report fraud'),
   card: message('card', 'CardFrame', 'Answer a card prompt with the card\'s cryptogram'),
   confirmResult: message('confirmResult', 'ConfirmResult', 'The answer was taken'),
@@ -851,7 +1002,7 @@ export const asyncapi = {
     version: '1',
     description: [
       'Described from the switch\'s side: it receives requests and replies, and sends events (frames with "event" and without rid).',
-      'Vendor session (/v1/vendor): Authorization: Bearer <apiKey> on the upgrade (401 without a valid key, 403 SUSPENDED / VENDOR_SUSPENDED). The vendor pipelines requests; frames are JSON text or msgpack binary with the same fields; each reply comes in the format of its request and carries the request\'s rid; replies may come out of order. Limits: 16 KiB frames (a larger one drops the session), 4096 requests in flight (BUSY beyond), 16 MiB buffered towards a vendor that does not read (then closed). Close codes: 1011 a shard restarted (replay in-flight requests with the same idem), 4003 suspended for enumeration, 4403 suspended by an operator. Confirmation and card modes: authorize answers pending; the decision is pushed to the session that authorized as an auth event; a vendor whose session went away sends resume on any session (answered now if decided, pushed later if not). Events may repeat an outcome already received: deduplicate by authId.',
+      'Vendor session (/v1/vendor): Authorization: Bearer <apiKey> on the upgrade (401 without a valid key, 403 SUSPENDED / VENDOR_SUSPENDED). The vendor pipelines requests; frames are JSON text or msgpack binary with the same fields; each reply comes in the format of its request and carries the request\'s rid; replies may come out of order. Limits: 16 KiB frames (a larger one drops the session), 4096 requests in flight (BUSY beyond), 16 MiB buffered towards a vendor that does not read (then closed). Close codes: 1011 a shard restarted (replay in-flight requests with the same idem), 4003 suspended for enumeration, 4403 suspended by an operator. Confirmation and card modes: authorize answers pending; the decision is pushed to the session that authorized as an auth event; a vendor whose session went away sends resume on any session (answered now if decided, pushed later if not). Events may repeat an outcome already received: deduplicate by authId. Disputes: the vendor answers with the op dispute, and every step of a dispute on one of its charges is pushed to all its live sessions as a dispute event (JSON text, never naming the account).',
       'User session (/v1/user): Authorization: Bearer <user token> on the upgrade, or (browsers) the subprotocols "oncepay.v1" and "oncepay.bearer.<token>", of which the switch selects oncepay.v1; 401 without a valid token, 503 BUSY beyond 8 sessions per user. JSON text frames only, at most 4 KiB, 8 requests in flight. The first frame is hello; open prompts follow (also after a restart of the switch: prompts survive it and deadlines are absolute). The first answer to a prompt wins; a later one (another session) gets ALREADY_DECIDED.',
     ].join('\n\n'),
   },
@@ -877,11 +1028,16 @@ export const asyncapi = {
       action: 'send', summary: 'Push the decision on a pending authorization', channel: { $ref: '#/channels/vendor' }, messages: [msgRef('vendor')('authEvent')],
       security: vendorSecurity,
     },
+    dispute: receive('vendor', 'dispute', 'Answer a dispute (as POST /v1/disputes/{authId}/respond)', ['disputeResponded', 'disputeDeclined', 'error']),
+    disputeEvent: {
+      action: 'send', summary: 'Push every step of a dispute on one of the vendor\'s charges to all its sessions', channel: { $ref: '#/channels/vendor' },
+      messages: [msgRef('vendor')('disputeEvent')], security: vendorSecurity,
+    },
     userConfirm: receive('user', 'confirm', 'The user answers a confirm prompt', ['confirmResult', 'userError']),
     userCard: receive('user', 'card', 'The user\'s card answers a card prompt', ['confirmResult', 'userError']),
     userEvents: {
-      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts, money received', channel: { $ref: '#/channels/user' },
-      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer'].map(msgRef('user')),
+      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts, money received, dispute steps', channel: { $ref: '#/channels/user' },
+      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer', 'dispute'].map(msgRef('user')),
       security: userSecurity,
     },
   },

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { validate as validateOpenApi } from '@readme/openapi-parser';
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser';
 import { openapi, asyncapi, renderSpec } from './source.ts';
-import { authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, errorCodes } from '../workers/contract.ts';
+import { authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, disputeDeclines, errorCodes } from '../workers/contract.ts';
 
 const committed = (name: string) => readFileSync(new URL(name, import.meta.url), 'utf8');
 
@@ -30,7 +30,7 @@ describe('spec/openapi.json and spec/asyncapi.json', () => {
     expect(problems).toEqual([]);
     expect(document).toBeDefined();
     expect(document!.operations().all().map((o) => o.id()).sort()).toEqual([
-      'authEvent', 'authorize', 'capture', 'get', 'refund', 'resume', 'userCard', 'userConfirm', 'userEvents', 'void',
+      'authEvent', 'authorize', 'capture', 'dispute', 'disputeEvent', 'get', 'refund', 'resume', 'userCard', 'userConfirm', 'userEvents', 'void',
     ]);
   });
 
@@ -40,6 +40,7 @@ describe('spec/openapi.json and spec/asyncapi.json', () => {
     expect(schemas.AuthorizeDeclineCode.enum).toEqual([...authorizeDeclines, ...pendingDeclines]);
     expect(schemas.AuthOpDeclineCode.enum).toEqual([...authOpDeclines]);
     expect(schemas.PrepaidDeclineCode.enum).toEqual([...prepaidDeclines]);
+    expect(schemas.DisputeDeclineCode.enum).toEqual([...disputeDeclines]);
     expect(authorizeDeclines).toEqual(expect.arrayContaining(schemas.MoneyDeclineCode.enum));
     expect(schemas.ErrorCode.enum).toEqual(expect.arrayContaining([...errorCodes]));
   });
@@ -47,9 +48,9 @@ describe('spec/openapi.json and spec/asyncapi.json', () => {
 
 describe('docs/error-codes.md', () => {
   it('explains every decline and error code of the specs', async () => {
-    const { authorizeDeclineCodes, pendingDeclineCodes, authOpDeclineCodes, prepaidDeclineCodes, errorCodes: specErrors } = await import('./source.ts');
+    const { authorizeDeclineCodes, pendingDeclineCodes, authOpDeclineCodes, prepaidDeclineCodes, disputeDeclineCodes, errorCodes: specErrors } = await import('./source.ts');
     const doc = readFileSync(new URL('../docs/error-codes.md', import.meta.url), 'utf8');
-    const missing = [...authorizeDeclineCodes, ...pendingDeclineCodes, ...authOpDeclineCodes, ...prepaidDeclineCodes, ...specErrors]
+    const missing = [...authorizeDeclineCodes, ...pendingDeclineCodes, ...authOpDeclineCodes, ...prepaidDeclineCodes, ...disputeDeclineCodes, ...specErrors]
       .filter((code) => !doc.includes('`' + code + '`'));
     expect(missing).toEqual([]);
   });

@@ -25,6 +25,7 @@ import type { UserHub } from './user-sessions.ts';
 import type { Config } from './config.ts';
 import { installUserRoutes } from './user-routes.ts';
 import { installStatementRoutes } from './statement-routes.ts';
+import { installDisputeRoutes } from './dispute-routes.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
@@ -427,6 +428,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
 
   installUserRoutes(app, deps, { relay, admin });
   installStatementRoutes(app, deps, { vendorOf }); // history and statements (issue 5, item 10)
+  installDisputeRoutes(app, deps, { relay, admin, vendorOf });
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {

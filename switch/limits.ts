@@ -80,3 +80,10 @@ export const membersPerAccountMax = 8;
 
 /** Prepaid cards issued in one operator request. */
 export const prepaidBatchMax = 1000;
+
+// --- disputes ---
+/** A user's reason for a dispute, and an operator's note on a decision (shown to people, not parsed). */
+export const disputeReasonCharsMax = 500;
+/** The vendor's evidence when it contests, and the URL of any document behind it. */
+export const disputeEvidenceCharsMax = 2000;
+export const disputeEvidenceUrlCharsMax = 500;

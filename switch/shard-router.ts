@@ -259,6 +259,13 @@ export class ShardRouter {
   }
 
   /** Close every session of a vendor (suspension). */
+  /** A JSON text frame to every live session of a vendor (dispute news); a session that speaks
+   * msgpack gets it as text too, like any event that is not the answer to one of its frames. */
+  pushToVendor(vendorId: string, frame: string): void {
+    const bytes = Buffer.from(frame);
+    for (const sink of this.sessions.values()) if (sink.vendorId === vendorId) sink.cork(() => sink.sendReply(bytes));
+  }
+
   closeVendorSessions(vendorId: string, code: number, reason: string): void {
     for (const sink of [...this.sessions.values()]) if (sink.vendorId === vendorId) sink.close(code, reason);
   }

@@ -8,6 +8,7 @@
 //     resolved  ─► {"event":"resolved"} closes the prompt everywhere; the vendor session that asked
 //                  (or resumed) gets {"event":"auth", status, approval | code}
 //     alert     ─► recorded for operators (GET /v1/admin/alerts), and told to the user
+//     dispute   ─► {"event":"dispute"} to the account's sessions and to the vendor's sessions
 //   user ──{"op":"confirm"|"card"}──► PIN/password (scrypt) or card cryptogram (hsm-sim) checked
 //                                     here ─► Op.decide to the shard; the first answer wins there
 //
@@ -125,6 +126,16 @@ export class UserHub {
         // sends this only while the authorization is pending, and before the resume's answer).
         this.subscriptions.set(e.authId, { session: e.session, vendorId: e.vendorId, format: e.format });
         break;
+      // --- disputes: every step to the user's sessions and the vendor's (the vendor never learns the account) ---
+      case 'dispute': {
+        const news = {
+          event: 'dispute', authId: e.authId, status: e.status, amount: e.amount, currency: e.currency, by: e.by,
+          at: new Date(e.at).toISOString(), reversed: e.reversed, owed: e.owed,
+        };
+        this.toAccount(e.accountId, JSON.stringify({ ...news, vendorId: e.vendorId, vendorName: this.control.vendorName(e.vendorId) }));
+        this.router.pushToVendor(e.vendorId, JSON.stringify(news));
+        break;
+      }
       case 'alert':
         void this.control.addAlert({
           kind: e.kind === 'fraud' ? 'fraud' : 'device', vendorId: e.vendorId, accountId: e.accountId, authId: e.authId, detail: e.detail,

@@ -12,6 +12,7 @@ import { Unpackr, Packr } from 'msgpackr';
 import uws, { type WebSocket, type TemplatedApp, type HttpResponse, type HttpRequest } from './uws.ts';
 import {
   Op, Format, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type ResumeCmd, type ErrorCode, type FormatCode, type Rid,
+  type DisputeRespondCmd,
 } from '../workers/contract.ts';
 import type { UserHub } from './user-sessions.ts';
 import { idPartition } from '../workers/payment-id.ts';
@@ -27,6 +28,7 @@ import type { ControlPlane } from './control-plane.ts';
 import { edge } from './metrics.ts';
 import type { EnumerationGuard } from './enumeration-guard.ts';
 import { clockMicrosU32 } from '../workers/shard-metrics.ts';
+import { checkRespond } from './dispute-routes.ts';
 
 interface SessionData {
   vendorId: string;
@@ -226,8 +228,19 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
       break;
     }
+    // --- disputes: the vendor's answer, as POST /v1/disputes/{authId}/respond ---
+    case 'dispute': {
+      const authId = checkAuthId(frame.authId);
+      if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
+      const r = checkRespond(frame, ['op', 'rid', 'authId']);
+      if (r instanceof InputError) return replyError(ws, format, rid, r.code, r.message);
+      shard = router.shardOf(partitionOfKeyedId(authId));
+      const cmd: DisputeRespondCmd = [Op.disputeRespond, d.sessionId, receivedAt, format, rid, d.vendorId, authId, r.decision, r.evidence, r.evidenceUrl, r.idem];
+      if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
+      break;
+    }
     default:
-      return replyError(ws, format, rid, 'BAD_REQUEST', 'op must be one of authorize, capture, void, refund, get, resume');
+      return replyError(ws, format, rid, 'BAD_REQUEST', 'op must be one of authorize, capture, void, refund, get, resume, dispute');
   }
   d.inFlight++;
   d.inFlightPerShard[shard]++;

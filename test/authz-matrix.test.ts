@@ -62,6 +62,9 @@ const matrix: Record<string, Row> = {
   'WS /v1/user': { who: 'user', path: '/v1/user' },
   // History and statements (issue 5, item 10).
   'GET /v1/accounts/me/statement': { who: 'user', path: '/v1/accounts/me/statement?from=2026-01-01&to=2026-02-01' },
+  // --- disputes ---
+  'POST /v1/disputes': { who: 'user', path: '/v1/disputes', body: { authId: '{auth}', reason: 'matrix', idem: 'matrix-dispute' } },
+  'GET /v1/disputes': { who: 'user', path: '/v1/disputes' },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -77,6 +80,8 @@ const matrix: Record<string, Row> = {
   'POST /v1/admin/vendors/:vendorId/unsuspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/unsuspend', body: {} },
   'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
   'POST /v1/admin/credit/applications/:applicationId/decide': { who: 'admin', path: '/v1/admin/credit/applications/ca_000000000000000000000000/decide', body: { decision: 'accept' } },
+  'GET /v1/admin/disputes': { who: 'admin', path: '/v1/admin/disputes?status=contested' },
+  'POST /v1/admin/disputes/:authId/decide': { who: 'admin', path: '/v1/admin/disputes/{auth}/decide', body: { winner: 'user', note: 'matrix', idem: 'matrix-decide' } },
 
   'POST /v1/authorize': { who: 'vendor', path: '/v1/authorize', body: { id: '{id}', code: '{code}', amount: 5, currency: 'USD', idem: 'matrix-auth' } },
   'POST /v1/capture': { who: 'vendor', path: '/v1/capture', body: { authId: '{auth}', idem: 'matrix-capture' } },
@@ -88,6 +93,8 @@ const matrix: Record<string, Row> = {
   // History and statements (issue 5, item 10).
   'GET /v1/vendor/history': { who: 'vendor', path: '/v1/vendor/history?limit=10' },
   'GET /v1/vendor/statement': { who: 'vendor', path: '/v1/vendor/statement?from=2026-01-01&to=2026-02-01&format=csv' },
+  'POST /v1/disputes/:authId/respond': { who: 'vendor', path: '/v1/disputes/{auth}/respond', body: { decision: 'accept', idem: 'matrix-respond' } },
+  'GET /v1/vendor/disputes': { who: 'vendor', path: '/v1/vendor/disputes' },
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };

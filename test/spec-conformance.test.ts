@@ -137,6 +137,7 @@ describe('every route against a running switch, validated against spec/openapi.j
 
     await userRoutes(A);
     await moneyRoutes(A);
+    await disputeRoutes(A);
 
     // The WebSocket upgrades without a credential: 401 with an error body, as specified.
     for (const path of ['/v1/vendor', '/v1/user']) {
@@ -321,6 +322,51 @@ async function moneyRoutes(A: string): Promise<void> {
   expect(audit.currencies.USD.prepaidOutstanding).toBeGreaterThanOrEqual(700);
 }
 
+/** Disputes: opened, declined, listed by each side, answered, decided, and a few refusals. */
+async function disputeRoutes(A: string): Promise<void> {
+  const vendor = await call('POST', '/v1/admin/vendors', {}, { token: A, body: { name: 'Spec Disputes' }, expect: 201 });
+  const user = await call('POST', '/v1/users', {}, { body: { email: `specdispute${Date.now()}@example.com`, password: 'correct horse battery', currency: 'USD' }, expect: 201 });
+  await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: user.accountId }, { token: A, body: { amount: 10_000, currency: 'USD', idem: 'spec-dfund' }, expect: 200 });
+  const T = user.token;
+  const K = vendor.apiKey;
+  const [captured, held] = await Promise.all(['spec-da1', 'spec-da2'].map(async (idem) => {
+    const id = await call('POST', '/v1/ids', {}, { token: T, body: { idem }, expect: 201 });
+    return (await call('POST', '/v1/authorize', {}, { token: K, body: { id: id.id, code: id.code, amount: 1000, currency: 'USD', idem }, expect: 200 })).authId as string;
+  }));
+  await call('POST', '/v1/capture', {}, { token: K, body: { authId: captured, idem: 'spec-dcap' }, expect: 200 });
+
+  expect(await call('POST', '/v1/disputes', {}, { token: T, body: { authId: held, reason: 'not yet', idem: 'spec-d0' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'AUTH_NOT_CAPTURED' });
+  expect(await call('POST', '/v1/disputes', {}, { token: T, body: { authId: captured, amount: 400, reason: 'arrived broken', idem: 'spec-d1' }, expect: 200 }))
+    .toMatchObject({ status: 'opened', disputeStatus: 'open', amount: 400, accountId: user.accountId });
+  expect(await call('POST', '/v1/disputes', {}, { token: T, body: { authId: captured, reason: 'again', idem: 'spec-d2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'DISPUTE_OPEN' });
+  await call('POST', '/v1/disputes', {}, { token: T, body: { authId: captured, reason: 'r', idem: 'spec-d3', extra: 1 }, expect: 400 });
+  await call('POST', '/v1/disputes', {}, { token: K, body: { authId: captured, reason: 'r', idem: 'spec-d4' }, expect: 401 });
+  expect((await call('GET', '/v1/disputes', {}, { token: T, query: 'status=open&limit=5', expect: 200 })).disputes).toHaveLength(1);
+  await call('GET', '/v1/disputes', {}, { token: T, query: 'limit=0', expect: 400 });
+
+  expect(await call('POST', '/v1/disputes/{authId}/respond', { authId: captured }, {
+    token: K, body: { decision: 'contest', evidence: 'signed delivery note', evidenceUrl: 'https://shop.example/pod/7', idem: 'spec-dr1' }, expect: 200,
+  })).toMatchObject({ status: 'contested', disputeStatus: 'contested' });
+  expect(await call('POST', '/v1/disputes/{authId}/respond', { authId: captured }, { token: K, body: { decision: 'contest', evidence: 'more', idem: 'spec-dr2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'DISPUTE_DECIDED' });
+  await call('POST', '/v1/disputes/{authId}/respond', { authId: captured }, { token: K, body: { decision: 'accept', evidence: 'e', idem: 'spec-dr3' }, expect: 400 });
+  await call('POST', '/v1/disputes/{authId}/respond', { authId: captured }, { token: T, body: { decision: 'accept', idem: 'spec-dr4' }, expect: 401 });
+  expect((await call('GET', '/v1/vendor/disputes', {}, { token: K, expect: 200 })).disputes.map((d: { authId: string }) => d.authId)).toEqual([captured]);
+  await call('GET', '/v1/vendor/disputes', {}, { token: K, query: 'status=closed', expect: 400 });
+
+  expect((await call('GET', '/v1/admin/disputes', {}, { token: A, query: 'status=contested', expect: 200 })).disputes.map((d: { authId: string }) => d.authId)).toContain(captured);
+  await call('GET', '/v1/admin/disputes', {}, { expect: 401 });
+  expect(await call('POST', '/v1/admin/disputes/{authId}/decide', { authId: captured }, { token: A, body: { winner: 'vendor', note: 'proof checked', idem: 'spec-dd1' }, expect: 200 }))
+    .toMatchObject({ status: 'won_vendor', reversed: 400, owed: 0 });
+  expect(await call('POST', '/v1/admin/disputes/{authId}/decide', { authId: captured }, { token: A, body: { winner: 'user', note: 'changed', idem: 'spec-dd2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'DISPUTE_DECIDED' });
+  expect(await call('POST', '/v1/admin/disputes/{authId}/decide', { authId: held }, { token: A, body: { winner: 'user', note: 'n', idem: 'spec-dd3' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'DISPUTE_UNKNOWN' });
+  await call('POST', '/v1/admin/disputes/{authId}/decide', { authId: captured }, { token: A, body: { winner: 'nobody', note: 'n', idem: 'spec-dd4' }, expect: 400 });
+}
+
 /** Validate a frame against a message of spec/asyncapi.json: `#/channels/<channel>/messages/<name>`. */
 function frameMatches(messageRef: string, frame: unknown): boolean {
   return ajv.validate({ $ref: `asyncapi#${messageRef.slice(1)}/payload` }, frame) as boolean;
@@ -347,8 +393,10 @@ describe('vendor WebSocket replies, validated against spec/asyncapi.json', () =>
     });
     const replies = new Map<unknown, any>();
     const waiting = new Map<unknown, () => void>();
+    const events: any[] = [];
     ws.on('message', (d) => {
       const r = JSON.parse(String(d));
+      if (r.event !== undefined) return void events.push(r);
       replies.set(r.rid, r);
       waiting.get(r.rid)?.();
     });
@@ -378,9 +426,21 @@ describe('vendor WebSocket replies, validated against spec/asyncapi.json', () =>
     await run('void', { op: 'void', rid: 5, authId: a.authId, idem: 'ws-v' });
     await run('get', { op: 'get', rid: 6, authId: a.authId });
     await run('capture', { op: 'capture', rid: 7, authId: a.authId, amount: 1, idem: 'ws-c' }); // IDEMPOTENCY_CONFLICT
+    // A dispute by fu's user on the charge: the vendor contests it on its socket, then may not again.
+    expect((await http(s, 'POST', '/v1/disputes', { authId: a.authId, amount: 100, reason: 'half of it', idem: 'ws-d' }, fu.token)).body.status).toBe('opened');
+    await run('dispute', { op: 'dispute', rid: 8, authId: a.authId, decision: 'contest', evidence: 'as ordered', evidenceUrl: null, idem: 'ws-dr' });
+    await run('dispute', { op: 'dispute', rid: 9, authId: a.authId, decision: 'accept', idem: 'ws-dr2' });
+    await run('dispute', { op: 'dispute', rid: 10, authId: a.authId, decision: 'contest', evidence: 'again', idem: 'ws-dr3' });
+    const noEvidence = await send({ op: 'dispute', rid: 11, authId: a.authId, decision: 'contest', idem: 'ws-dr4' });
+    checkReply('dispute', noEvidence);
+    expect(noEvidence).toMatchObject({ status: 'error', code: 'BAD_REQUEST' });
+    // Each step was pushed to this session too, without the account.
+    await expect.poll(() => events.filter((e) => e.event === 'dispute' && e.authId === a.authId).map((e) => e.status)).toEqual(['open', 'contested', 'accepted']);
+    for (const e of events) checkMessage('disputeEvent', e);
+    expect(JSON.stringify(events)).not.toContain(fu.accountId);
     expect(frames.map(([op, r]) => `${op}:${r.status}${r.code ? ':' + r.code : ''}`)).toEqual([
       'authorize:approved', 'authorize:declined:ID_USED', 'capture:captured', 'refund:refunded', 'void:declined:AUTH_CAPTURED', 'get:captured',
-      'capture:error:IDEMPOTENCY_CONFLICT',
+      'capture:error:IDEMPOTENCY_CONFLICT', 'dispute:contested', 'dispute:accepted', 'dispute:declined:DISPUTE_DECIDED',
     ]);
     ws.close();
   });
@@ -483,11 +543,22 @@ describe('user WebSocket frames and pushed vendor events, validated against spec
       expect((await http(s, 'POST', '/v1/prepaid/redeem', { ...prepaid, idem: 'uws-r' }, fu.token)).body.status).toBe('redeemed');
       expect(await userEvent((e) => e.event === 'transfer' && e.transferId === `tr_${prepaid.cardId}`)).toMatchObject({ amount: 300, memo: 'prepaid card' });
 
+      // A dispute on the card-approved charge, once captured: the user's sessions hear of it with the
+      // vendor's name, the vendor's sessions without the account.
+      expect(await vendorRequest('capture', { op: 'capture', authId: p3.authId, idem: 'uws-cap' })).toMatchObject({ status: 'captured' });
+      const opened = (await http(s, 'POST', '/v1/disputes', { authId: p3.authId, reason: 'never arrived', idem: 'uws-d' }, fu.token)).body;
+      expect(opened).toMatchObject({ status: 'opened', amount: 900 });
+      expect(await userEvent((e) => e.event === 'dispute' && e.authId === p3.authId))
+        .toMatchObject({ status: 'open', amount: 900, currency: 'USD', by: 'user', vendorName: 'Test Shop', reversed: 0, owed: 0 });
+      const vendorNews = () => vendor.unsolicited.find((m) => m.event === 'dispute' && m.authId === p3.authId);
+      await expect.poll(vendorNews).toBeDefined();
+      checkMessage('disputeEvent', vendorNews());
+
       // Bad frames are errors of the specified shape.
       const refused = await user.request({ op: 'confirm', authId: p3.authId, decision: 'maybe' });
       checkReply('userConfirm', refused);
       expect(refused).toMatchObject({ code: 'BAD_REQUEST' });
-      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'hello', 'resolved', 'transfer']);
+      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'dispute', 'hello', 'resolved', 'transfer']);
     } finally {
       vendor.close();
       user.close();

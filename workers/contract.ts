@@ -55,6 +55,16 @@ export const Op = {
   statement: 31,
   /** One shard's part of a vendor's statement for a period (the switch merges every shard's). */
   vendorStatement: 32,
+  // --- disputes (seed 003 claim 14) ---
+  /** A user disputes a captured charge: provisionally credited back from the vendor's payable. */
+  openDispute: 26,
+  /** The vendor accepts the dispute or contests it with evidence. */
+  disputeRespond: 27,
+  /** An operator decides a dispute for the user or for the vendor. */
+  disputeDecide: 28,
+  /** Disputes of this shard, filtered by account, vendor or status. */
+  listDisputes: 29,
+  // --- end disputes ---
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -115,10 +125,31 @@ export type PrepaidIssueCmd = [op: 23, session: 0, tag: number, format: 2, rid: 
 export type PrepaidRedeemCmd = [op: 24, session: 0, tag: number, format: 2, rid: null, cardId: string, value: number, currency: string,
   toAccountId: string, toShard: number, idem: string];
 export type PrepaidListCmd = [op: 25, session: 0, tag: number, format: 2, rid: null, batchId: string];
+// --- disputes (seed 003 claim 14) ---
+/** amount null: all that is still disputable (captured less refunded). */
+export type OpenDisputeCmd = [op: 26, session: 0, tag: number, format: 2, rid: null, accountId: string, authId: string,
+  amount: number | null, reason: string, idem: string];
+export type DisputeResponse = 'accept' | 'contest';
+export type DisputeRespondCmd = [op: 27, session: number, tag: number, format: FormatCode, rid: Rid | null, vendorId: string, authId: string,
+  decision: DisputeResponse, evidence: string | null, evidenceUrl: string | null, idem: string];
+export type DisputeWinner = 'user' | 'vendor';
+export type DisputeDecideCmd = [op: 28, session: 0, tag: number, format: 2, rid: null, authId: string, winner: DisputeWinner, note: string, idem: string];
+export const disputeStatuses = ['open', 'accepted', 'contested', 'won_user', 'won_vendor'] as const;
+export type DisputeStatus = (typeof disputeStatuses)[number];
+/** Every filter that is set must match; limit is at most disputesListedMax. */
+export interface DisputeFilter { accountId?: string; vendorId?: string; status?: DisputeStatus }
+export type ListDisputesCmd = [op: 29, session: 0, tag: number, format: 2, rid: null, filter: DisputeFilter, limit: number];
+/** Refusals of a dispute step, in order of precedence (AUTH_UNKNOWN: not an authorization of the
+ * asking user or vendor; AUTH_NOT_CAPTURED and AMOUNT_OVER_LIMIT as for refunds). */
+export const disputeDeclines = [
+  'AUTH_UNKNOWN', 'AUTH_NOT_CAPTURED', 'DISPUTE_OPEN', 'DISPUTE_NOT_ALLOWED', 'AMOUNT_OVER_LIMIT', 'DISPUTE_UNKNOWN', 'DISPUTE_DECIDED',
+] as const;
+// --- end disputes ---
+
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
-  | StatementCmds;
+  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd;
 
 // --- history and statements (issue 5, item 10) ---
 /** Filters of a history page. A period is [fromMs, toMs): from inclusive, to exclusive, so consecutive
@@ -167,7 +198,7 @@ export const authOpDeclines = [
   'AUTH_UNKNOWN', 'AUTH_PENDING', 'AUTH_DECLINED', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
 ] as const;
 export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number]
-  | (typeof prepaidDeclines)[number];
+  | (typeof prepaidDeclines)[number] | (typeof disputeDeclines)[number];
 
 /** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
 export const errorCodes = [
@@ -229,7 +260,10 @@ export interface ShardAudit {
     /** Transfers: sent out of this shard, received into it, and sent items not yet acknowledged. */
     sentOut: number; receivedIn: number; outboxPending: number;
     /** Prepaid cards issued here and not yet redeemed (money sold, owed to whoever redeems). */
-    prepaidOutstanding: number }>;
+    prepaidOutstanding: number;
+    /** Disputes: provisional credits outstanding (open or contested, vpay -> avail), and what users
+     * still owe after a reversal their available balance could not cover (the vendor's loss). */
+    disputeCredited: number; disputeOwed: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;
@@ -266,6 +300,9 @@ export type ShardEvent =
   | { k: 'outbox'; dest: number; items: OutboxItem[] }
   | { k: 'delivered'; src: number; seqs: number[] }
   | { k: 'received'; accountId: string; transferId: string; amount: number; currency: string; memo: string | null }
-  | { k: 'watch'; authId: string; vendorId: string; session: number; format: number };
+  | { k: 'watch'; authId: string; vendorId: string; session: number; format: number }
+  // --- disputes: every step, to the user's sessions and the vendor's ---
+  | { k: 'dispute'; accountId: string; vendorId: string; authId: string; status: DisputeStatus; amount: number; currency: string;
+      by: 'user' | 'vendor' | 'operator'; at: number; reversed: number; owed: number };
 export interface EventsMessage { t: 'events'; events: ShardEvent[] }
 export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply | EventsMessage;

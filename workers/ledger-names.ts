@@ -19,6 +19,10 @@ export const Entry = {
   payment: 'payment',
   prepaidIssue: 'prepaid-issue',
   prepaidRedeem: 'prepaid-redeem',
+  // Disputes: the provisional credit (vpay:vendor -> avail:user) and its reversal when the vendor
+  // wins (avail:user -> vpay:vendor, only as far as the user's available balance reaches).
+  disputeCredit: 'dispute-credit',
+  disputeReversal: 'dispute-reversal',
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -41,5 +45,6 @@ export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amou
  * userEffect() in shard-state.ts (what it does to the balance): writeHistory() asserts that the two agree. */
 export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
+  Entry.disputeCredit, Entry.disputeReversal,
 ];
-export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment];
+export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal];

@@ -85,3 +85,10 @@ export const historyScanMax = 20_000;
 /** Records walked back to recover a balance from history written before running balances were
  * stored in it (records of older versions); beyond: PERIOD_TOO_LONG. */
 export const legacyWalkMax = 100_000;
+// --- disputes ---
+/** A charge may be disputed this long after its approval (card networks allow about 120 days). */
+export const disputeWindowMs = 120 * 24 * 3600 * 1000;
+/** Disputes in one listing per shard, and index entries looked at to find them (newest first), so a
+ * listing is one bounded read however many disputes a shard has seen. */
+export const disputesListedMax = 200;
+export const disputesScannedMax = 10_000;

@@ -21,6 +21,13 @@
 //                    └─hold expiry─► expired
 //                   pending ──user approves──► held    (confirmation and card modes: the hold is
 //                    └──declines / times out──► declined   placed at once, the approval waits)
+//
+//   dispute (on a captured authorization, at most one; see "disputes" below):
+//                   open ──vendor accepts──────────────► accepted     (final: the credit stands)
+//                    ├───vendor contests──► contested ──vendor accepts──► accepted
+//                    │                       ├──operator: user───► won_user   (final: the credit stands)
+//                    │                       └──operator: vendor─► won_vendor (final: the credit is reversed)
+//                    └───operator decides (vendor silent) ─► won_user | won_vendor
 
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, randomBytes, hkdfSync, hash } from 'node:crypto';
@@ -34,12 +41,14 @@ import {
   type SpendingLimits, type TransferCmd, type PayVendorCmd, type DeliverCmd, type AckOutboxCmd, type OutboxItem,
   type PrepaidIssueCmd, type PrepaidRedeemCmd, type PrepaidListCmd,
   type HistoryFilter, type VendorHistoryCmd, type StatementCmd, type VendorStatementCmd,
+  type OpenDisputeCmd, type DisputeRespondCmd, type DisputeDecideCmd, type ListDisputesCmd, type DisputeStatus,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
   statementEntriesMax, historyScanMax, legacyWalkMax,
+  disputeWindowMs, disputesListedMax, disputesScannedMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -122,6 +131,22 @@ export interface AuthRecord {
   ch?: string;          // card mode: the challenge (hex)
   dc?: string;          // declined: why
   sh?: number;          // hour bucket its amount was counted in (spending limits), if counted
+  dp?: DisputeRecord;   // the user disputed the charge
+}
+
+/** A dispute, kept on its authorization (one per authorization). Rare, so the names are readable. */
+export interface DisputeRecord {
+  amt: number;          // provisionally credited to the user at opening (vpay -> avail)
+  st: DisputeStatus;
+  at: number;           // opened at (ms); with the authId, its key in the disputes index
+  reason: string;       // the user's
+  evidence?: string;    // the vendor's, when it contests
+  evidenceUrl?: string;
+  note?: string;        // the operator's, when it decides
+  reversed?: number;    // won_vendor: moved back avail -> vpay
+  owed?: number;        // won_vendor: what the user's available balance could not cover (amt - reversed)
+  /** Every step: when, who, and the status it reached. */
+  hist: Array<[at: number, by: 'user' | 'vendor' | 'operator', status: DisputeStatus]>;
 }
 
 export interface AccountRecord {
@@ -165,6 +190,20 @@ type HistRecord = [kind: string, amount: number, currency: string, ref: string, 
 /** One leg of a vendor's history: [kind, amount, currency, authId or null (direct payments), at ms].
  * Nothing names the user: no account, no payment ID, no payment reference. */
 type VendorHistRecord = [kind: string, amount: number, currency: string, authId: string | null, at: number];
+/** The disputes index: account, vendor, status (so listings filter without reading authorizations). */
+interface DisputeIndexRecord { a: string; v: string; s: DisputeStatus }
+
+/** Dispute transitions (the picture at the top of the file); 'none' is before the dispute exists. */
+const disputeMoves: Record<DisputeStatus | 'none', readonly DisputeStatus[]> = {
+  none: ['open'], open: ['accepted', 'contested', 'won_user', 'won_vendor'], contested: ['accepted', 'won_user', 'won_vendor'],
+  accepted: [], won_user: [], won_vendor: [],
+};
+
+/** What a dispute has put back in the user's hands and still there: the credit less any reversal. */
+export function disputeCredited(auth: AuthRecord): number {
+  return auth.dp ? auth.dp.amt - (auth.dp.reversed ?? 0) : 0;
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Outcomes handed back to the actor.
@@ -215,6 +254,8 @@ export class ShardState {
   private readonly outbox: Database<OutboxItem, [number, number]>;
   private readonly inbox: Database<1, [number, number]>;
   private readonly prepaid: Database<PrepaidRecord, string>;
+  /** Disputes index: [openedAt, authId] -> who and where it stands, for listings (disputes). */
+  private readonly disputes: Database<DisputeIndexRecord, [number, string]>;
   /** This shard's index: outbox items carry it, receivers key their inbox by it. */
   shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
@@ -302,6 +343,7 @@ export class ShardState {
     this.inbox = this.env.openDB('inbox', msgpack);
     this.prepaid = this.env.openDB('prepaid', msgpack);
     this.vhist = this.env.openDB('vhist', msgpack);
+    this.disputes = this.env.openDB('disputes', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -441,6 +483,10 @@ export class ShardState {
       case Op.vendorHistory: return this.vendorHistory(cmd as VendorHistoryCmd);
       case Op.statement: return this.statement(cmd as StatementCmd);
       case Op.vendorStatement: return this.vendorStatement(cmd as VendorStatementCmd);
+      case Op.openDispute: return this.openDispute(cmd as OpenDisputeCmd);
+      case Op.disputeRespond: return this.disputeRespond(cmd as DisputeRespondCmd);
+      case Op.disputeDecide: return this.disputeDecide(cmd as DisputeDecideCmd);
+      case Op.listDisputes: return this.listDisputes(cmd as ListDisputesCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -801,7 +847,8 @@ export class ShardState {
     if (auth.st === AuthState.expired) return decline('AUTH_EXPIRED');
     if (auth.st === AuthState.voided) return decline('AUTH_VOIDED');
     if (auth.st === AuthState.held) return decline('AUTH_NOT_CAPTURED');
-    const refundable = auth.cap - auth.ref;
+    // Money the user already has back through a dispute is not refunded again.
+    const refundable = auth.cap - auth.ref - disputeCredited(auth);
     const amount = cmd[7] ?? refundable;
     if (amount > refundable || amount <= 0) return decline('AMOUNT_OVER_LIMIT');
 
@@ -1425,6 +1472,160 @@ export class ShardState {
     return out;
   }
 
+  // --- disputes (seed 003 claim 14) ---------------------------------------------------------------
+  //
+  // A captured charge's money sits in vpay:vendor in this very shard (the authorization lives in its
+  // account's partition), so every step is one transaction here and nothing crosses shards:
+  //
+  //   open (user):                 vpay:vendor ──dispute-credit───► avail:user   (the disputed amount)
+  //   accepted / won_user:         nothing moves: the credit stands
+  //   won_vendor (operator):       avail:user  ──dispute-reversal─► vpay:vendor  (as far as it reaches)
+  //
+  // A reversal takes what the user has available (balance + credit line − holds), never more: the
+  // rest is recorded as `owed` on the dispute and reported by the audit (disputeOwed), and the
+  // vendor's payable stays short by it. No balance goes below the credit line, so the account
+  // invariants hold unchanged, and money is conserved to the unit: the owed part simply stayed
+  // with the user. Collecting it (from later top-ups) is an operator's business for now.
+  //
+  // Disputed and refunded money are one budget: refunds take at most captured − refunded − credited
+  // by a dispute, and a dispute at most captured − refunded.
+
+  private openDispute(cmd: OpenDisputeCmd): Outcome {
+    const [, , , , , accountId, authId, amountAsked, reason, idem] = cmd;
+    const idemKey = ['~dispute', accountId, idem];
+    const fp = 'dispute|' + authId + '|' + (amountAsked ?? 'all') + '|' + reason;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const auth = this.auths.get(authKey(authId));
+    // Another account's authorization is indistinguishable from none, and not kept (like vendors' guesses).
+    if (!auth || auth.acc !== accountId) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'AUTH_UNKNOWN' } };
+    this.lazyExpire(authId, auth);
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (auth.st !== AuthState.captured && auth.st !== AuthState.refunded) return decline('AUTH_NOT_CAPTURED');
+    if (auth.dp) return decline(auth.dp.st === 'open' || auth.dp.st === 'contested' ? 'DISPUTE_OPEN' : 'DISPUTE_NOT_ALLOWED');
+    if (this.txNow > auth.at + disputeWindowMs) return decline('DISPUTE_NOT_ALLOWED');
+    const disputable = auth.cap - auth.ref;
+    const amount = amountAsked ?? disputable;
+    if (amount <= 0 || amount > disputable) return decline('AMOUNT_OVER_LIMIT');
+    const account = this.account(accountId);
+    assert(account, 'an authorization without its account');
+    if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
+
+    account.bal += amount;
+    this.assertAccount(account);
+    const t = this.totals(auth.cur);
+    t.v -= amount;
+    t.a += amount;
+    this.addVendorPayable(auth.vid, auth.cur, -amount);
+    this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), availAccount(accountId), amount, auth.cur, authId]);
+    auth.dp = { amt: amount, st: 'open', at: this.txNow, reason, hist: [] };
+    this.disputeStep(authId, auth, 'open', 'user');
+    return this.remember(cmd, idemKey, fp, 200, { status: 'opened', ...this.disputeView(authId, auth) });
+  }
+
+  private disputeRespond(cmd: DisputeRespondCmd): Outcome {
+    const [, , , , , vendorId, authId, decision, evidence, evidenceUrl, idem] = cmd;
+    const idemKey = ['~dresp', vendorId, authId, idem];
+    const fp = 'respond|' + decision + '|' + (evidence ?? '') + '|' + (evidenceUrl ?? '');
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const auth = this.auths.get(authKey(authId));
+    if (!auth || auth.vid !== vendorId) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'AUTH_UNKNOWN' } };
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    const dp = auth.dp;
+    if (!dp) return decline('DISPUTE_UNKNOWN');
+    // The vendor answers once: accept or contest an open dispute, or give in on a contested one.
+    if (dp.st !== 'open' && !(dp.st === 'contested' && decision === 'accept')) return decline('DISPUTE_DECIDED');
+    if (decision === 'contest') {
+      assert(evidence !== null && evidence.length > 0, 'a contest without evidence');
+      dp.evidence = evidence;
+      if (evidenceUrl !== null) dp.evidenceUrl = evidenceUrl;
+    }
+    this.disputeStep(authId, auth, decision === 'accept' ? 'accepted' : 'contested', 'vendor');
+    // The answer goes to the vendor (HTTP or its WebSocket), who never learns which account disputes.
+    const { accountId: _hidden, ...view } = this.disputeView(authId, auth);
+    return this.remember(cmd, idemKey, fp, 200, { status: dp.st, ...view });
+  }
+
+  private disputeDecide(cmd: DisputeDecideCmd): Outcome {
+    const [, , , , , authId, winner, note, idem] = cmd;
+    const idemKey = ['~ddec', authId, idem];
+    const fp = 'decide|' + winner + '|' + note;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const auth = this.auths.get(authKey(authId));
+    if (!auth) return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'AUTH_UNKNOWN' } };
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    const dp = auth.dp;
+    if (!dp) return decline('DISPUTE_UNKNOWN');
+    if (dp.st !== 'open' && dp.st !== 'contested') return decline('DISPUTE_DECIDED');
+    dp.note = note;
+    if (winner === 'vendor') {
+      const account = this.account(auth.acc);
+      assert(account, 'an authorization without its account');
+      // What the user has available now (the credit line included), never below it.
+      const room = Math.max(0, account.bal + (account.cl ?? 0) - account.held);
+      const reversed = Math.min(dp.amt, room);
+      dp.reversed = reversed;
+      dp.owed = dp.amt - reversed;
+      if (reversed > 0) {
+        account.bal -= reversed;
+        this.assertAccount(account);
+        const t = this.totals(auth.cur);
+        t.a -= reversed;
+        t.v += reversed;
+        this.addVendorPayable(auth.vid, auth.cur, reversed);
+        this.txEntries.push([Entry.disputeReversal, availAccount(auth.acc), vendorPayableAccount(auth.vid), reversed, auth.cur, authId]);
+      }
+    }
+    this.disputeStep(authId, auth, winner === 'user' ? 'won_user' : 'won_vendor', 'operator');
+    return this.remember(cmd, idemKey, fp, 200, { status: dp.st, ...this.disputeView(authId, auth) });
+  }
+
+  /** A dispute moves one step: status, its own history, the index, the record, and the news. */
+  private disputeStep(authId: string, auth: AuthRecord, to: DisputeStatus, by: 'user' | 'vendor' | 'operator'): void {
+    const dp = auth.dp!;
+    assert(disputeMoves[dp.hist.length === 0 ? 'none' : dp.st].includes(to), `dispute ${dp.st} -> ${to} is not a transition`);
+    dp.st = to;
+    dp.hist.push([this.txNow, by, to]);
+    assert(auth.ref + disputeCredited(auth) <= auth.cap, 'refunded and disputed beyond the capture');
+    this.auths.putSync(authKey(authId), auth);
+    this.disputes.putSync([dp.at, authId], { a: auth.acc, v: auth.vid, s: to });
+    this.txEvents.push({
+      k: 'dispute', accountId: auth.acc, vendorId: auth.vid, authId, status: to, amount: dp.amt, currency: auth.cur, by, at: this.txNow,
+      reversed: dp.reversed ?? 0, owed: dp.owed ?? 0,
+    });
+  }
+
+  private disputeView(authId: string, auth: AuthRecord): Record<string, unknown> {
+    const dp = auth.dp!;
+    return {
+      authId, accountId: auth.acc, vendorId: auth.vid, disputeStatus: dp.st, amount: dp.amt, currency: auth.cur,
+      captured: auth.cap, refunded: auth.ref, openedAt: isoOf(dp.at), reason: dp.reason,
+      evidence: dp.evidence ?? null, evidenceUrl: dp.evidenceUrl ?? null, note: dp.note ?? null,
+      reversed: dp.reversed ?? 0, owed: dp.owed ?? 0,
+      history: dp.hist.map(([at, by, status]) => ({ at: isoOf(at), by, status })),
+    };
+  }
+
+  private listDisputes(cmd: ListDisputesCmd): Outcome {
+    const [, , , , , filter, limit] = cmd;
+    const n = Math.min(limit, disputesListedMax);
+    const out: Record<string, unknown>[] = [];
+    let looked = 0;
+    for (const { key, value } of this.disputes.getRange({ reverse: true })) {
+      if (++looked > disputesScannedMax || out.length >= n) break;
+      if (filter.accountId !== undefined && value.a !== filter.accountId) continue;
+      if (filter.vendorId !== undefined && value.v !== filter.vendorId) continue;
+      if (filter.status !== undefined && value.s !== filter.status) continue;
+      const authId = (key as [number, string])[1];
+      const auth = this.auths.get(authKey(authId));
+      assert(auth?.dp, 'the disputes index names an authorization without a dispute');
+      out.push(this.disputeView(authId, auth));
+    }
+    return { kind: 'reply', cmd, status: 200, body: { disputes: out } };
+  }
+
   // --- idempotency ------------------------------------------------------------------------------
   //
   // Records live in two windows of idemTtlMs each: new records go to the current window, look-ups
@@ -1753,18 +1954,22 @@ export class ShardState {
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
+      disputeCredited: 0, disputeOwed: 0,
     });
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
     let journalEntries = 0;
     let accounts = 0;
     let auths = 0;
+    const disputeNet = new Map<string, number>(); // authId -> dispute credits less reversals, from the journal
     // The audit runs on the shard's own thread between batches, so nothing writes while it reads:
     // the three views below are of one and the same committed state.
     {
       for (const { value: entries } of this.journal.getRange()) {
-        for (const [, debit, credit, amount, currency] of entries) {
+        for (const [kind, debit, credit, amount, currency, ref] of entries) {
           if (!(Number.isSafeInteger(amount) && amount > 0)) problems.push('journal entry with a bad amount');
+          if (kind === Entry.disputeCredit) disputeNet.set(ref, (disputeNet.get(ref) ?? 0) + amount);
+          else if (kind === Entry.disputeReversal) disputeNet.set(ref, (disputeNet.get(ref) ?? 0) - amount);
           move(debit + '|' + currency, -amount);
           move(credit + '|' + currency, amount);
           journalEntries++;
@@ -1775,6 +1980,19 @@ export class ShardState {
         auths++;
         if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(a.acc, (heldByAccount.get(a.acc) ?? 0) + a.amt);
         if (a.cap > a.amt || a.ref > a.cap) problems.push(`authorization ${String(key)} captured/refunded beyond its amount`);
+        // Disputes: refunded and credited back never exceed the capture; the journal moved exactly
+        // the credit less the reversal; owed is exactly what the reversal could not take.
+        const authId = 'au_' + String(key).slice(-4) + String(key).slice(0, -4);
+        if (a.dp) {
+          const dp = a.dp;
+          const c = cur(a.cur);
+          if (dp.st === 'open' || dp.st === 'contested') c.disputeCredited += dp.amt;
+          c.disputeOwed += dp.owed ?? 0;
+          if (a.ref + disputeCredited(a) > a.cap) problems.push(`authorization ${authId} refunded and disputed beyond its capture`);
+          if ((disputeNet.get(authId) ?? 0) !== disputeCredited(a)) problems.push(`authorization ${authId}: dispute credit differs from its journal`);
+          const owedOk = dp.st === 'won_vendor' ? dp.owed === dp.amt - (dp.reversed ?? -1) : (dp.owed ?? 0) === 0 && (dp.reversed ?? 0) === 0;
+          if (!owedOk) problems.push(`authorization ${authId}: dispute reversed + owed differ from its credit`);
+        } else if (disputeNet.has(authId)) problems.push(`authorization ${authId}: dispute entries without a dispute`);
       }
       for (const { key, value: a } of this.accounts.getRange()) {
         accounts++;
@@ -1938,8 +2156,8 @@ function legEffect(accountId: string, debit: string, credit: string, amount: num
 /** The same from a history record's kind (ledger-names.ts says which legs each kind moves). */
 function userEffect(kind: string, amount: number): [bal: number, held: number] {
   switch (kind) {
-    case Entry.fund: case Entry.refund: case Entry.transferIn: return [amount, 0]; // into avail
-    case Entry.transferOut: case Entry.payment: return [-amount, 0]; // out of avail
+    case Entry.fund: case Entry.refund: case Entry.transferIn: case Entry.disputeCredit: return [amount, 0]; // into avail
+    case Entry.transferOut: case Entry.payment: case Entry.disputeReversal: return [-amount, 0]; // out of avail
     case Entry.hold: return [0, amount]; // avail -> held
     case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
     case Entry.capture: return [-amount, -amount]; // held -> vendor
@@ -1947,7 +2165,9 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
   }
 }
 
-/** A vendor's entry, signed from the vendor's side: captures and payments in, refunds out. */
+/** A vendor's entry, signed from the vendor's side: captures, payments and dispute reversals in;
+ * refunds and dispute credits (money given back to the user) out. */
 function vendorEntry(pos: number, [kind, amount, currency, authId, at]: VendorHistRecord): Record<string, unknown> {
-  return { pos, at, kind, amount: kind === Entry.refund ? -amount : amount, currency, ...(authId ? { authId } : {}) };
+  const out = kind === Entry.refund || kind === Entry.disputeCredit;
+  return { pos, at, kind, amount: out ? -amount : amount, currency, ...(authId ? { authId } : {}) };
 }
