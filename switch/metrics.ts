@@ -27,6 +27,9 @@ export const edge = {
   userSessions: 0,
 };
 
+/** How long a scrape waits for the shards' running totals (business gauges) before it leaves them out. */
+const statsReadMs = 500;
+
 /** Confirmation and card prompts waiting for a user (set by the user hub). */
 export const userGauges = { pendingConfirmations: (): number => 0 };
 
@@ -152,7 +155,11 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
   // One round of shard reads serves all three gauges of a scrape.
   let statsRead: { at: number; p: Promise<ShardStats[] | null> } | null = null;
   const shardStats = () => {
-    if (!statsRead || Date.now() - statsRead.at > 1000) statsRead = { at: Date.now(), p: router.stats().catch(() => null) };
+    // A scrape never waits on a shard that is busy or restarting: no answer within statsReadMs means
+    // no values for these gauges this time (a shard's own counters above come from shared memory).
+    if (!statsRead || Date.now() - statsRead.at > 1000) {
+      statsRead = { at: Date.now(), p: Promise.race([router.stats(), new Promise<null>((r) => setTimeout(() => r(null), statsReadMs).unref())]).catch(() => null) };
+    }
     return statsRead.p;
   };
   const moneyGauge = (name: string, help: string, pick: (t: ShardStats['totals'][string]) => number) =>

@@ -74,6 +74,8 @@ export class ShardRouter {
   private readonly sessions = new Map<number, ReplySink>();
   private readonly http = new Map<number, { cb: HttpCallback; shard: number; at: number }>();
   private readonly controlWaiters = new Map<number, (v: unknown) => void>();
+  /** Operator reads still waiting, per shard, so a shard that dies fails them at once. */
+  private readonly controlFailers = new Map<number, { shard: number; fail: (err: Error) => void }>();
   private nextSession = 1;
   private nextTag = 1;
   private flushScheduled = false;
@@ -168,6 +170,7 @@ export class ShardRouter {
       p.cb(503, Buffer.from(JSON.stringify({ status: 'error', code: 'SHARD_UNAVAILABLE', message: 'outcome unknown: retry with the same idem' })));
     }
     for (const s of this.sessions.values()) if (s.inFlightPerShard[handle.index] > 0) s.shardLost(handle.index);
+    for (const f of [...this.controlFailers.values()]) if (f.shard === handle.index) f.fail(new Error(`shard ${handle.index} restarted`));
     const next = this.spawn(handle.index, handle.restarts + 1);
     this.shards[handle.index] = next;
   }
@@ -385,16 +388,27 @@ export class ShardRouter {
 
   /** Ask a shard for an operator read; a shard that is down or stuck fails the read, not the caller. */
   private ask<T>(shard: number, t: 'audit' | 'stats'): Promise<T> {
+    // A shard that is restarting cannot answer: say so now rather than at the timeout.
+    if (!this.shards[shard].ready) return Promise.reject(new Error(`shard ${shard} is restarting`));
     return new Promise((resolve, reject) => {
       const tag = this.nextTag++;
-      const timer = setTimeout(() => {
+      const done = () => {
+        clearTimeout(timer);
         this.controlWaiters.delete(tag);
+        this.controlFailers.delete(tag);
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new Error(`shard ${shard} did not answer ${t} within ${controlReadTimeoutMs} ms`));
       }, controlReadTimeoutMs);
       this.controlWaiters.set(tag, (v) => {
-        clearTimeout(timer);
+        done();
         resolve(v as T);
       });
+      this.controlFailers.set(tag, { shard, fail: (err) => {
+        done();
+        reject(err);
+      } });
       this.shards[shard].worker.postMessage({ t, tag });
     });
   }
