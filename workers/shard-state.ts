@@ -1756,7 +1756,10 @@ export class ShardState {
       // A currency whose figures began before settlement existed has its opening derived, once.
       const opening = opening0 ?? closing - moved;
       assert.equal(opening + moved, closing, 'settlement figures do not explain the vendor payable');
-      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals === 0) continue;
+      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals === 0) {
+        next.c[c] = [0, 0, 0, 0, 0, 0]; // nothing to record, but the opening stays known (and checked next time)
+        continue;
+      }
       const payout = Math.max(0, closing);
       if (payout > 0) {
         this.addVendorPayable(vendorId, c, -payout);
