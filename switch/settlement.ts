@@ -59,10 +59,13 @@ export function mergeParts(parts: SettlementPart[]): SettlementRecord | null {
       });
       for (const k of Object.keys(t) as Array<keyof SettlementFigures>) t[k] += f[k];
     }
+    // The period is that of the shards that took part; a shard with nothing for the vendor adds nothing.
+    if (Object.keys(p.currencies).length === 0) continue;
     if (p.fromMs !== null && (fromMs === null || p.fromMs < fromMs)) fromMs = p.fromMs;
     if (p.toMs > toMs) toMs = p.toMs;
-    if (Object.keys(p.currencies).length > 0) shards.push({ shard: p.shard, fromPos: p.fromPos, toPos: p.toPos });
+    shards.push({ shard: p.shard, fromPos: p.fromPos, toPos: p.toPos });
   }
+  if (shards.length === 0) toMs = Math.max(...parts.map((p) => p.toMs));
   shards.sort((a, b) => a.shard - b.shard);
   return {
     settlementId: first.settlementId, vendorId: first.vendorId, trigger: first.trigger,
