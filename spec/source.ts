@@ -20,6 +20,7 @@ import {
 import { userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
 import { disputesListedMax } from '../workers/limits.ts';
 import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from '../switch/limits.ts';
+import { settlementsListedMaxHttp, settlementThresholdMinorMax, settlementPeriodHoursMax } from '../switch/limits.ts';
 
 const userKinds: string[] = [...userHistoryKinds];
 const vendorKinds: string[] = [...vendorHistoryKinds];
@@ -297,8 +298,10 @@ const schemas: Record<string, unknown> = {
     held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int('Drawn on credit lines: the sum of negative balances (inside available).', { minimum: 0 }),
     inFlight: int('Transfers (and redemptions) sent by one shard and not yet credited by another.'),
     prepaidOutstanding: int('Prepaid cards issued and not yet redeemed.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding'], {
-    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding, and 0 <= inFlight <= what the outboxes still hold.',
+    paidOut: int('Paid out to vendors by settlement, ever.', { minimum: 0 }),
+    vendorOwed: int('What vendors owe back: refunds and dispute credits after their money was paid out (inside vendorPayable, negative there); recovered from the next settlement.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut, and 0 <= inFlight <= what the outboxes still hold.',
   }),
   ShardAuditCurrency: obj({
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
@@ -306,8 +309,10 @@ const schemas: Record<string, unknown> = {
     outboxPending: int('Sent items not yet acknowledged by their receiving shard.', { minimum: 0 }), prepaidOutstanding: int(undefined, { minimum: 0 }),
     disputeCredited: int('Disputes open or contested: provisional credits moved from vendor payables to users (inside available).', { minimum: 0 }),
     disputeOwed: int('Disputes decided for the vendor whose reversal the user\'s available balance could not cover: left with the user, recorded as owed.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed'], {
-    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding.',
+    paidOut: int('Paid out to vendors by settlement from this shard, ever.', { minimum: 0 }),
+    vendorOwed: int('The sum of negative vendor payables in this shard.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed'], {
+    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut.',
   }),
   ShardAudit: obj({
     shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },
@@ -396,14 +401,16 @@ schemas.Statement = obj({
   entries: { type: 'array', items: ref('StatementEntry'), maxItems: 10_000 },
 }, ['accountId', 'currency', 'from', 'to', 'opening', 'closing', 'totals', 'entries'], { additionalProperties: false, description: 'The period [from, to): consecutive statements share no entry and miss none.' });
 schemas.VendorHistoryEntry = obj({
-  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments and dispute reversals in; refunds and dispute credits out.'),
+  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments and dispute reversals in; refunds, dispute credits and settlement payouts out.'),
   currency: ref('Currency'), authId: ref('AuthId'),
 }, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId.' });
 schemas.VendorStatement = obj({
   vendorId: ref('VendorId'), vendorName: nullable(str()), from: ref('IsoTime'), to: ref('IsoTime'),
   currencies: { type: 'object', additionalProperties: obj({ captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }), payments: int(undefined, { minimum: 0 }),
-    disputes: int('Dispute credits given back to users (negative) and reversals won back (positive).'), net: int('captured - refunded + payments + disputes'), entries: int(undefined, { minimum: 1 }) },
-    ['captured', 'refunded', 'payments', 'disputes', 'net', 'entries'], { additionalProperties: false }) },
+    disputes: int('Dispute credits given back to users (negative) and reversals won back (positive).'),
+    payouts: int('Paid out to the vendor by settlement in the period.', { minimum: 0 }),
+    net: int('captured - refunded + payments + disputes - payouts: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
+    ['captured', 'refunded', 'payments', 'disputes', 'payouts', 'net', 'entries'], { additionalProperties: false }) },
   entries: { type: 'array', items: ref('VendorHistoryEntry'), maxItems: 10_000 },
 }, ['vendorId', 'vendorName', 'from', 'to', 'currencies', 'entries'], { additionalProperties: false });
 
@@ -880,7 +887,70 @@ const paths: Record<string, Record<string, unknown>> = {
   },
 };
 
+// --- vendor settlement (seed 003 claims 16, 30) ---
+const figure = (description: string, extra: Record<string, unknown> = {}) => int(description, extra);
+schemas.SettlementFigures = obj({
+  opening: figure('Carried from the previous settlement (negative: owed by the vendor).'),
+  captured: figure('Captured in the period (gross).', { minimum: 0 }), payments: figure('Paid directly by users in the period.', { minimum: 0 }),
+  refunded: figure('Refunded in the period.', { minimum: 0 }), disputeCredits: figure('Given back to users by disputes in the period.', { minimum: 0 }),
+  disputeReversals: figure('Won back by disputes decided for the vendor in the period.', { minimum: 0 }),
+  fees: figure('Always 0: no fee is taken yet.', { minimum: 0 }), taxWithheld: figure('Always 0 until sales tax exists.', { minimum: 0 }),
+  payout: figure('Net paid out: opening + captured + payments - refunded - disputeCredits + disputeReversals - fees - taxWithheld, when positive.', { minimum: 0 }),
+  carried: figure('Left in the payable for the next settlement (0, or negative when the vendor owes).', { maximum: 0 }),
+}, ['opening', 'captured', 'payments', 'refunded', 'disputeCredits', 'disputeReversals', 'fees', 'taxWithheld', 'payout', 'carried'], { additionalProperties: false });
+const settlementProps = {
+  settlementId: str('Settlement id (begins with its time, so ids sort by time).', { pattern: '^st_[0-9a-z]{9}[0-9a-f]{12}$' }),
+  vendorId: ref('VendorId'), trigger: { enum: ['threshold', 'period', 'operator'] },
+  from: nullable(ref('IsoTime')), to: ref('IsoTime'),
+  currencies: { type: 'object', additionalProperties: ref('SettlementFigures'), description: 'Per currency; empty when nothing was pending.' },
+  shards: { type: 'array', items: obj({ shard: int(undefined, { minimum: 0 }), fromPos: int(undefined, { minimum: 0 }), toPos: int(undefined, { minimum: 0 }) }, ['shard', 'fromPos', 'toPos'], { additionalProperties: false }),
+    description: 'The vendor-history positions [fromPos, toPos) each shard\'s part covers.' },
+};
+const settlementRequired = Object.keys(settlementProps);
+schemas.Settlement = obj(settlementProps, settlementRequired, { additionalProperties: false, description: 'A vendor settlement: every shard\'s part, summed.' });
+schemas.AdminSettlement = obj({ ...settlementProps, vendorName: nullable(str()) }, [...settlementRequired, 'vendorName'], { additionalProperties: false });
+schemas.SettlementSettings = obj({
+  thresholdMinor: int('Settle once the pending amount (minor units, any one currency) reaches this.', { minimum: 1, maximum: settlementThresholdMinorMax }),
+  periodHours: { type: 'number', minimum: 1 / 3600, maximum: settlementPeriodHoursMax, description: 'Settle once this long has passed since the last settlement (fractions allowed, down to one second).' },
+}, ['thresholdMinor', 'periodHours'], { additionalProperties: false });
+schemas.SettlementSettingsView = obj({
+  thresholdMinor: int(undefined, { minimum: 1 }), periodHours: { type: 'number' }, lastSettledAt: ref('IsoTime'),
+}, ['thresholdMinor', 'periodHours', 'lastSettledAt'], { additionalProperties: false });
+const settlementLimit = query('limit', int(undefined, { minimum: 1, maximum: settlementsListedMaxHttp, default: 20 }), 'Records, newest first.');
+
 Object.assign(paths, {
+  '/v1/vendor/settlements': {
+    get: {
+      operationId: 'vendorSettlements', summary: 'The vendor\'s settlement records, newest first, and its settlement settings', tags: ['vendors'], security: bearer('vendorKey'),
+      parameters: [settlementLimit],
+      responses: {
+        200: json(obj({ settings: ref('SettlementSettingsView'), settlements: { type: 'array', maxItems: settlementsListedMaxHttp, items: ref('Settlement') } }, ['settings', 'settlements'], { additionalProperties: false }), 'Records'),
+        ...errors(400, 401, 403, 503),
+      },
+    },
+  },
+  '/v1/vendor/settlement-settings': {
+    put: {
+      operationId: 'setSettlementSettings', summary: 'Set the amount threshold and the period after which the vendor is settled (whichever comes first)', tags: ['vendors'], security: bearer('vendorKey'),
+      requestBody: body(ref('SettlementSettings')),
+      responses: { 200: json(ref('SettlementSettingsView'), 'The settings now'), ...errors(400, 401, 403, 413, 415) },
+    },
+  },
+  '/v1/admin/vendors/{vendorId}/settle': {
+    post: {
+      operationId: 'settleVendor', summary: 'Settle one vendor now: every shard pays out its part of the vendor\'s payable', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('vendorId', ref('VendorId'))],
+      requestBody: optionalBody(obj({}, [], { additionalProperties: false })),
+      responses: { 200: json(ref('Settlement'), 'The settlement (currencies empty when nothing was pending)'), ...errors(400, 401, 404, 413, 415, 503) },
+    },
+  },
+  '/v1/admin/settlements': {
+    get: {
+      operationId: 'settlements', summary: 'Settlement records, of one vendor or all, newest first', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [query('vendorId', ref('VendorId'), 'Only this vendor\'s.'), settlementLimit],
+      responses: { 200: json(obj({ settlements: { type: 'array', maxItems: settlementsListedMaxHttp, items: ref('AdminSettlement') } }, ['settlements'], { additionalProperties: false }), 'Records'), ...errors(400, 401, 503) },
+    },
+  },
   '/v1/accounts/me/statement': {
     get: {
       operationId: 'myStatement', summary: 'The account\'s statement for a period: opening, entries, totals per kind, closing', tags: ['users'], security: bearer('userToken'),

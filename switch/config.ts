@@ -8,6 +8,7 @@ import { holdTtlMsDefault } from '../workers/limits.ts';
 import type { EnumerationLimits } from './enumeration-guard.ts';
 import { enumerationDefaults, creditRuleDefaults } from './limits.ts';
 import { confirmTimeoutMsDefault } from '../workers/limits.ts';
+import { settlementCheckMsDefault } from './limits.ts';
 import type { CreditRules } from './control-plane.ts';
 
 export interface Config {
@@ -26,6 +27,8 @@ export interface Config {
   /** How long a user has to answer a confirmation or card prompt, unless their account says. */
   confirmTimeoutMs: number;
   credit: CreditRules;
+  /** Vendor settlement: how often the scheduler checks vendors' payables (ms). */
+  settlementCheckMs: number;
 }
 
 const options = {
@@ -44,6 +47,7 @@ const options = {
   'credit-reject-above': { type: 'string', env: 'ONCEPAY_CREDIT_REJECT_ABOVE' },
   'credit-income-ratio': { type: 'string', env: 'ONCEPAY_CREDIT_INCOME_RATIO' },
   'credit-min-income-ratio': { type: 'string', env: 'ONCEPAY_CREDIT_MIN_INCOME_RATIO' },
+  'settlement-check-ms': { type: 'string', env: 'ONCEPAY_SETTLEMENT_CHECK_MS' },
   'enum-window-ms': { type: 'string', env: 'ONCEPAY_ENUM_WINDOW_MS' },
   'enum-slow-after': { type: 'string', env: 'ONCEPAY_ENUM_SLOW_AFTER' },
   'enum-delay-ms': { type: 'string', env: 'ONCEPAY_ENUM_DELAY_MS' },
@@ -103,6 +107,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       incomeRatio: ratio('ONCEPAY_CREDIT_INCOME_RATIO', get('credit-income-ratio') ?? String(creditRuleDefaults.incomeRatio)),
       minIncomeRatio: ratio('ONCEPAY_CREDIT_MIN_INCOME_RATIO', get('credit-min-income-ratio') ?? String(creditRuleDefaults.minIncomeRatio)),
     },
+    settlementCheckMs: int('ONCEPAY_SETTLEMENT_CHECK_MS', get('settlement-check-ms') ?? String(settlementCheckMsDefault), 100, 24 * 3600 * 1000),
     enumeration: {
       windowMs: int('ONCEPAY_ENUM_WINDOW_MS', get('enum-window-ms') ?? String(enumerationDefaults.windowMs), 1000, 24 * 3600 * 1000),
       slowAfter: int('ONCEPAY_ENUM_SLOW_AFTER', get('enum-slow-after') ?? String(enumerationDefaults.slowAfter), 1, 1e9),

@@ -11,7 +11,7 @@ import { createHash, randomBytes, randomInt, scrypt, timingSafeEqual } from 'nod
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open, type RootDatabase, type Database } from 'lmdb';
 import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
-import { scryptCost } from './limits.ts';
+import { scryptCost, settlementThresholdMinorDefault, settlementPeriodHoursDefault } from './limits.ts';
 
 export interface UserRecord {
   email: string; pw: string; acc: string;
@@ -46,6 +46,9 @@ export interface CreditRules { autoAcceptMax: number; rejectAbove: number; incom
 /** Tokens kept per user (each sign-in makes one; the oldest is dropped beyond this). */
 const tokensPerUserMax = 8;
 const alertsKeptMax = 10_000;
+
+/** A vendor's settlement settings (absent fields: the defaults in limits.ts). */
+export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number }
 
 export interface Principal { kind: 'user'; userId: string; accountId: string }
 export interface VendorPrincipal { kind: 'vendor'; vendorId: string; name: string }
@@ -95,6 +98,8 @@ export class ControlPlane {
   private readonly alerts: Database<AlertRecord, number>;
   private readonly credit: Database<CreditApplication, string>;
   private readonly cards: Database<{ acc: string; at: number }, string>;
+  /** Vendor settlement: each vendor's threshold and period, and when it was last settled. */
+  private readonly settle: Database<SettlementSettings, string>;
   private alertSeq = 0;
   private readonly tokens = new Map<string, Principal>();    // sha256(token) -> user
   private readonly apiKeys = new Map<string, VendorPrincipal>(); // sha256(apiKey) -> vendor
@@ -119,6 +124,7 @@ export class ControlPlane {
     this.alerts = this.env.openDB('alerts', { encoding: 'msgpack' });
     this.credit = this.env.openDB('credit', { encoding: 'msgpack' });
     this.cards = this.env.openDB('cards', { encoding: 'msgpack' });
+    this.settle = this.env.openDB('settle', { encoding: 'msgpack' });
     for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
       for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
@@ -316,6 +322,31 @@ export class ControlPlane {
 
   vendorName(vendorId: string): string | null {
     return this.vendors.get(vendorId)?.name ?? null;
+  }
+
+  // --- vendor settlement ---
+
+  /** A vendor's settlement settings (defaults until it sets its own); lastAt: its last settlement, or
+   * its creation (so the first period runs from then). */
+  settlementSettings(vendorId: string): { thresholdMinor: number; periodHours: number; lastAt: number } {
+    const s = this.settle.get(vendorId);
+    return {
+      thresholdMinor: s?.thresholdMinor ?? settlementThresholdMinorDefault,
+      periodHours: s?.periodHours ?? settlementPeriodHoursDefault,
+      lastAt: s?.lastAt ?? this.vendors.get(vendorId)?.at ?? 0,
+    };
+  }
+
+  async setSettlementSettings(vendorId: string, thresholdMinor: number, periodHours: number): Promise<void> {
+    await this.settle.put(vendorId, { ...this.settle.get(vendorId), thresholdMinor, periodHours });
+  }
+
+  async noteSettled(vendorId: string, at: number): Promise<void> {
+    await this.settle.put(vendorId, { ...this.settle.get(vendorId), lastAt: at });
+  }
+
+  vendorIds(): string[] {
+    return [...this.vendors.getKeys()] as string[];
   }
 
   /** A user called one of this vendor's charges fraud: the vendor is flagged for operators. */

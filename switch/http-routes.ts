@@ -26,6 +26,7 @@ import type { Config } from './config.ts';
 import { installUserRoutes } from './user-routes.ts';
 import { installStatementRoutes } from './statement-routes.ts';
 import { installDisputeRoutes } from './dispute-routes.ts';
+import { installSettlementRoutes, type Settler } from './settlement.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
@@ -145,6 +146,8 @@ export interface RouteDeps {
   users: UserHub;
   config: Config;
   faultInjection?: boolean;
+  /** Vendor settlement runs (the scheduler and the operator's route share it). */
+  settler: Settler;
 }
 
 export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
@@ -274,12 +277,15 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   app.get('/v1/admin/audit', guard((reply, req) => {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
-      type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number };
+      type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number;
+        paidOut: number; vendorOwed: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0 });
+          t.paidOut += v.paidOut;
+          t.vendorOwed += v.vendorOwed;
           t.prepaidOutstanding += v.prepaidOutstanding;
           t.creditDrawn += v.creditDrawn;
           t.funding += v.funding;
@@ -292,13 +298,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         }
       }
       // Across shards: everything funded sits in an account, a hold, a vendor's payable, a prepaid
-      // card, or in flight. The shards are read one after the other while transfers move, so a
+      // card, in flight, or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
       // transfer may be seen debited and not yet credited (in flight), or credited while its sender
       // was read before the debit (in flight then counts it negative, and available twice): the
       // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
       // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
-        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding);
+        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut);
       const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
       lastAudit.conserved = conserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);
@@ -429,6 +435,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   installUserRoutes(app, deps, { relay, admin });
   installStatementRoutes(app, deps, { vendorOf }); // history and statements (issue 5, item 10)
   installDisputeRoutes(app, deps, { relay, admin, vendorOf });
+  installSettlementRoutes(app, deps, { admin, vendorOf });
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {

@@ -87,3 +87,21 @@ export const disputeReasonCharsMax = 500;
 /** The vendor's evidence when it contests, and the URL of any document behind it. */
 export const disputeEvidenceCharsMax = 2000;
 export const disputeEvidenceUrlCharsMax = 500;
+
+// --- vendor settlement ---
+/** A vendor that set nothing is settled once its pending amount reaches 100.00 (in the currency's
+ * minor units: 10,000 cents) or once a day, whichever comes first: small enough that vendors are paid
+ * daily, large enough that a busy vendor is not paid out on every scheduler tick. */
+export const settlementThresholdMinorDefault = 10_000;
+export const settlementPeriodHoursDefault = 24;
+/** The most a vendor may set: a threshold of 10^12 minor units, a period of a year (8784 hours). */
+export const settlementThresholdMinorMax = 1_000_000_000_000;
+export const settlementPeriodHoursMax = 8784;
+/** How often the scheduler asks the shards for vendors' payables (ONCEPAY_SETTLEMENT_CHECK_MS): one
+ * small read per shard every 5 s costs nothing and keeps a threshold crossing at most 5 s late. */
+export const settlementCheckMsDefault = 5000;
+/** Vendors settled at once by the scheduler; the rest wait for the next tick, so a tick never floods
+ * the shards' mailboxes ahead of authorizations. */
+export const settlementsPerTickMax = 32;
+/** Settlement records in one listing (merged over shards). */
+export const settlementsListedMaxHttp = 100;

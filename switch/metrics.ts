@@ -151,7 +151,8 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
       { value: edge.authFailuresUserWs, labels: { kind: 'user_ws' } }]));
   reg(computed('oncepay_user_sessions', 'open user WebSocket sessions', 'gauge', () => [{ value: edge.userSessions }]));
   // Money an SRE watches, per currency (a bounded label: ISO 4217 codes), read from each shard's
-  // running totals when scraped. No settlement runs yet, so everything vendors are owed is backlog.
+  // running totals when scraped. The backlog is what vendors are owed and not yet paid out: it falls
+  // when a settlement pays a vendor (switch/settlement.ts).
   // One round of shard reads serves all three gauges of a scrape.
   let statsRead: { at: number; p: Promise<ShardStats[] | null> } | null = null;
   const shardStats = () => {

@@ -14,6 +14,7 @@ import { createMetrics, userGauges } from './metrics.ts';
 import { LiveSeries } from './live.ts';
 import { EnumerationGuard } from './enumeration-guard.ts';
 import { startupTimeoutMs } from './limits.ts';
+import { Settler } from './settlement.ts';
 
 export interface RunningSwitch {
   port: number;
@@ -63,7 +64,10 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   users.install(app);
   const metrics = createMetrics(router, hsm, guard);
   const live = new LiveSeries(router, hsm);
-  installHttpRoutes(app, { router, control, hsm, metrics, live, guard, users, config, faultInjection: config.faultInjection });
+  // Vendor settlement: a timer on this thread asks the shards; the work is small ops in the shards.
+  const settler = new Settler(router, control, config.settlementCheckMs);
+  settler.start();
+  installHttpRoutes(app, { router, control, hsm, metrics, live, guard, users, config, faultInjection: config.faultInjection, settler });
   if (config.faultInjection) console.error('WARNING: ONCEPAY_FAULT_INJECTION is on: operators can crash shards on purpose. Tests only.');
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -81,6 +85,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
     port, router, hsm, control,
     async stop() {
       live.stop();
+      settler.stop();
       clearInterval(pruner);
       uws.us_listen_socket_close(listenSocket);
       await router.close();

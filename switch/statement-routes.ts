@@ -242,13 +242,14 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       }
       // Oldest first, as a statement reads; ties in shard order, then in each shard's own order.
       rows.sort((x, y) => x.at - y.at || x.shard - y.shard || x.pos - y.pos);
-      const currencies: Record<string, { captured: number; refunded: number; payments: number; disputes: number; net: number; entries: number }> = {};
+      const currencies: Record<string, { captured: number; refunded: number; payments: number; disputes: number; payouts: number; net: number; entries: number }> = {};
       for (const e of rows) {
-        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, disputes: 0, net: 0, entries: 0 });
+        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, disputes: 0, payouts: 0, net: 0, entries: 0 });
         if (e.kind === Entry.capture) t.captured += e.amount;
         else if (e.kind === Entry.refund) t.refunded -= e.amount; // refunds are negative entries
         else if (e.kind === Entry.payment) t.payments += e.amount;
         else if (e.kind === Entry.disputeCredit || e.kind === Entry.disputeReversal) t.disputes += e.amount; // credits out, reversals back in
+        else if (e.kind === Entry.payout) t.payouts -= e.amount; // settlement paid out (entries are negative)
         else t.payments += e.amount; // vendorHistoryKinds has no other kind; a new one would show here until it gets its own column
         t.net += e.amount;
         t.entries++;
@@ -259,7 +260,8 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       if (!p.csv) return reply.json(200, { vendorId: vendor.vendorId, vendorName: control.vendorName(vendor.vendorId), from, to, currencies, entries });
       const totals = Object.entries(currencies).flatMap(([c, t]) => [
         [to, 'total-captured', t.captured, c, null], [to, 'total-refunded', -t.refunded, c, null],
-        [to, 'total-payments', t.payments, c, null], [to, 'total-disputes', t.disputes, c, null], [to, 'net', t.net, c, null],
+        [to, 'total-payments', t.payments, c, null], [to, 'total-disputes', t.disputes, c, null], [to, 'total-payouts', -t.payouts, c, null],
+        [to, 'net', t.net, c, null],
       ]);
       sendCsv(reply, 'vendor-statement', p.fromMs, p.toMs, csvText(
         ['at', 'kind', 'amount', 'currency', 'authId'],

@@ -76,6 +76,9 @@ const matrix: Record<string, Row> = {
   'GET /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors' },
   'POST /v1/admin/prepaid-cards': { who: 'admin', path: '/v1/admin/prepaid-cards', body: { count: 1, value: 1, currency: 'USD', idem: 'matrix-prepaid' } },
   'GET /v1/admin/prepaid-cards/:batchId': { who: 'admin', path: '/v1/admin/prepaid-cards/pb_000000000000000000000000' },
+  // --- vendor settlement ---
+  'POST /v1/admin/vendors/:vendorId/settle': { who: 'admin', path: '/v1/admin/vendors/{vendor}/settle', body: {} },
+  'GET /v1/admin/settlements': { who: 'admin', path: '/v1/admin/settlements' },
   'POST /v1/admin/vendors/:vendorId/suspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/suspend', body: {} },
   'POST /v1/admin/vendors/:vendorId/unsuspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/unsuspend', body: {} },
   'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
@@ -93,6 +96,9 @@ const matrix: Record<string, Row> = {
   // History and statements (issue 5, item 10).
   'GET /v1/vendor/history': { who: 'vendor', path: '/v1/vendor/history?limit=10' },
   'GET /v1/vendor/statement': { who: 'vendor', path: '/v1/vendor/statement?from=2026-01-01&to=2026-02-01&format=csv' },
+  // --- vendor settlement ---
+  'GET /v1/vendor/settlements': { who: 'vendor', path: '/v1/vendor/settlements' },
+  'PUT /v1/vendor/settlement-settings': { who: 'vendor', path: '/v1/vendor/settlement-settings', body: { thresholdMinor: 1_000_000, periodHours: 24 } },
   'POST /v1/disputes/:authId/respond': { who: 'vendor', path: '/v1/disputes/{auth}/respond', body: { decision: 'accept', idem: 'matrix-respond' } },
   'GET /v1/vendor/disputes': { who: 'vendor', path: '/v1/vendor/disputes' },
 
@@ -110,7 +116,7 @@ function registeredRoutes(): string[] {
   });
   const stub = {} as never;
   const users = new UserHub({} as never, stub, stub);
-  installHttpRoutes(app as never, { router: stub, control: stub, hsm: stub, metrics: stub, live: stub, guard: stub, users, config: stub, faultInjection: true });
+  installHttpRoutes(app as never, { router: stub, control: stub, hsm: stub, metrics: stub, live: stub, guard: stub, users, config: stub, faultInjection: true, settler: stub });
   installVendorSessions(app as never, stub, stub, stub, users);
   users.install(app as never);
   return seen;

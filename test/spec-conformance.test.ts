@@ -138,6 +138,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await userRoutes(A);
     await moneyRoutes(A);
     await disputeRoutes(A);
+    await settlementRoutes(A);
 
     // The WebSocket upgrades without a credential: 401 with an error body, as specified.
     for (const path of ['/v1/vendor', '/v1/user']) {
@@ -365,6 +366,30 @@ async function disputeRoutes(A: string): Promise<void> {
   expect(await call('POST', '/v1/admin/disputes/{authId}/decide', { authId: held }, { token: A, body: { winner: 'user', note: 'n', idem: 'spec-dd3' }, expect: 200 }))
     .toEqual({ status: 'declined', code: 'DISPUTE_UNKNOWN' });
   await call('POST', '/v1/admin/disputes/{authId}/decide', { authId: captured }, { token: A, body: { winner: 'nobody', note: 'n', idem: 'spec-dd4' }, expect: 400 });
+}
+
+/** Vendor settlement: settings, an operator's settlement, the records each side sees, refusals. */
+async function settlementRoutes(A: string): Promise<void> {
+  const vendor = await call('POST', '/v1/admin/vendors', {}, { token: A, body: { name: 'Spec Settlement' }, expect: 201 });
+  const user = await call('POST', '/v1/users', {}, { body: { email: `specsettle${Date.now()}@example.com`, password: 'correct horse battery', currency: 'USD' }, expect: 201 });
+  await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: user.accountId }, { token: A, body: { amount: 10_000, currency: 'USD', idem: 'spec-sfund' }, expect: 200 });
+  const K = vendor.apiKey;
+  expect(await call('PUT', '/v1/vendor/settlement-settings', {}, { token: K, body: { thresholdMinor: 1_000_000, periodHours: 720 }, expect: 200 }))
+    .toMatchObject({ thresholdMinor: 1_000_000, periodHours: 720 });
+  await call('PUT', '/v1/vendor/settlement-settings', {}, { token: K, body: { thresholdMinor: 0, periodHours: 1 }, expect: 400 });
+  const id = await call('POST', '/v1/ids', {}, { token: user.token, body: { idem: 'spec-s1' }, expect: 201 });
+  const authId = (await call('POST', '/v1/authorize', {}, { token: K, body: { id: id.id, code: id.code, amount: 800, currency: 'USD', idem: 'spec-s1' }, expect: 200 })).authId;
+  await call('POST', '/v1/capture', {}, { token: K, body: { authId, idem: 'spec-scap' }, expect: 200 });
+  expect(await call('POST', '/v1/admin/vendors/{vendorId}/settle', { vendorId: vendor.vendorId }, { token: A, expect: 200 }))
+    .toMatchObject({ trigger: 'operator', currencies: { USD: { captured: 800, payout: 800, fees: 0, taxWithheld: 0 } } });
+  await call('POST', '/v1/admin/vendors/{vendorId}/settle', { vendorId: 'vd_00000000000000000000' }, { token: A, expect: 404 });
+  await call('POST', '/v1/admin/vendors/{vendorId}/settle', { vendorId: vendor.vendorId }, { token: K, expect: 401 });
+  expect((await call('GET', '/v1/vendor/settlements', {}, { token: K, query: 'limit=5', expect: 200 })).settlements).toHaveLength(1);
+  await call('GET', '/v1/vendor/settlements', {}, { token: K, query: 'limit=0', expect: 400 });
+  expect((await call('GET', '/v1/admin/settlements', {}, { token: A, query: `vendorId=${vendor.vendorId}`, expect: 200 })).settlements)
+    .toMatchObject([{ vendorId: vendor.vendorId, vendorName: 'Spec Settlement' }]);
+  await call('GET', '/v1/admin/settlements', {}, { token: A, query: 'vendorId=x', expect: 400 });
+  await call('GET', '/v1/admin/settlements', {}, { expect: 401 });
 }
 
 /** Validate a frame against a message of spec/asyncapi.json: `#/channels/<channel>/messages/<name>`. */

@@ -65,6 +65,14 @@ export const Op = {
   /** Disputes of this shard, filtered by account, vendor or status. */
   listDisputes: 29,
   // --- end disputes ---
+  // --- vendor settlement (seed 003 claims 16, 30) ---
+  /** Pay out this shard's part of a vendor's payable (vpay -> payout), once per (vendor, settlement id). */
+  settleVendor: 33,
+  /** This shard's parts of settlements, for one vendor or all, newest first. */
+  listSettlements: 34,
+  /** Every vendor's payable in this shard (what settlement would pay out now), for the scheduler. */
+  vendorPayables: 35,
+  // --- end vendor settlement ---
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -149,7 +157,31 @@ export const disputeDeclines = [
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
-  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd;
+  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds;
+
+// --- vendor settlement (seed 003 claims 16, 30) ---
+export const settlementTriggers = ['threshold', 'period', 'operator'] as const;
+export type SettlementTrigger = (typeof settlementTriggers)[number];
+export type SettleVendorCmd = [op: 33, session: 0, tag: number, format: 2, rid: null, vendorId: string, settlementId: string,
+  trigger: SettlementTrigger];
+/** vendorId null: every vendor's (operators). limit at most settlementsListedMax. */
+export type ListSettlementsCmd = [op: 34, session: 0, tag: number, format: 2, rid: null, vendorId: string | null, limit: number];
+export type VendorPayablesCmd = [op: 35, session: 0, tag: number, format: 2, rid: null];
+export type SettlementCmds = SettleVendorCmd | ListSettlementsCmd | VendorPayablesCmd;
+/** One currency of one shard's part of a settlement, minor units. The shard asserts
+ * opening + captured + payments − refunded − disputeCredits + disputeReversals = payout + carried:
+ * `carried` is what stays in the payable (negative: the vendor owes it, recovered from the next one). */
+export interface SettlementFigures {
+  opening: number; captured: number; payments: number; refunded: number; disputeCredits: number; disputeReversals: number;
+  fees: number; taxWithheld: number; payout: number; carried: number;
+}
+/** One shard's part of a settlement: the period since this shard's previous one, and the journal
+ * positions it covers (vendor history positions, seq × 1e5 + leg, from inclusive, to exclusive). */
+export interface SettlementPart {
+  settlementId: string; vendorId: string; shard: number; trigger: SettlementTrigger; fromMs: number | null; toMs: number;
+  fromPos: number; toPos: number; currencies: Record<string, SettlementFigures>;
+}
+// --- end vendor settlement ---
 
 // --- history and statements (issue 5, item 10) ---
 /** Filters of a history page. A period is [fromMs, toMs): from inclusive, to exclusive, so consecutive
@@ -263,7 +295,10 @@ export interface ShardAudit {
     prepaidOutstanding: number;
     /** Disputes: provisional credits outstanding (open or contested, vpay -> avail), and what users
      * still owe after a reversal their available balance could not cover (the vendor's loss). */
-    disputeCredited: number; disputeOwed: number }>;
+    disputeCredited: number; disputeOwed: number;
+    /** Settlement: paid out to vendors so far, and what vendors owe back (the sum of negative payables:
+     * refunds and dispute credits after their money was paid out; recovered from the next payout). */
+    paidOut: number; vendorOwed: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;
@@ -273,7 +308,7 @@ export interface ShardStats {
   shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number;
   /** Running totals per currency (minor units), from the shard's meta records: what vendors are owed
    * (awaiting settlement), what this shard sent and received by transfer, prepaid cards outstanding. */
-  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number }>;
+  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }>;
 }
 export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
 

@@ -6,6 +6,7 @@
 //                        ▲                   │                      │
 //                        └─────release───────┘                      │
 //                        └──────────────────refund──────────────────┘
+//                                                          vpay:vendor ──payout──► payout (settlement)
 
 export const Entry = {
   fund: 'fund',
@@ -23,6 +24,8 @@ export const Entry = {
   // wins (avail:user -> vpay:vendor, only as far as the user's available balance reaches).
   disputeCredit: 'dispute-credit',
   disputeReversal: 'dispute-reversal',
+  // Vendor settlement: a vendor's payable leaves for the payout account (money paid out of the system).
+  payout: 'payout',
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -32,6 +35,8 @@ export const fundingAccount = 'funding';
 export const transitAccount = 'transit';
 /** Prepaid cards sold and not yet redeemed. */
 export const prepaidAccount = 'prepaid';
+/** Money paid out to vendors by settlement: it has left the system (the bank transfer is outside it). */
+export const payoutAccount = 'payout';
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
@@ -47,4 +52,5 @@ export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
   Entry.disputeCredit, Entry.disputeReversal,
 ];
-export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal];
+export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
+  Entry.payout];

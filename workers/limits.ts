@@ -92,3 +92,9 @@ export const disputeWindowMs = 120 * 24 * 3600 * 1000;
  * listing is one bounded read however many disputes a shard has seen. */
 export const disputesListedMax = 200;
 export const disputesScannedMax = 10_000;
+// --- vendor settlement ---
+/** Settlement parts one shard lists per request (newest first): a year of daily settlements. */
+export const settlementsListedMax = 400;
+/** Vendors whose payable one shard reports to the scheduler per check; beyond, the scheduler sees
+ * the first ones only (by vendor id) and says so in the log. A vpay record is tens of bytes. */
+export const vendorPayablesListedMax = 50_000;

@@ -42,13 +42,15 @@ import {
   type PrepaidIssueCmd, type PrepaidRedeemCmd, type PrepaidListCmd,
   type HistoryFilter, type VendorHistoryCmd, type StatementCmd, type VendorStatementCmd,
   type OpenDisputeCmd, type DisputeRespondCmd, type DisputeDecideCmd, type ListDisputesCmd, type DisputeStatus,
+  type SettleVendorCmd, type ListSettlementsCmd, type VendorPayablesCmd, type SettlementPart, type SettlementFigures,
 } from './contract.ts';
-import { Entry, fundingAccount, transitAccount, prepaidAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
+import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
   statementEntriesMax, historyScanMax, legacyWalkMax,
   disputeWindowMs, disputesListedMax, disputesScannedMax,
+  settlementsListedMax, vendorPayablesListedMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -175,9 +177,16 @@ interface IdemRecord {
 }
 
 /** Running totals per currency: funded, available, held, vendor payables, and transfers sent out of
- * and received into this shard (o and i; absent in records written before transfers existed). The
- * shard's invariant: f + i = a + h + v + o. */
-interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number; p?: number }
+ * and received into this shard (o and i; absent in records written before transfers existed),
+ * prepaid cards outstanding (p), paid out to vendors by settlement (s). The shard's invariant:
+ * f + i = a + h + v + o + p + s. */
+interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number; p?: number; s?: number }
+
+/** Vendor settlement: what moved a vendor's payable in this shard since its last settlement here, per
+ * currency: [opening (the payable the last settlement left, absent before the first), captured,
+ * payments, refunded, dispute credits, dispute reversals]. Updated from the journal legs of every
+ * transaction (writeHistory), so the figures of a settlement need no scan of the history. */
+interface VendorSumRecord { since: number | null; pos: number; c: Record<string, [opening: number | null, cap: number, pay: number, ref: number, dc: number, dr: number]> }
 
 /** A prepaid card in its home shard: value, currency, batch, and whether (and into which account) it
  * was redeemed. */
@@ -256,6 +265,10 @@ export class ShardState {
   private readonly prepaid: Database<PrepaidRecord, string>;
   /** Disputes index: [openedAt, authId] -> who and where it stands, for listings (disputes). */
   private readonly disputes: Database<DisputeIndexRecord, [number, string]>;
+  /** Vendor settlement: each vendor's running figures since its last settlement here, and this
+   * shard's part of every settlement, keyed [vendorId, settlementId]. */
+  private readonly vsum: Database<VendorSumRecord, string>;
+  private readonly settlements: Database<SettlementPart, [string, string]>;
   /** This shard's index: outbox items carry it, receivers key their inbox by it. */
   shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
@@ -286,6 +299,9 @@ export class ShardState {
   private txAccounts = new Map<string, AccountRecord>();
   private txVpay = new Map<string, Record<string, number>>();
   private txTotals = new Map<string, Totals>();
+  /** Vendors settled in this transaction, and the number of journal legs the settlement already
+   * counted (legs before it are in its figures; writeHistory adds only the later ones). */
+  private txSettled = new Map<string, number>();
   private txSeqs = new Map<number, number>();
   private txEntries: JournalEntry[] = [];
   private txLeaves: Buffer[] = [];
@@ -344,6 +360,8 @@ export class ShardState {
     this.prepaid = this.env.openDB('prepaid', msgpack);
     this.vhist = this.env.openDB('vhist', msgpack);
     this.disputes = this.env.openDB('disputes', msgpack);
+    this.vsum = this.env.openDB('vsum', msgpack);
+    this.settlements = this.env.openDB('settlements', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -446,6 +464,7 @@ export class ShardState {
     this.txAccounts.clear();
     this.txVpay.clear();
     this.txTotals.clear();
+    this.txSettled.clear();
     this.txSeqs.clear();
     this.txEntries = [];
     this.txLeaves = [];
@@ -487,6 +506,9 @@ export class ShardState {
       case Op.disputeRespond: return this.disputeRespond(cmd as DisputeRespondCmd);
       case Op.disputeDecide: return this.disputeDecide(cmd as DisputeDecideCmd);
       case Op.listDisputes: return this.listDisputes(cmd as ListDisputesCmd);
+      case Op.settleVendor: return this.settleVendor(cmd as SettleVendorCmd);
+      case Op.listSettlements: return this.listSettlements(cmd as ListSettlementsCmd);
+      case Op.vendorPayables: return this.vendorPayables(cmd as VendorPayablesCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -859,7 +881,7 @@ export class ShardState {
     const t = this.totals(auth.cur);
     t.v -= amount;
     t.a += amount;
-    this.addVendorPayable(auth.vid, auth.cur, -amount);
+    this.addVendorPayable(auth.vid, auth.cur, -amount, true);
     this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), availAccount(auth.acc), amount, auth.cur, authId]);
     auth.ref += amount;
     if (auth.ref === auth.cap) auth.st = AuthState.refunded;
@@ -1516,7 +1538,7 @@ export class ShardState {
     const t = this.totals(auth.cur);
     t.v -= amount;
     t.a += amount;
-    this.addVendorPayable(auth.vid, auth.cur, -amount);
+    this.addVendorPayable(auth.vid, auth.cur, -amount, true);
     this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), availAccount(accountId), amount, auth.cur, authId]);
     auth.dp = { amt: amount, st: 'open', at: this.txNow, reason, hist: [] };
     this.disputeStep(authId, auth, 'open', 'user');
@@ -1697,6 +1719,99 @@ export class ShardState {
     return (hash('sha256', input, 'buffer') as unknown as Buffer).subarray(0, codeMacBytes);
   }
 
+  // --- vendor settlement (seed 003 claims 16, 30) ------------------------------------------------
+  //
+  // A vendor's payable lives in vpay:vendor in every shard that holds a user who paid it. Settling a
+  // vendor asks every shard once, with one settlement id; each pays out its own part in one small
+  // transaction, O(currencies), no scan:
+  //
+  //   vpay:vendor ──payout──► payout        (the whole payable if positive; nothing if it is not)
+  //
+  // The figures of the period (captured, payments, refunded, dispute credits and reversals) are kept
+  // up to date leg by leg in `vsum` as transactions commit (writeHistory), so the op reads them
+  // instead of scanning the history; it checks them against the payable to the unit before paying.
+  // A payable below zero (a refund or dispute credit after its money was paid out) is carried: the
+  // vendor owes it, and the next period's captures pay it back first. Fees and tax withheld are 0.
+
+  private settleVendor(cmd: SettleVendorCmd): Outcome {
+    const [, , , , , vendorId, settlementId, trigger] = cmd;
+    const done = this.settlements.get([vendorId, settlementId]);
+    if (done) return { kind: 'reply', cmd, status: 200, body: { status: 'settled', part: done } };
+    const rec = this.vsum.get(vendorId) ?? { since: null, pos: 0, c: {} };
+    // Legs of this very transaction (earlier commands of the batch) are not in vsum yet.
+    const vpayName = vendorPayableAccount(vendorId);
+    for (let i = this.txSettled.get(vendorId) ?? 0; i < this.txEntries.length; i++) {
+      const [kind, debit, credit, amount, currency] = this.txEntries[i];
+      if (kind === Entry.payout || (debit !== vpayName && credit !== vpayName)) continue;
+      rec.since ??= this.txNow;
+      addVendorLeg(rec, kind, amount, currency);
+    }
+    const payable = this.vendorPayable(vendorId);
+    const currencies: Record<string, SettlementFigures> = {};
+    const next: VendorSumRecord = { since: this.txNow, pos: 0, c: {} };
+    for (const c of [...new Set([...Object.keys(rec.c), ...Object.keys(payable)])].sort()) {
+      const [opening0, captured, payments, refunded, disputeCredits, disputeReversals] = rec.c[c] ?? [null, 0, 0, 0, 0, 0];
+      const closing = payable[c] ?? 0;
+      const moved = captured + payments - refunded - disputeCredits + disputeReversals;
+      // A currency whose figures began before settlement existed has its opening derived, once.
+      const opening = opening0 ?? closing - moved;
+      assert.equal(opening + moved, closing, 'settlement figures do not explain the vendor payable');
+      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals === 0) {
+        next.c[c] = [0, 0, 0, 0, 0, 0]; // nothing to record, but the opening stays known (and checked next time)
+        continue;
+      }
+      const payout = Math.max(0, closing);
+      if (payout > 0) {
+        this.addVendorPayable(vendorId, c, -payout);
+        const t = this.totals(c);
+        t.v -= payout;
+        t.s = (t.s ?? 0) + payout;
+        this.txEntries.push([Entry.payout, vpayName, payoutAccount, payout, c, settlementId]);
+      }
+      currencies[c] = {
+        opening, captured, payments, refunded, disputeCredits, disputeReversals, fees: 0, taxWithheld: 0, payout, carried: closing - payout,
+      };
+      next.c[c] = [closing - payout, 0, 0, 0, 0, 0];
+    }
+    const part: SettlementPart = {
+      settlementId, vendorId, shard: this.shardId, trigger, fromMs: rec.since, toMs: this.txNow,
+      fromPos: rec.pos, toPos: (this.journalSeq + 1) * 1e5 + this.txEntries.length, currencies,
+    };
+    if (Object.keys(currencies).length === 0) return { kind: 'reply', cmd, status: 200, body: { status: 'settled', part } };
+    next.pos = part.toPos;
+    this.vsum.putSync(vendorId, next);
+    this.txSettled.set(vendorId, this.txEntries.length);
+    this.settlements.putSync([vendorId, settlementId], part);
+    return { kind: 'reply', cmd, status: 200, body: { status: 'settled', part } };
+  }
+
+  private listSettlements(cmd: ListSettlementsCmd): Outcome {
+    const [, , , , , vendorId, limit] = cmd;
+    const n = Math.min(limit, settlementsListedMax);
+    assert(n >= 1);
+    const parts: SettlementPart[] = [];
+    if (vendorId !== null) {
+      for (const { value } of this.settlements.getRange({ start: [vendorId, '\uffff'], end: [vendorId, ''], reverse: true, limit: n })) parts.push(value);
+    } else {
+      // Every vendor's: newest first across vendors (settlement ids begin with their time). Bounded
+      // by settlementsListedMax per vendor read, at most vendorPayablesListedMax parts in all.
+      for (const { value } of this.settlements.getRange({ limit: vendorPayablesListedMax })) parts.push(value);
+      parts.sort((a, b) => (a.settlementId < b.settlementId ? 1 : a.settlementId > b.settlementId ? -1 : 0));
+      parts.length = Math.min(parts.length, n);
+    }
+    return { kind: 'reply', cmd, status: 200, body: { parts } };
+  }
+
+  private vendorPayables(cmd: VendorPayablesCmd): Outcome {
+    const payables: Record<string, Record<string, number>> = {};
+    let n = 0;
+    for (const { key, value } of this.vpay.getRange({ limit: vendorPayablesListedMax })) {
+      payables[key as string] = value;
+      n++;
+    }
+    return { kind: 'reply', cmd, status: 200, body: { payables, truncated: n === vendorPayablesListedMax } };
+  }
+
   // --- per-transaction caches and write-back --------------------------------------------------
 
   private account(accountId: string): AccountRecord | undefined {
@@ -1729,15 +1844,29 @@ export class ShardState {
     return t;
   }
 
-  private addVendorPayable(vendorId: string, currency: string, delta: number): void {
+  /**
+   * A vendor's payable is what it captured (and was paid directly) less what went back to users, less
+   * what settlement paid out. Only money going back to a user (a refund, a dispute credit) may take it
+   * below zero, and only because settlement paid the captured money out before: the vendor then owes
+   * it, the audit reports it (vendorOwed), and the next settlement recovers it before paying anything.
+   * Every other movement keeps it where it was or raises it, so a negative payable from any other
+   * cause is our bug.
+   */
+  private addVendorPayable(vendorId: string, currency: string, delta: number, toUser = false): void {
+    const v = this.vendorPayable(vendorId);
+    const before = v[currency] ?? 0;
+    v[currency] = before + delta;
+    assert(Number.isSafeInteger(v[currency]), 'vendor payable must be a safe integer');
+    assert(v[currency] >= 0 || toUser || delta >= 0, 'vendor payable must not go negative');
+  }
+
+  private vendorPayable(vendorId: string): Record<string, number> {
     let v = this.txVpay.get(vendorId);
     if (!v) {
       v = this.vpay.get(vendorId) ?? {};
       this.txVpay.set(vendorId, v);
     }
-    v[currency] = (v[currency] ?? 0) + delta;
-    // Until settlement pays vendors out, a vendor's payable is what it captured less what it refunded.
-    assert(v[currency] >= 0, 'vendor payable must not go negative');
+    return v;
   }
 
   private nextAuthId(partition: number): string {
@@ -1754,7 +1883,7 @@ export class ShardState {
     for (const [id, a] of this.txAccounts) this.accounts.putSync(id, a);
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
-      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0), 'money not conserved in ' + cur);
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0), 'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
     for (const [p, s] of this.txSeqs) this.meta.putSync(['seq', p], s);
@@ -1810,9 +1939,20 @@ export class ShardState {
       const before = this.txOpening.get(acc) ?? [0, 0]; // an account opened in this transaction starts at 0
       assert(bal === before[0] && held === before[1], 'journal legs do not explain the change of an account');
     }
+    const sums = new Map<string, VendorSumRecord>();
     for (let i = 0; i < e.length; i++) {
       const [kind, debit, credit, amount, currency, ref] = e[i];
       const vendor = debit.startsWith('vpay:') ? debit.slice(5) : credit.startsWith('vpay:') ? credit.slice(5) : null;
+      // Settlement figures: legs a settlement of this transaction already counted are not counted again.
+      if (vendor !== null && kind !== Entry.payout && i >= (this.txSettled.get(vendor) ?? 0)) {
+        let rec = sums.get(vendor);
+        if (!rec) {
+          rec = this.vsum.get(vendor) ?? { since: null, pos: 0, c: {} };
+          sums.set(vendor, rec);
+        }
+        rec.since ??= this.txNow;
+        addVendorLeg(rec, kind, amount, currency);
+      }
       // One record per leg that moves a vendor's payable (captures, refunds, direct payments).
       if (vendor !== null) this.vhist.putSync([vendor, this.journalSeq, i], [kind, amount, currency, ref.startsWith('au_') ? ref : null, this.txNow]);
       const acc = userOfLedger(debit) ?? userOfLedger(credit);
@@ -1820,6 +1960,7 @@ export class ShardState {
       const st = states[i]!;
       this.hist.putSync([acc, this.journalSeq, i], [kind, amount, currency, ref, vendor, this.txNow, st[0], st[1]]);
     }
+    for (const [vendor, rec] of sums) this.vsum.putSync(vendor, rec);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1934,10 +2075,10 @@ export class ShardState {
   }
 
   /** The committed running totals per currency, for business gauges (a few small reads). */
-  runningTotals(): Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number }> {
-    const out: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number }> = {};
+  runningTotals(): Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }> {
+    const out: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }> = {};
     for (const { key, value: t } of this.meta.getRange({ start: ['tot'], end: ['tot', '\uffff'] })) {
-      out[(key as [string, string])[1]] = { vendorPayable: t.v, sentOut: t.o ?? 0, receivedIn: t.i ?? 0, prepaidOutstanding: t.p ?? 0 };
+      out[(key as [string, string])[1]] = { vendorPayable: t.v, sentOut: t.o ?? 0, receivedIn: t.i ?? 0, prepaidOutstanding: t.p ?? 0, paidOut: t.s ?? 0 };
     }
     return out;
   }
@@ -1954,7 +2095,7 @@ export class ShardState {
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
-      disputeCredited: 0, disputeOwed: 0,
+      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0,
     });
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
@@ -2010,6 +2151,7 @@ export class ShardState {
       for (const { key, value: v } of this.vpay.getRange()) {
         for (const [c, amount] of Object.entries(v)) {
           cur(c).vendorPayable += amount;
+          if (amount < 0) cur(c).vendorOwed -= amount;
           if ((ledger.get(vendorPayableAccount(key as string) + '|' + c) ?? 0) !== amount) problems.push(`vendor ${String(key)}: payable differs from its journal`);
         }
       }
@@ -2020,6 +2162,8 @@ export class ShardState {
         v.sentOut = t.o ?? 0;
         v.receivedIn = t.i ?? 0;
         v.prepaidOutstanding = t.p ?? 0;
+        v.paidOut = t.s ?? 0;
+        if ((ledger.get(payoutAccount + '|' + c) ?? 0) !== v.paidOut) problems.push(`${c}: paid out differs from the journal`);
         if ((ledger.get(prepaidAccount + '|' + c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: prepaid cards outstanding differ from the journal`);
         if (-(ledger.get(fundingAccount + '|' + c) ?? 0) !== t.f) problems.push(`${c}: funding total differs from its journal`);
         if ((ledger.get(transitAccount + '|' + c) ?? 0) !== v.sentOut - v.receivedIn) problems.push(`${c}: transfers in and out differ from the journal`);
@@ -2036,8 +2180,8 @@ export class ShardState {
       if ((cardsOutstanding.get(c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: unredeemed cards differ from the prepaid total`);
     }
     for (const [c, v] of Object.entries(currencies)) {
-      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding) {
-        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid`);
+      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out`);
       }
     }
     return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries };
@@ -2166,8 +2310,23 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
 }
 
 /** A vendor's entry, signed from the vendor's side: captures, payments and dispute reversals in;
- * refunds and dispute credits (money given back to the user) out. */
+ * refunds and dispute credits (money given back to the user) and settlement payouts out. */
 function vendorEntry(pos: number, [kind, amount, currency, authId, at]: VendorHistRecord): Record<string, unknown> {
-  const out = kind === Entry.refund || kind === Entry.disputeCredit;
+  const out = kind === Entry.refund || kind === Entry.disputeCredit || kind === Entry.payout;
   return { pos, at, kind, amount: out ? -amount : amount, currency, ...(authId ? { authId } : {}) };
+}
+
+// --- vendor settlement ---
+
+/** Count one leg of a vendor's payable into its figures since the last settlement. */
+function addVendorLeg(rec: VendorSumRecord, kind: string, amount: number, currency: string): void {
+  const c = (rec.c[currency] ??= [null, 0, 0, 0, 0, 0]);
+  switch (kind) {
+    case Entry.capture: c[1] += amount; break;
+    case Entry.payment: c[2] += amount; break;
+    case Entry.refund: c[3] += amount; break;
+    case Entry.disputeCredit: c[4] += amount; break;
+    case Entry.disputeReversal: c[5] += amount; break;
+    default: assert.fail('a vendor leg settlement does not know: ' + kind);
+  }
 }
