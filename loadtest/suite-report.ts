@@ -135,6 +135,12 @@ export interface SuiteReport {
   figures: Record<string, string | number | null>;
   perSecond: SecondRow[];
   markers: Array<{ x: number; label: string }>;
+  /** CPU over the window, % of one core; `others` = machine busy − switch − generator (other people's
+   * work on a shared box). Null when not measured. */
+  cpu?: {
+    seconds: number; machineBusyPercent: number | null; switchPercent: number | null; generatorPercent: number;
+    othersPercent: number | null; iowaitPercent: number | null;
+  } | null;
   files?: { json: string; md: string; throughputSvg: string; latencySvg: string };
 }
 
@@ -210,6 +216,14 @@ export function renderSuiteMarkdown(r: SuiteReport): string {
     '|---|---|---|---|---|---|---|',
     ...r.perSecond.map((x) => `| ${x.t} | ${n(x.ok)} | ${n(x.declined)} | ${n(x.errors)} | ${n(x.p50)} | ${n(x.p99)} | ${n(x.p999)} |`),
     '',
+    ...(r.cpu ? [
+      '## CPU over the window',
+      '',
+      `% of one core (${r.machine.cpuCount * 100} = every core), over ${r.cpu.seconds} s: machine busy ${r.cpu.machineBusyPercent ?? '?'}, ` +
+        `switch ${r.cpu.switchPercent ?? '? (not started by the suite)'}, generator ${r.cpu.generatorPercent}, **other processes ${r.cpu.othersPercent ?? '?'}**, ` +
+        `iowait ${r.cpu.iowaitPercent ?? '?'}. The generator shares the cores with the switch; other processes (someone else's tests on a shared box) take from both.`,
+      '',
+    ] : []),
     '## Settings',
     '',
     '| setting | value |',
@@ -233,7 +247,8 @@ function basename(p: string): string {
 }
 
 export function throughputSvg(r: SuiteReport): string {
-  const pts = (f: (x: SecondRow) => number): Array<[number, number]> => r.perSecond.map((x) => [x.t, f(x)]);
+  // Each point is one second of the window, drawn at its middle, so markers (exact times) line up.
+  const pts = (f: (x: SecondRow) => number): Array<[number, number]> => r.perSecond.map((x) => [x.t + 0.5, f(x)]);
   return linePlot({
     title: `${r.scenario}: replies per second`, xLabel: 'seconds into the window', yLabel: 'replies/s',
     series: [
@@ -246,7 +261,7 @@ export function throughputSvg(r: SuiteReport): string {
 }
 
 export function latencySvg(r: SuiteReport): string {
-  const pts = (f: (x: SecondRow) => number | null): Array<[number, number]> => r.perSecond.map((x) => [x.t, f(x) ?? NaN]);
+  const pts = (f: (x: SecondRow) => number | null): Array<[number, number]> => r.perSecond.map((x) => [x.t + 0.5, f(x) ?? NaN]);
   return linePlot({
     title: `${r.scenario}: latency of each second's replies`, xLabel: 'seconds into the window', yLabel: 'ms',
     series: [
@@ -282,6 +297,7 @@ export function renderSuiteSummary(r: SuiteReport): string {
     ...Object.entries(r.latencyByOpMs).map(([op, x]) => `     ${op.padEnd(10)} p50 ${x.p50}  p99 ${x.p99}  p99.9 ${x.p999}  (n=${n(x.count)})`),
     `   replies: ${Object.entries(r.counts).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`,
     ...Object.entries(r.figures).map(([k, v]) => `   ${k}: ${n(v as number)}`),
+    ...(r.cpu ? [`   cpu % of one core over the window: machine ${r.cpu.machineBusyPercent ?? '?'}, switch ${r.cpu.switchPercent ?? '?'}, generator ${r.cpu.generatorPercent}, others ${r.cpu.othersPercent ?? '?'}`] : []),
     ...r.tables.flatMap((t) => [`   ${t.title}:`, `     ${t.columns.join(' | ')}`, ...t.rows.map((row) => `     ${row.map((c) => (typeof c === 'number' ? n(c) : c ?? '—')).join(' | ')}`)]),
     `   verdict: ${r.outcome.verdict}`,
   ].join('\n');

@@ -33,6 +33,7 @@ import { runLoad } from './load-driver.ts';
 import { Status, checkAuthorizeTemplate } from './wire.ts';
 import { RawWsClient } from './raw-ws.ts';
 import { machine, gitCommit } from './report.ts';
+import { readThreads, readSystemTicks, warmClock, type SystemTicks, type ThreadTicks } from './cpu-usage.ts';
 import { runHttpLoad, classifyVendor, codeOf, type HttpRequestPlan, type Classified } from './http-load.ts';
 import { Outcome, Timeline, summarize, writeSuiteReport, renderSuiteSummary, type SuiteReport } from './suite-report.ts';
 import { mulberry32, below } from './prng.ts';
@@ -587,7 +588,7 @@ async function duplicateStorm(c: Ctx): Promise<ScenarioResult> {
     notes: cut ? [`the ID pool (${fx.rich.count}) was used up after ${(windowMs / 1000).toFixed(1)} s: the window is short (raise --ids)`] : [],
     settings: { transport: 'vendor WebSocket, JSON text frames (ws)', sessions, idsPerBurst, ids: nextId, bursts },
     tables: [{
-      title: 'Approvals per ID', columns: ['IDs stormed', 'exactly one approval', 'no approval', 'more than one', 'ID_USED answers', `expected ID_USED (IDs × ${sessions - 1})`, 'other answers', 'no answer'],
+      title: 'Approvals per ID (the whole run, including answers to the last burst after the window)', columns: ['IDs stormed', 'exactly one approval', 'no approval', 'more than one', 'ID_USED answers', `expected ID_USED (IDs × ${sessions - 1})`, 'other answers', 'no answer'],
       rows: [[nextId, exactlyOne, none, many, usedTotal, nextId * (sessions - 1), other, lost]],
       note: otherSamples.length ? `First other answers: ${otherSamples.map((x) => `\`${x}\``).join('; ')}` : undefined,
     }],
@@ -814,6 +815,49 @@ const runners: Record<Scenario, (c: Ctx) => Promise<ScenarioResult>> = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// CPU over the window: the machine, the switch (when we started it), the generator; the rest is what
+// other processes took (tests someone else runs on the shared box). Sampled once a second all along,
+// summed over the samples inside the measured window.
+
+class CpuSampler {
+  private readonly samples: Array<{ t: number; sys: SystemTicks | null; sw: ThreadTicks[] | null; gen: NodeJS.CpuUsage }> = [];
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pid: number | null) {
+    warmClock();
+    this.timer = setInterval(() => this.sample(), 1000);
+    this.sample();
+  }
+
+  private sample(): void {
+    this.samples.push({ t: performance.now(), sys: readSystemTicks(), sw: this.pid !== null ? readThreads(this.pid) : null, gen: process.cpuUsage() });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** % of one core (200 = both cores of a 2-core box) between the first and last sample in [from, to]. */
+  between(from: number, to: number): SuiteReport['cpu'] {
+    const inside = this.samples.filter((x) => x.t >= from - 50 && x.t <= to + 50);
+    if (inside.length < 2) return null;
+    const a = inside[0];
+    const b = inside[inside.length - 1];
+    const seconds = (b.t - a.t) / 1000;
+    const hz = 100; // USER_HZ; /proc/stat and /proc/<pid>/task/*/stat count in it
+    const pct = (ticks: number) => Math.round((1000 * ticks) / hz / seconds) / 10;
+    const sum = (ts: ThreadTicks[] | null) => (ts ?? []).reduce((acc, x) => acc + x.ticks, 0);
+    const machineBusy = a.sys && b.sys ? pct(b.sys.busy - a.sys.busy) : null;
+    const sw = a.sw && b.sw ? pct(sum(b.sw) - sum(a.sw)) : null;
+    const gen = Math.round((b.gen.user + b.gen.system - a.gen.user - a.gen.system) / seconds / 1000) / 10;
+    return {
+      seconds: Math.round(seconds * 10) / 10, machineBusyPercent: machineBusy, switchPercent: sw, generatorPercent: gen,
+      othersPercent: machineBusy !== null && sw !== null ? Math.max(0, Math.round(10 * (machineBusy - sw - gen)) / 10) : null,
+      iowaitPercent: a.sys && b.sys ? pct(b.sys.iowait - a.sys.iowait) : null,
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // One scenario: switch, deadline, report
 
 async function runScenario(f: Flags, scenario: Scenario): Promise<number> {
@@ -842,7 +886,9 @@ async function runScenario(f: Flags, scenario: Scenario): Promise<number> {
       log(`suite ${scenario}: switch pid ${target.child!.pid} on ${target.url}`);
     }
     activeTarget = target;
-    const res = await runners[scenario]({ f, target, log, seconds, warmup });
+    const cpuSampler = new CpuSampler(target.child?.pid ?? null);
+    const res = await runners[scenario]({ f, target, log, seconds, warmup }).finally(() => cpuSampler.stop());
+    const cpu = cpuSampler.between(res.timeline.windowStart, Math.min(res.timeline.windowEnd, res.timeline.windowStart + res.windowMs));
     await target.stop();
     target = null;
     activeTarget = null;
@@ -871,7 +917,7 @@ async function runScenario(f: Flags, scenario: Scenario): Promise<number> {
       },
       durable: f.url !== null ? null : f.durability === 'sync',
       ...s,
-      tables: res.tables ?? [], figures: res.figures ?? {}, markers: res.markers ?? [],
+      tables: res.tables ?? [], figures: res.figures ?? {}, markers: res.markers ?? [], cpu,
     };
     console.log(renderSuiteSummary(report));
     const files = writeSuiteReport(reportsDir, report);
