@@ -8,6 +8,7 @@
 //   issue             HTTP (autocannon)         POST /v1/ids, one ID per request
 //   mixed             HTTP (autocannon)         authorize + capture + void + refund + issuing
 //   steady-ws         vendor WebSocket          the ws-bench closed loop, with per-second plots
+//   ramp-ws           vendor WebSocket          open-loop rate steps: latency vs offered load, saturation
 //   duplicate-storm   vendor WebSocket (ws)     one ID from many sessions at once: exactly one approval
 //   confirm-share     HTTP + user WebSocket     a share of IDs in confirmation mode (if the build has it)
 //   slow-consumer     vendor WebSocket          one session stops reading; the others must not notice
@@ -49,7 +50,7 @@ const deadlineSlackS = 90;
 /** Approvals verified offline per HTTP run (all of the first ones). */
 const verifyFirst = 50;
 
-export const scenarios = ['steady', 'ramp', 'hot-account', 'issue', 'mixed', 'steady-ws', 'duplicate-storm', 'confirm-share', 'slow-consumer'] as const;
+export const scenarios = ['steady', 'ramp', 'hot-account', 'issue', 'mixed', 'steady-ws', 'ramp-ws', 'duplicate-storm', 'confirm-share', 'slow-consumer'] as const;
 type Scenario = (typeof scenarios)[number];
 
 const purposes: Record<Scenario, string> = {
@@ -58,6 +59,7 @@ const purposes: Record<Scenario, string> = {
   'hot-account': 'HTTP authorize where every ID belongs to ONE funded account: all load lands on one partition, so one shard carries it.',
   'issue': 'HTTP POST /v1/ids, one fresh ID per request: the issuing path.',
   'mixed': 'HTTP authorize + capture + void + refund + ID issuing in one run, each on a state the run created (captures and voids of its own approvals, refunds of its own captures).',
+  'ramp-ws': 'Vendor WebSocket sessions at growing open-loop rates, a step at a time: latency from the scheduled send time (no coordinated omission), and the rate where the switch stops keeping up.',
   'steady-ws': 'The vendor WebSocket closed loop (the ws-bench plan: every answer checked), with per-second throughput and latency.',
   'duplicate-storm': 'The same ID sent by many vendor sessions at the same moment, ID after ID: exactly one approval per ID, every other answer ID_USED.',
   'confirm-share': 'A share of the IDs in confirmation mode: authorize answers pending, the user confirms on the user WebSocket.',
@@ -73,7 +75,8 @@ Scenarios: ${scenarios.join(', ')}, all
   --warmup S            seconds of load before measuring (default 2)
   --connections N       HTTP connections (default 64); WS scenarios: sessions (default 8;
                         duplicate-storm 32)
-  --steps LIST          ramp: connections per step (default 1,2,4,8,16,32,64,128,256)
+  --steps LIST          ramp: connections per step (default 1,2,4,8,16,32,64,128,256);
+                        ramp-ws: requests/s per step (default 2500,5000,10000,15000,20000,25000,30000)
   --pipeline N          steady-ws: requests in flight per session (default 256)
   --rate N              slow-consumer: requests/s in total on the reading sessions (default 4000)
   --share F             confirm-share: share of IDs in confirmation mode (default 0.1)
@@ -138,7 +141,7 @@ function parseFlags(argv: string[]): Flags | null {
   }
   let steps: number[] | null = null;
   if (values.steps !== undefined) {
-    steps = values.steps.split(',').map((x) => num('steps', x, 0, 1, 1000));
+    steps = values.steps.split(',').map((x) => num('steps', x, 0, 1, 1_000_000));
     if (steps.length === 0) throw new UsageError('--steps needs at least one step');
   }
   return {
@@ -478,6 +481,67 @@ async function steadyWs(c: Ctx): Promise<ScenarioResult> {
   };
 }
 
+async function rampWs(c: Ctx): Promise<ScenarioResult> {
+  const rates = c.f.steps ?? (c.f.short ? [5000, 15000, 25000] : [2500, 5000, 10000, 15000, 20000, 25000, 30000]);
+  const stepS = c.f.seconds ?? (c.f.short ? 3 : 5);
+  const sessions = c.f.connections ?? 8;
+  const shares = sharesOf(0.03);
+  // One warm-up second per step (not recorded) and the step itself.
+  const requests = rates.reduce((a, r) => a + r * (stepS + 1), 0);
+  const need = idsNeeded(requests, shares);
+  const fx = await fixture(c, { sessions, users: 64, ids: c.f.ids ?? need.rich, poor: need.poor });
+  const plan = new Plan(fx.rich, fx.poor, shares, c.f.seed);
+  const whole = new Timeline();
+  const started = performance.now();
+  whole.startWindow(started, 1e12);
+  const rows: Array<Array<string | number | null>> = [];
+  const markers: SuiteReport['markers'] = [];
+  const results: Array<{ rate: number; achieved: number; p99: number; errors: number }> = [];
+  let wrong = 0;
+  let windowMs = 0;
+  for (const rate of rates) {
+    const tl = new Timeline();
+    tl.startWindow(performance.now() + 1000, stepS * 1000);
+    markers.push({ x: (performance.now() - started) / 1000, label: `${rate / 1000}k/s` });
+    c.log(`ramp-ws: ${rate} requests/s for ${stepS} s (after 1 s not recorded)`);
+    const r = await runLoad({
+      host: c.target.host, port: c.target.port, vendors: fx.vendors, rate, pipeline: 256,
+      warmupMs: 1000, durationMs: stepS * 1000, drainMs: 10_000, plan, keys: fx.keys, decodeFull: false, log: c.log,
+      onWindow: (edge) => {
+        if (edge === 'start') tl.startWindow(performance.now(), stepS * 1000);
+      },
+      onAnswer: (now, ms, status, code) => {
+        recordWs(tl, now, ms, status, code);
+        recordWs(whole, now, ms, status, code);
+      },
+    });
+    windowMs += r.windowMs;
+    wrong += r.mismatches + r.verifyFailures + r.lost + r.sessionsClosed.length;
+    const s = summarize(tl, r.windowMs / 1000);
+    results.push({ rate, achieved: s.throughput.repliesPerSec, p99: s.latencyMs.p99, errors: s.errors });
+    rows.push([rate, s.throughput.repliesPerSec, s.throughput.okPerSec, s.latencyMs.p50, s.latencyMs.p99, s.latencyMs.p999, s.errors]);
+    if (r.truncated) break;
+  }
+  // Saturation: the first step answering less than 95% of what was offered (or with errors). Below
+  // it the switch keeps up and latency is service time plus batching; at it, queues grow without bound.
+  const sat = results.findIndex((x) => x.achieved < 0.95 * x.rate || x.errors > 0);
+  const kept = sat < 0 ? results[results.length - 1] : sat > 0 ? results[sat - 1] : null;
+  return {
+    timeline: whole, windowMs,
+    settings: { transport: 'vendor WebSocket, msgpack (raw-ws.ts), open loop', sessions, rates: rates.join(','), stepSeconds: stepS, declines: 0.03 },
+    tables: [{
+      title: 'Steps (latency from each request\'s scheduled send time)',
+      columns: ['offered req/s', 'answered/s', 'approved/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors'], rows,
+      note: 'Saturation is the first step that answers less than 95% of the offered rate (or answers errors).',
+    }],
+    figures: {
+      'highest rate kept up with': kept ? `${kept.rate.toLocaleString('en-US')} req/s (p99 ${kept.p99} ms)` : 'none of the steps',
+      'saturation': sat < 0 ? 'not reached within the steps' : `${results[sat].rate.toLocaleString('en-US')} req/s offered, ${results[sat].achieved.toLocaleString('en-US')} answered/s`,
+    },
+    markers, wrong, wrongWhat: `${wrong} wrong answers (mismatches, verification failures, lost answers or sessions)`,
+  };
+}
+
 function recordWs(tl: Timeline, now: number, ms: number, status: number, code: string | null): void {
   if (status === Status.approved) tl.record(now, ms, Outcome.ok, 'approved');
   else if (status === Status.declined) tl.record(now, ms, Outcome.declined, `declined ${code}`);
@@ -811,7 +875,7 @@ async function slowConsumer(c: Ctx): Promise<ScenarioResult> {
 
 const runners: Record<Scenario, (c: Ctx) => Promise<ScenarioResult>> = {
   'steady': (c) => steady(c), 'ramp': ramp, 'hot-account': hotAccount, 'issue': issue, 'mixed': mixed,
-  'steady-ws': steadyWs, 'duplicate-storm': duplicateStorm, 'confirm-share': confirmShare, 'slow-consumer': slowConsumer,
+  'steady-ws': steadyWs, 'ramp-ws': rampWs, 'duplicate-storm': duplicateStorm, 'confirm-share': confirmShare, 'slow-consumer': slowConsumer,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -866,8 +930,11 @@ async function runScenario(f: Flags, scenario: Scenario): Promise<number> {
   // The slow consumer needs time to fill the switch's buffer for it and a stretch after it is closed.
   const seconds = scenario === 'slow-consumer' ? Math.max(f.seconds ?? (f.short ? 15 : 20), 15) : f.seconds ?? (f.short ? 5 : 20);
   const warmup = f.short ? Math.min(f.warmup, 1) : f.warmup;
-  const steps = scenario === 'ramp' ? (f.steps ?? (f.short ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64, 128, 256])).length : 1;
-  const loadS = scenario === 'ramp' ? steps * (f.seconds ?? (f.short ? 3 : 5)) : warmup + seconds;
+  const steps = scenario === 'ramp' ? (f.steps ?? (f.short ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64, 128, 256])).length
+    : scenario === 'ramp-ws' ? (f.steps ?? (f.short ? [1, 2, 3] : [1, 2, 3, 4, 5, 6, 7])).length : 1;
+  // A ramp-ws step also has its warm-up second and up to 10 s of drain.
+  const loadS = scenario === 'ramp' ? steps * (f.seconds ?? (f.short ? 3 : 5))
+    : scenario === 'ramp-ws' ? steps * ((f.seconds ?? (f.short ? 3 : 5)) + 11) : warmup + seconds;
   const deadlineS = loadS + deadlineSlackS;
   let target: SwitchTarget | null = null;
   const deadline = setTimeout(() => {
