@@ -73,8 +73,8 @@ Scenarios: ${scenarios.join(', ')}, all
 
   --seconds S           measured seconds (default 20; ramp: per step, default 5)
   --warmup S            seconds of load before measuring (default 2)
-  --connections N       HTTP connections (default 64); WS scenarios: sessions (default 8;
-                        duplicate-storm 32)
+  --connections N       HTTP connections (default 64; confirm-share 16); WS scenarios: sessions
+                        (default 8; duplicate-storm 32; slow-consumer 4 reading sessions)
   --steps LIST          ramp: connections per step (default 1,2,4,8,16,32,64,128,256);
                         ramp-ws: requests/s per step (default 2500,5000,10000,15000,20000,25000,30000)
   --pipeline N          steady-ws: requests in flight per session (default 256)
