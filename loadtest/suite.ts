@@ -220,7 +220,7 @@ function authorizeBodies(fx: Fixture, tag: string) {
   };
 }
 
-/** Verify the first approvals of an HTTP run offline; returns a failure text or null. */
+/** Verifies the first approvals of an HTTP run offline (signature, vendor, amount) and counts failures. */
 function approvalChecker(fx: Fixture, vendorId: string) {
   let verified = 0;
   let failures = 0;
