@@ -31,8 +31,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { KeyStore, resolveMasterKey, type PublicKeyInfo } from './keystore.ts';
+import { ThreadRuntime, sampleThreadRuntime } from '../workers/thread-runtime.ts';
 
-export type HsmWorkerData = { dataDir: string; opsPerSec: number; queueMax?: number; faultInjection?: boolean };
+export type HsmWorkerData = {
+  dataDir: string; opsPerSec: number; queueMax?: number; faultInjection?: boolean;
+  /** Where this thread writes its event-loop lag and GC time for the main thread (workers/thread-runtime.ts). */
+  runtime?: SharedArrayBuffer;
+};
 
 // Main thread → HSM.
 export type HsmControlRequest =
@@ -86,6 +91,7 @@ const opsPerSec = config.opsPerSec;
 const queueMax = config.queueMax ?? hsmQueueMaxDefault;
 assert(Number.isSafeInteger(queueMax) && queueMax >= 0, 'workerData.queueMax must be an integer >= 0');
 const burst = Math.max(1, Math.ceil(opsPerSec / 100));
+sampleThreadRuntime(new ThreadRuntime(config.runtime));
 
 // Open. The master key is resolved here, inside the HSM thread, so neither it nor the signing keys ever
 // exist in another thread's memory.

@@ -73,6 +73,9 @@ export interface DriverOptions {
   log: (line: string) => void;
   /** Called at the window's start and end (CPU snapshots). */
   onWindow: (edge: 'start' | 'end') => void;
+  /** Optional: every reply with a rid in flight, with its arrival time, latency (ms) and status
+   * (wire.ts Status); the suite's timelines (per-second latency, plots) hang here. */
+  onAnswer?: (now: number, latencyMs: number, status: number, code: string | null) => void;
 }
 
 export interface DriverResult {
@@ -328,6 +331,7 @@ export async function runLoad(o: DriverOptions): Promise<DriverResult> {
     const inWindow = sentAt >= windowStart && sentAt < windowEnd;
     const latencyUs = Math.min(histogramMaxUs, Math.max(1, Math.round((now - sentAt) * 1000)));
     if (inWindow) hist.all.recordValue(latencyUs);
+    o.onAnswer?.(now, now - sentAt, scan.status, code);
     const received = now >= windowStart && now < windowEnd;
     const second = received ? Math.floor((now - windowStart) / 1000) : -1;
     if (received) {

@@ -152,6 +152,12 @@ export class RawWsClient {
     this.socket.end();
   }
 
+  /** Stop reading from the socket (the kernel's buffers fill, then the server's): a vendor that
+   * does not read its replies. Writing goes on. */
+  stopReading(): void {
+    this.socket?.pause();
+  }
+
   destroy(reason: string): void {
     this.socket?.destroy();
     this.gone(reason);

@@ -41,6 +41,8 @@ export interface Fixture {
   rich: IdStore;
   poor: IdStore;
   keys: VerifyKey[];
+  /** Bearer tokens of the rich users (issuing IDs, the user WebSocket). */
+  userTokens: string[];
   /** The shard count the switch reports on /healthz. */
   shards: number;
   setupMs: number;
@@ -118,5 +120,5 @@ export async function setUp(req: SetupRequest): Promise<Fixture> {
   if (!Array.isArray(keys.keys) || keys.keys.length === 0) throw new Error('GET /v1/hsm/keys returned no keys');
   const setupMs = performance.now() - started;
   log(`setup: done in ${(setupMs / 1000).toFixed(1)} s`);
-  return { vendors, rich, poor, keys: keys.keys, shards: health.shards, setupMs };
+  return { vendors, rich, poor, keys: keys.keys, userTokens: tokens.slice(0, req.users), shards: health.shards, setupMs };
 }

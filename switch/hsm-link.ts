@@ -4,6 +4,7 @@
 
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { spawnWorker } from '../workers/spawn-worker.ts';
+import { ThreadRuntime } from '../workers/thread-runtime.ts';
 
 export interface PublicKey { kid: string; alg: 'Ed25519'; publicKey: string; status?: string; createdAt?: string }
 
@@ -17,6 +18,8 @@ export class HsmLink {
   private closing = false;
   restarts = 0;
   readonly opsPerSecLimit: number;
+  /** The HSM thread's event-loop lag and GC time, shared memory read at scrape time; kept across restarts. */
+  readonly runtime = new ThreadRuntime();
   /** Called after a restarted HSM is up, so every shard gets a fresh channel to it. */
   onRestart: (() => void) | null = null;
 
@@ -28,7 +31,7 @@ export class HsmLink {
 
   private spawn(): void {
     const worker = spawnWorker(new URL('../hsm-sim/hsm-worker.ts', import.meta.url), {
-      workerData: { dataDir: this.dataDir, opsPerSec: this.opsPerSec, faultInjection: this.faultInjection },
+      workerData: { dataDir: this.dataDir, opsPerSec: this.opsPerSec, faultInjection: this.faultInjection, runtime: this.runtime.buffer },
       name: 'hsm-sim',
     });
     this.worker = worker;

@@ -9,6 +9,7 @@ import type { HsmLink } from './hsm-link.ts';
 import type { EnumerationGuard } from './enumeration-guard.ts';
 import type { ShardStats } from '../workers/contract.ts';
 import { BucketHistogram, decisionLabels, histogramNames, scalarNames, secondsBuckets } from '../workers/shard-metrics.ts';
+import { ThreadRuntime, sampleThreadRuntime } from '../workers/thread-runtime.ts';
 
 /** Counters the main thread bumps inline (cheaper than prom-client objects on the hot path). */
 /** The last audit: 1 = money conserved, 0 = not, -1 = no audit run yet; and when (unix seconds). */
@@ -80,6 +81,16 @@ const histogramHelp: Record<(typeof histogramNames)[number], [string, string]> =
 export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: EnumerationGuard): client.Registry {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  // Every thread's event-loop lag and GC time under one family with a `thread` label. The main thread
+  // samples itself like the workers do (prom-client's nodejs_* defaults above stay, main thread only);
+  // the workers' figures are read from the shared memory they write into (workers/thread-runtime.ts).
+  const mainRuntime = new ThreadRuntime();
+  sampleThreadRuntime(mainRuntime);
+  const threads = (): Array<[string, ThreadRuntime]> => [
+    ['main', mainRuntime],
+    ...Array.from({ length: router.shardCount }, (_, i): [string, ThreadRuntime] => [`shard-${i}`, router.runtimeOf(i)]),
+    ['hsm', hsm.runtime],
+  ];
   const shards = () => Array.from({ length: router.shardCount }, (_, i) => i);
   const reg = (m: ReturnType<typeof computed>) => registry.registerMetric(m as unknown as client.Metric);
 
@@ -87,6 +98,14 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
     const [name, help, type] = shardScalarHelp[key];
     reg(computed(name, help, type, () => shards().map((i) => ({ value: router.metricsOf(i).scalar(key), labels: { shard: i } }))));
   }
+  reg(computed('oncepay_thread_event_loop_lag_p99_seconds', "p99 of the thread's event-loop delay over the last second (reads ~0.01 when idle: the sampling timer's own period)", 'gauge',
+    () => threads().map(([thread, r]) => ({ value: r.lagP99Seconds, labels: { thread } }))));
+  reg(computed('oncepay_thread_event_loop_lag_max_seconds', "longest event-loop delay of the thread over the last second", 'gauge',
+    () => threads().map(([thread, r]) => ({ value: r.lagMaxSeconds, labels: { thread } }))));
+  reg(computed('oncepay_thread_gc_seconds_total', 'time the thread spent in garbage collection', 'counter',
+    () => threads().map(([thread, r]) => ({ value: r.gcSeconds, labels: { thread } }))));
+  reg(computed('oncepay_thread_gc_total', 'garbage collections of the thread', 'counter',
+    () => threads().map(([thread, r]) => ({ value: r.gcCount, labels: { thread } }))));
   reg(computed('oncepay_shard_in_flight', 'commands sent to the shard and not yet answered', 'gauge',
     () => shards().map((i) => ({ value: router.inFlightOf(i), labels: { shard: i } }))));
   reg(computed('oncepay_shard_restarts_total', 'times the shard worker was restarted', 'counter',

@@ -23,6 +23,7 @@ import {
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
 import { ShardMetrics, clockMicrosU32 } from '../workers/shard-metrics.ts';
+import { ThreadRuntime } from '../workers/thread-runtime.ts';
 import { requestSeconds, replyWriteSeconds, operationSeconds } from './metrics.ts';
 import { partitionCount, shardOfPartition } from '../workers/partitions.ts';
 import { shardInFlightMax, httpPendingMax, controlReadTimeoutMs } from './limits.ts';
@@ -71,6 +72,8 @@ export interface RouterOptions {
 export class ShardRouter {
   private readonly shards: ShardHandle[] = [];
   private readonly metricBuffers: SharedArrayBuffer[] = [];
+  /** Each shard thread's event-loop lag and GC time (workers/thread-runtime.ts), kept across restarts. */
+  private readonly runtimeBuffers: SharedArrayBuffer[] = [];
   private readonly sessions = new Map<number, ReplySink>();
   private readonly http = new Map<number, { cb: HttpCallback; shard: number; at: number }>();
   private readonly controlWaiters = new Map<number, (v: unknown) => void>();
@@ -146,6 +149,7 @@ export class ShardRouter {
       faultInjection: this.opts.faultInjection ?? false,
       // Kept across restarts, so a restarted shard's counters continue instead of resetting.
       metrics: (this.metricBuffers[index] ??= new ShardMetrics().buffer),
+      runtime: (this.runtimeBuffers[index] ??= new ThreadRuntime().buffer),
     };
     const worker = spawnWorker(new URL('../workers/shard-actor.ts', import.meta.url), {
       workerData,
@@ -432,6 +436,10 @@ export class ShardRouter {
   }
 
   /** The shared counters of a shard, read when Prometheus scrapes. */
+  runtimeOf(shard: number): ThreadRuntime {
+    return new ThreadRuntime(this.runtimeBuffers[shard]);
+  }
+
   metricsOf(shard: number): ShardMetrics {
     return new ShardMetrics(this.metricBuffers[shard]);
   }

@@ -338,6 +338,14 @@ describe('metrics', () => {
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
     expect(value('oncepay_shard_lmdb_used_bytes{shard="0"}')).toBeGreaterThan(4096);
     expect(value('oncepay_shard_event_loop_lag_p99_seconds{shard="1"}')).toBeGreaterThanOrEqual(0);
+    // Event-loop lag and GC of every thread, read from the shared memory each thread writes into.
+    for (const thread of ['main', 'shard-0', 'shard-1', 'hsm']) {
+      expect(value(`oncepay_thread_event_loop_lag_p99_seconds{thread="${thread}"}`), thread).toBeGreaterThanOrEqual(0);
+      expect(value(`oncepay_thread_event_loop_lag_max_seconds{thread="${thread}"}`), thread).toBeGreaterThanOrEqual(0);
+      expect(value(`oncepay_thread_gc_seconds_total{thread="${thread}"}`), thread).toBeGreaterThanOrEqual(0);
+      expect(value(`oncepay_thread_gc_total{thread="${thread}"}`), thread).toBeGreaterThanOrEqual(0);
+    }
+    expect([...text.matchAll(/^oncepay_thread_gc_total\{thread="([^"]+)"\}/gm)].map((m) => m[1]).sort()).toEqual(['hsm', 'main', 'shard-0', 'shard-1']);
     expect([-1, 1]).toContain(value('oncepay_audit_conserved'));
     expect(value('oncepay_request_seconds_count{transport="ws"}')).toBeGreaterThan(10);
     expect(value('oncepay_request_seconds_count{transport="http"}')).toBeGreaterThan(10);

@@ -18,7 +18,6 @@
 
 import assert from 'node:assert/strict';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import {
   Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID, opBits,
@@ -30,6 +29,7 @@ import { MerkleTree } from '../hsm-sim/merkle.ts';
 import type { HsmSignRequest, HsmSignReply } from '../hsm-sim/hsm-worker.ts';
 import { ReplyWriter, approvalObject, type ApprovalReply } from './reply-writer.ts';
 import { ShardMetrics } from './shard-metrics.ts';
+import { ThreadRuntime, sampleThreadRuntime } from './thread-runtime.ts';
 
 export interface ShardWorkerData {
   shardId: number;
@@ -42,6 +42,8 @@ export interface ShardWorkerData {
   faultInjection?: boolean;
   /** Shared counters the main thread renders for Prometheus (see shard-metrics.ts). */
   metrics: SharedArrayBuffer;
+  /** This thread's event-loop lag and GC time, rendered with thread="shard-N" (see thread-runtime.ts). */
+  runtime?: SharedArrayBuffer;
 }
 
 /** Signed rounds kept in memory to answer replays without touching the disk. */
@@ -488,19 +490,15 @@ function resendOutbox(): void {
 setInterval(resendOutbox, outboxResendMs).unref();
 
 // ---------------------------------------------------------------------------------------------
-// Runtime gauges of this thread, once a second: event-loop lag (p99 over the last second), time in
-// GC, and the size of the LMDB environment. The main thread's own come from prom-client defaults.
+// Runtime gauges of this thread: event-loop lag and GC time (thread-runtime.ts, read by the main
+// thread as thread="shard-N"), and once a second the size of the LMDB environment.
 
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
-new PerformanceObserver((list) => {
-  let ms = 0;
-  for (const e of list.getEntries()) ms += e.duration;
-  metrics.add('gcSeconds', ms / 1000);
-}).observe({ entryTypes: ['gc'] });
+const runtime = new ThreadRuntime(data.runtime);
+sampleThreadRuntime(runtime);
 setInterval(() => {
-  metrics.set('eventLoopLagP99Seconds', loopDelay.percentile(99) / 1e9);
-  loopDelay.reset();
+  // The same figures under the shard's own names (oncepay_shard_*), kept for the alerts that use them.
+  metrics.set('eventLoopLagP99Seconds', runtime.lagP99Seconds);
+  metrics.set('gcSeconds', runtime.gcSeconds);
   const st = state.env.getStats() as { pageSize: number; lastPageNumber: number; free?: { entryCount?: number } };
   metrics.set('lmdbMappedBytes', (st.lastPageNumber + 1) * st.pageSize);
   metrics.set('lmdbFreelistEntries', st.free?.entryCount ?? 0);
