@@ -367,7 +367,7 @@ describe('audit', () => {
     expect(a.conserved).toBe(true);
     for (const sh of a.shards) expect(sh.problems).toEqual([]);
     const usd = a.currencies.USD;
-    expect(usd.funding).toBe(usd.available + usd.held + usd.vendorPayable);
+    expect(usd.funding).toBe(usd.available + usd.held + usd.vendorPayable + usd.paidOut + usd.inFlight + usd.prepaidOutstanding);
     expect(usd.funding).toBeGreaterThan(0);
   });
 });

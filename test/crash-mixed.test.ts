@@ -262,7 +262,8 @@ describe('crash campaign, mixed load', () => {
     expect((await http(s, 'GET', '/v1/accounts/me', undefined, pair[0].token)).body.balance).toBe(5_000_000 + net0);
     expect((await http(s, 'GET', '/v1/accounts/me', undefined, pair[1].token)).body.balance).toBe(5_000_000 - net0);
     expect(xferSent.size).toBe(xferN);
-    expect(audit.currencies.USD.vendorPayable).toBe(captured - refunded);
+    // What vendors were owed is still owed, or was paid out by a settlement meanwhile (automatic, by threshold).
+    expect(audit.currencies.USD.vendorPayable + audit.currencies.USD.paidOut).toBe(captured - refunded);
     const count = (pred: (fr: Frame) => boolean) => frames.filter(pred).length;
     console.log(`crash-mixed: seed ${seed}, ${kills} SIGKILLs, ${frames.length} requests `
       + `(${count((fr) => fr.op === 'authorize')} authorize, ${count((fr) => fr.op !== 'authorize')} capture/void/refund), `
