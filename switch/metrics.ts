@@ -143,12 +143,15 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
   reg(computed('oncepay_reply_write_seconds', 'writing a group of replies to one vendor socket', 'histogram',
     () => histogramValues('oncepay_reply_write_seconds', replyWriteSeconds.read(), {})));
 
+  // The HSM worker answers stats between signatures; a hung or restarting HSM must not hang the
+  // scrape: no answer within statsReadMs leaves its gauges out this time.
+  const hsmStats = () => Promise.race([hsm.stats(), new Promise<null>((r) => setTimeout(() => r(null), statsReadMs).unref())]).catch(() => null);
   reg(computed('oncepay_hsm_operations_total', 'signatures made by the HSM', 'counter', async () => {
-    const s = await hsm.stats().catch(() => null);
+    const s = await hsmStats();
     return s ? [{ value: s.ops }] : [];
   }));
   reg(computed('oncepay_hsm_queue_depth', 'signing requests waiting for HSM capacity', 'gauge', async () => {
-    const s = await hsm.stats().catch(() => null);
+    const s = await hsmStats();
     return s ? [{ value: s.queued }] : [];
   }));
   reg(computed('oncepay_hsm_ops_per_second_limit', 'configured HSM capacity', 'gauge', () => [{ value: hsm.opsPerSecLimit }]));
