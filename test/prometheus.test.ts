@@ -138,8 +138,8 @@ describe.skipIf(!(has('prometheus') && has('promtool')) && !process.env.CI)('das
     const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; state: string }> }> } };
     const rules = res.data.groups.flatMap((g) => g.rules);
     expect(rules.map((r) => r.name).sort()).toEqual([
-      'OncepayAuditNotConserved', 'OncepayDeclineRatioSpike', 'OncepayHsmSaturated', 'OncepayInstanceDown',
-      'OncepayP99OverBudget', 'OncepayShardMailboxSaturated', 'OncepayShardRestarting',
+      'OncepayAuditNotConserved', 'OncepayConfirmationsPiling', 'OncepayDeclineRatioSpike', 'OncepayHsmSaturated', 'OncepayInstanceDown',
+      'OncepayP99OverBudget', 'OncepayShardMailboxSaturated', 'OncepayShardRestarting', 'OncepayTransfersStuck',
     ]);
     for (const r of rules) {
       expect(r.health, r.name).not.toBe('err');
