@@ -73,6 +73,15 @@ export const Op = {
   /** Every vendor's payable in this shard (what settlement would pay out now), for the scheduler. */
   vendorPayables: 35,
   // --- end vendor settlement ---
+  // --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) ---
+  /** A user buys a content item: debited here, the vendor's payable credited here, the royalty (if
+   * any) sent to the rights holder's account through this shard's outbox; the purchase recorded here. */
+  contentBuy: 36,
+  /** The user's purchases, newest first (the account's own shard). */
+  purchases: 37,
+  /** Open a purchase: counts one view within its limits and answers the content's URL. */
+  purchaseOpen: 38,
+  // --- end content ---
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -124,8 +133,10 @@ export type TransferCmd = [op: 19, session: 0, tag: number, format: 2, rid: null
   toShard: number, amount: number, currency: string, idem: string, memo: string | null];
 export type PayVendorCmd = [op: 20, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, vendorId: string,
   amount: number, currency: string, idem: string, memo: string | null];
-/** One item of a shard's outbox, as carried to the receiving shard. */
-export interface OutboxItem { src: number; seq: number; transferId: string; to: string; amount: number; currency: string; memo: string | null }
+/** One item of a shard's outbox, as carried to the receiving shard. k: 'royalty' for a content sale's
+ * royalty (journal kind royalty-in at the receiver); absent for transfers and prepaid redemptions. */
+export interface OutboxItem { src: number; seq: number; transferId: string; to: string; amount: number; currency: string; memo: string | null;
+  k?: 'royalty' }
 export type DeliverCmd = [op: 21, session: 0, tag: 0, format: 2, rid: null, item: OutboxItem];
 export type AckOutboxCmd = [op: 22, session: 0, tag: 0, format: 2, rid: null, dest: number, seqs: number[]];
 export type PrepaidIssueCmd = [op: 23, session: 0, tag: number, format: 2, rid: null, batchId: string,
@@ -157,7 +168,32 @@ export const disputeDeclines = [
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
-  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds;
+  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds;
+
+// --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) ---
+/** What the buyer's shard needs of a content item (the switch reads it from the control plane; items
+ * never change after registration, so the snapshot is the item). Times are ms since the epoch. */
+export interface ContentSale {
+  itemId: string; vendorId: string; title: string; url: string; price: number; currency: string;
+  viewLimit: number | null; accessMs: number | null; expiresAtMs: number | null;
+  /** The rights holder's account and its shard, and the royalty share in basis points (0..10000). */
+  rightsHolder: string | null; rightsShard: number | null; royaltyBp: number;
+}
+export type ContentBuyCmd = [op: 36, session: 0, tag: number, format: 2, rid: null, accountId: string, sale: ContentSale, idem: string];
+export type PurchasesCmd = [op: 37, session: 0, tag: number, format: 2, rid: null, accountId: string, limit: number];
+export type PurchaseOpenCmd = [op: 38, session: 0, tag: number, format: 2, rid: null, accountId: string, purchaseId: string, idem: string];
+export type ContentCmds = ContentBuyCmd | PurchasesCmd | PurchaseOpenCmd;
+/** Declines of a content purchase, in order of precedence (CONTENT_UNKNOWN is answered by the switch:
+ * no such item, nothing stored). */
+export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'] as const;
+/** Refusals of opening a purchase, in order of precedence. */
+export const purchaseOpenDeclines = ['ACCESS_EXPIRED', 'VIEWS_USED_UP'] as const;
+/** The royalty of a sale: floor(price × bp / 10000), the remainder stays with the vendor. Computed in
+ * two parts because price × bp can pass 2^53 (price ≤ 10^12, bp ≤ 10^4); each part is exact. */
+export function royaltyOf(price: number, bp: number): number {
+  return Math.floor(price / 10_000) * bp + Math.floor((price % 10_000) * bp / 10_000);
+}
+// --- end content ---
 
 // --- vendor settlement (seed 003 claims 16, 30) ---
 export const settlementTriggers = ['threshold', 'period', 'operator'] as const;
@@ -230,7 +266,8 @@ export const authOpDeclines = [
   'AUTH_UNKNOWN', 'AUTH_PENDING', 'AUTH_DECLINED', 'AUTH_EXPIRED', 'AUTH_VOIDED', 'AUTH_CAPTURED', 'AUTH_NOT_CAPTURED', 'AMOUNT_OVER_LIMIT',
 ] as const;
 export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number]
-  | (typeof prepaidDeclines)[number] | (typeof disputeDeclines)[number];
+  | (typeof prepaidDeclines)[number] | (typeof disputeDeclines)[number] | (typeof contentDeclines)[number]
+  | (typeof purchaseOpenDeclines)[number];
 
 /** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
 export const errorCodes = [

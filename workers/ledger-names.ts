@@ -26,6 +26,12 @@ export const Entry = {
   disputeReversal: 'dispute-reversal',
   // Vendor settlement: a vendor's payable leaves for the payout account (money paid out of the system).
   payout: 'payout',
+  // Content (seed 003 claims 1, 19, 20): the sale (avail:buyer -> vpay:vendor, the whole price), the
+  // royalty leaving the vendor's payable for the rights holder (vpay:vendor -> transit, in the buyer's
+  // shard) and arriving (transit -> avail:holder, in the holder's shard, through the outbox).
+  contentPurchase: 'content-purchase',
+  royaltyOut: 'royalty-out',
+  royaltyIn: 'royalty-in',
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -50,7 +56,7 @@ export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amou
  * userEffect() in shard-state.ts (what it does to the balance): writeHistory() asserts that the two agree. */
 export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
-  Entry.disputeCredit, Entry.disputeReversal,
+  Entry.disputeCredit, Entry.disputeReversal, Entry.contentPurchase, Entry.royaltyIn,
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
-  Entry.payout];
+  Entry.payout, Entry.contentPurchase, Entry.royaltyOut];

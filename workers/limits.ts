@@ -98,3 +98,11 @@ export const settlementsListedMax = 400;
 /** Vendors whose payable one shard reports to the scheduler per check; beyond, the scheduler sees
  * the first ones only (by vendor id) and says so in the log. A vpay record is tens of bytes. */
 export const vendorPayablesListedMax = 50_000;
+
+// --- content purchases (seed 003 claims 25, 44) ---
+/** Purchases listed per request (newest first); a user with more pages with `before`. */
+export const purchasesListedMax = 200;
+/** A content item's view count limit: enough for anything meant to be counted; above it, leave it unlimited. */
+export const contentViewLimitMax = 1_000_000;
+/** A content item's access window: 10 years of hours (fractions down to one second allowed). */
+export const contentAccessHoursMax = 87_840;

@@ -43,6 +43,7 @@ import {
   type HistoryFilter, type VendorHistoryCmd, type StatementCmd, type VendorStatementCmd,
   type OpenDisputeCmd, type DisputeRespondCmd, type DisputeDecideCmd, type ListDisputesCmd, type DisputeStatus,
   type SettleVendorCmd, type ListSettlementsCmd, type VendorPayablesCmd, type SettlementPart, type SettlementFigures,
+  type ContentBuyCmd, type PurchasesCmd, type PurchaseOpenCmd, royaltyOf,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
 import {
@@ -50,7 +51,7 @@ import {
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
   statementEntriesMax, historyScanMax, legacyWalkMax,
   disputeWindowMs, disputesListedMax, disputesScannedMax,
-  settlementsListedMax, vendorPayablesListedMax,
+  settlementsListedMax, vendorPayablesListedMax, purchasesListedMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -199,6 +200,15 @@ type HistRecord = [kind: string, amount: number, currency: string, ref: string, 
 /** One leg of a vendor's history: [kind, amount, currency, authId or null (direct payments), at ms].
  * Nothing names the user: no account, no payment ID, no payment reference. */
 type VendorHistRecord = [kind: string, amount: number, currency: string, authId: string | null, at: number];
+/** A content purchase in the buyer's shard, keyed [accountId, journal sequence, leg index] (the position
+ * of its content-purchase leg, which the purchase id spells): the item as sold (title, url, vendor,
+ * price), when it was bought, the view count limit and views used, and the end of its access window
+ * (null: no limit). The URL is read from here, never from the vendor again (seed 003 claim 25). */
+interface PurchaseRecord {
+  it: string; v: string; t: string; u: string; p: number; cur: string; at: number;
+  vl: number | null; vu: number; until: number | null;
+}
+
 /** The disputes index: account, vendor, status (so listings filter without reading authorizations). */
 interface DisputeIndexRecord { a: string; v: string; s: DisputeStatus }
 
@@ -269,6 +279,8 @@ export class ShardState {
    * shard's part of every settlement, keyed [vendorId, settlementId]. */
   private readonly vsum: Database<VendorSumRecord, string>;
   private readonly settlements: Database<SettlementPart, [string, string]>;
+  /** Content purchases, keyed [accountId, journal sequence, leg index] (newest last). */
+  private readonly purchases: Database<PurchaseRecord, [string, number, number]>;
   /** This shard's index: outbox items carry it, receivers key their inbox by it. */
   shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
@@ -362,6 +374,7 @@ export class ShardState {
     this.disputes = this.env.openDB('disputes', msgpack);
     this.vsum = this.env.openDB('vsum', msgpack);
     this.settlements = this.env.openDB('settlements', msgpack);
+    this.purchases = this.env.openDB('purchases', msgpack);
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -509,6 +522,9 @@ export class ShardState {
       case Op.settleVendor: return this.settleVendor(cmd as SettleVendorCmd);
       case Op.listSettlements: return this.listSettlements(cmd as ListSettlementsCmd);
       case Op.vendorPayables: return this.vendorPayables(cmd as VendorPayablesCmd);
+      case Op.contentBuy: return this.contentBuy(cmd as ContentBuyCmd);
+      case Op.purchases: return this.listPurchases(cmd as PurchasesCmd);
+      case Op.purchaseOpen: return this.purchaseOpen(cmd as PurchaseOpenCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -1404,13 +1420,112 @@ export class ShardState {
     const t = this.totals(item.currency);
     t.a += item.amount;
     t.i = (t.i ?? 0) + item.amount;
-    this.txEntries.push([Entry.transferIn, transitAccount, availAccount(item.to), item.amount, item.currency, item.transferId]);
+    const kind = item.k === 'royalty' ? Entry.royaltyIn : Entry.transferIn;
+    this.txEntries.push([kind, transitAccount, availAccount(item.to), item.amount, item.currency, item.transferId]);
     this.inbox.putSync(key, 1);
     this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
-    if (this.presence.has(item.to)) {
+    // A royalty is not a transfer: the rights holder reads it in their history (royalty-in), not as a
+    // "transfer" event on their sessions.
+    if (item.k === undefined && this.presence.has(item.to)) {
       this.txEvents.push({ k: 'received', accountId: item.to, transferId: item.transferId, amount: item.amount, currency: item.currency, memo: item.memo });
     }
     return done;
+  }
+
+  // --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) -----------------------
+  //
+  //   buyer's shard, one transaction:
+  //     avail:buyer ──content-purchase (price)──► vpay:vendor ──royalty-out (royalty)──► transit + outbox [holder's shard, seq]
+  //     + the purchase record [buyer, seq, leg]
+  //   holder's shard (possibly the same), one transaction, once per (src, seq) as for transfers:
+  //     transit ──royalty-in (royalty)──► avail:holder
+  //
+  // royalty = floor(price × bp / 10000); the remainder of the division stays with the vendor, so the
+  // vendor keeps price − royalty and no unit is created or lost. The vendor's history shows both legs
+  // (the gross sale in, the royalty out: seed 003 claim 1, "a royalty transaction in the vendor account").
+
+  private contentBuy(cmd: ContentBuyCmd): Outcome {
+    const [, , , , , acc, sale, idem] = cmd;
+    const { itemId, vendorId, price, currency, rightsHolder, rightsShard, royaltyBp } = sale;
+    assert(Number.isSafeInteger(price) && price > 0 && price <= amountMax);
+    assert(Number.isInteger(royaltyBp) && royaltyBp >= 0 && royaltyBp <= 10_000);
+    assert((rightsHolder === null) === (rightsShard === null));
+    const idemKey = ['~buy', acc, idem];
+    const fp = 'buy|' + itemId;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(acc);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs) return decline('CONTENT_EXPIRED');
+    if (account.cur !== currency) return decline('CURRENCY_MISMATCH');
+    if (account.pz) return decline('ACCOUNT_PAUSED');
+    if (price > account.bal + (account.cl ?? 0) - account.held) return decline('INSUFFICIENT_FUNDS');
+    const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
+    assert(Number.isSafeInteger(royalty) && royalty >= 0 && royalty <= price, 'a royalty outside 0..price');
+    account.bal -= price;
+    this.assertAccount(account);
+    const t = this.totals(currency);
+    t.a -= price;
+    t.v += price - royalty;
+    this.addVendorPayable(vendorId, currency, price - royalty);
+    const seq = this.journalSeq + 1;
+    const leg = this.txEntries.length;
+    this.txEntries.push([Entry.contentPurchase, availAccount(acc), vendorPayableAccount(vendorId), price, currency, itemId]);
+    if (royalty > 0) {
+      t.o = (t.o ?? 0) + royalty;
+      const outSeq = this.nextOutSeq(rightsShard!);
+      const transferId = 'ry_' + partitionPrefix(partitionOfKeyedId(acc)) + this.shardId.toString(36) + '.' + rightsShard!.toString(36) + '.' + outSeq.toString(36);
+      this.txEntries.push([Entry.royaltyOut, vendorPayableAccount(vendorId), transitAccount, royalty, currency, itemId]);
+      const item: OutboxItem = { src: this.shardId, seq: outSeq, transferId, to: rightsHolder!, amount: royalty, currency, memo: sale.title, k: 'royalty' };
+      this.outbox.putSync([rightsShard!, outSeq], item);
+      this.txEvents.push({ k: 'outbox', dest: rightsShard!, items: [item] });
+    }
+    const accessEnd = sale.accessMs === null ? null : this.txNow + sale.accessMs;
+    const until = accessEnd === null ? sale.expiresAtMs : sale.expiresAtMs === null ? accessEnd : Math.min(accessEnd, sale.expiresAtMs);
+    const rec: PurchaseRecord = {
+      it: itemId, v: vendorId, t: sale.title, u: sale.url, p: price, cur: currency, at: this.txNow, vl: sale.viewLimit, vu: 0, until,
+    };
+    this.purchases.putSync([acc, seq, leg], rec);
+    const purchaseId = purchaseIdOf(acc, seq, leg);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'bought', purchaseId, itemId, vendorId, amount: price, currency, balance: account.bal,
+      viewLimit: rec.vl, accessUntil: until === null ? null : isoOf(until),
+    });
+  }
+
+  private listPurchases(cmd: PurchasesCmd): Outcome {
+    const [, , , , , acc, limit] = cmd;
+    const n = Math.max(1, Math.min(limit, purchasesListedMax));
+    const purchases: Record<string, unknown>[] = [];
+    for (const { key, value } of this.purchases.getRange({ start: [acc, Number.MAX_SAFE_INTEGER], end: [acc], reverse: true, limit: n })) {
+      const [, seq, leg] = key as [string, number, number];
+      purchases.push(purchaseView(purchaseIdOf(acc, seq, leg), value, this.txNow));
+    }
+    return { kind: 'reply', cmd, status: 200, body: { purchases } };
+  }
+
+  private purchaseOpen(cmd: PurchaseOpenCmd): Outcome {
+    const [, , , , , acc, purchaseId, idem] = cmd;
+    const idemKey = ['~open', acc, idem];
+    const fp = 'open|' + purchaseId;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const pos = purchasePosOf(purchaseId);
+    const key: [string, number, number] | null = pos === null ? null : [acc, pos[0], pos[1]];
+    // Another account's purchase is as unknown as one that never was (the key includes the account).
+    const rec = key === null ? undefined : this.purchases.get(key);
+    if (!rec) return this.error(cmd, 'NOT_FOUND', 'no such purchase');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code, purchaseId });
+    if (rec.until !== null && this.txNow >= rec.until) return decline('ACCESS_EXPIRED');
+    if (rec.vl !== null && rec.vu >= rec.vl) return decline('VIEWS_USED_UP');
+    rec.vu++;
+    assert(rec.vl === null || rec.vu <= rec.vl, 'a purchase opened beyond its view limit');
+    this.purchases.putSync(key!, rec);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'opened', purchaseId, url: rec.u, views: rec.vu, viewsLeft: rec.vl === null ? null : rec.vl - rec.vu,
+      accessUntil: rec.until === null ? null : isoOf(rec.until),
+    });
   }
 
   private ackOutbox(cmd: AckOutboxCmd): Outcome {
@@ -1954,7 +2069,9 @@ export class ShardState {
         addVendorLeg(rec, kind, amount, currency);
       }
       // One record per leg that moves a vendor's payable (captures, refunds, direct payments).
-      if (vendor !== null) this.vhist.putSync([vendor, this.journalSeq, i], [kind, amount, currency, ref.startsWith('au_') ? ref : null, this.txNow]);
+      // The reference kept is an authorization or a content item (never a payment or purchase id, which
+      // would name the user's payment).
+      if (vendor !== null) this.vhist.putSync([vendor, this.journalSeq, i], [kind, amount, currency, ref.startsWith('au_') || ref.startsWith('ci_') ? ref : null, this.txNow]);
       const acc = userOfLedger(debit) ?? userOfLedger(credit);
       if (acc === null) continue;
       const st = states[i]!;
@@ -2300,8 +2417,8 @@ function legEffect(accountId: string, debit: string, credit: string, amount: num
 /** The same from a history record's kind (ledger-names.ts says which legs each kind moves). */
 function userEffect(kind: string, amount: number): [bal: number, held: number] {
   switch (kind) {
-    case Entry.fund: case Entry.refund: case Entry.transferIn: case Entry.disputeCredit: return [amount, 0]; // into avail
-    case Entry.transferOut: case Entry.payment: case Entry.disputeReversal: return [-amount, 0]; // out of avail
+    case Entry.fund: case Entry.refund: case Entry.transferIn: case Entry.disputeCredit: case Entry.royaltyIn: return [amount, 0]; // into avail
+    case Entry.transferOut: case Entry.payment: case Entry.disputeReversal: case Entry.contentPurchase: return [-amount, 0]; // out of avail
     case Entry.hold: return [0, amount]; // avail -> held
     case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
     case Entry.capture: return [-amount, -amount]; // held -> vendor
@@ -2311,9 +2428,30 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
 
 /** A vendor's entry, signed from the vendor's side: captures, payments and dispute reversals in;
  * refunds and dispute credits (money given back to the user) and settlement payouts out. */
-function vendorEntry(pos: number, [kind, amount, currency, authId, at]: VendorHistRecord): Record<string, unknown> {
-  const out = kind === Entry.refund || kind === Entry.disputeCredit || kind === Entry.payout;
-  return { pos, at, kind, amount: out ? -amount : amount, currency, ...(authId ? { authId } : {}) };
+function vendorEntry(pos: number, [kind, amount, currency, ref, at]: VendorHistRecord): Record<string, unknown> {
+  const out = kind === Entry.refund || kind === Entry.disputeCredit || kind === Entry.payout || kind === Entry.royaltyOut;
+  return { pos, at, kind, amount: out ? -amount : amount, currency, ...(ref ? ref.startsWith('ci_') ? { itemId: ref } : { authId: ref } : {}) };
+}
+
+// --- content purchases ---
+
+/** A purchase id spells its key: the buyer's partition (so the switch routes it) and the position of
+ * its content-purchase leg (journal sequence × 1e5 + leg), base 36. */
+function purchaseIdOf(accountId: string, seq: number, leg: number): string {
+  return 'cp_' + partitionPrefix(partitionOfKeyedId(accountId)) + (seq * 1e5 + leg).toString(36);
+}
+function purchasePosOf(purchaseId: string): [seq: number, leg: number] | null {
+  if (!/^cp_\d{4}[0-9a-z]{1,11}$/.test(purchaseId)) return null;
+  const pos = parseInt(purchaseId.slice(7), 36);
+  if (!Number.isSafeInteger(pos)) return null;
+  return [Math.floor(pos / 1e5), pos % 1e5];
+}
+function purchaseView(purchaseId: string, r: PurchaseRecord, now: number): Record<string, unknown> {
+  const state = r.until !== null && now >= r.until ? 'expired' : r.vl !== null && r.vu >= r.vl ? 'used-up' : 'active';
+  return {
+    purchaseId, itemId: r.it, title: r.t, vendorId: r.v, amount: r.p, currency: r.cur, boughtAt: isoOf(r.at),
+    viewLimit: r.vl, views: r.vu, viewsLeft: r.vl === null ? null : r.vl - r.vu, accessUntil: r.until === null ? null : isoOf(r.until), state,
+  };
 }
 
 // --- vendor settlement ---
@@ -2323,7 +2461,10 @@ function addVendorLeg(rec: VendorSumRecord, kind: string, amount: number, curren
   const c = (rec.c[currency] ??= [null, 0, 0, 0, 0, 0]);
   switch (kind) {
     case Entry.capture: c[1] += amount; break;
-    case Entry.payment: c[2] += amount; break;
+    // Content sales count as payments, net of the royalty paid out of them (SettlementFigures has one
+    // column for money a user paid the vendor without an authorization).
+    case Entry.payment: case Entry.contentPurchase: c[2] += amount; break;
+    case Entry.royaltyOut: c[2] -= amount; break;
     case Entry.refund: c[3] += amount; break;
     case Entry.disputeCredit: c[4] += amount; break;
     case Entry.disputeReversal: c[5] += amount; break;
