@@ -137,8 +137,9 @@ function parseVendorCursor(raw: string | null, shards: number): ShardCursor[] | 
   return out;
 }
 
-interface VendorRow { pos: number; at: number; kind: string; amount: number; currency: string; authId?: string }
-const vendorView = ({ at, kind, amount, currency, authId }: VendorRow) => ({ at: new Date(at).toISOString(), kind, amount, currency, ...(authId ? { authId } : {}) });
+interface VendorRow { pos: number; at: number; kind: string; amount: number; currency: string; authId?: string; itemId?: string }
+const vendorView = ({ at, kind, amount, currency, authId, itemId }: VendorRow) =>
+  ({ at: new Date(at).toISOString(), kind, amount, currency, ...(authId ? { authId } : {}), ...(itemId ? { itemId } : {}) });
 
 export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
   { vendorOf }: { vendorOf: (reply: Reply, req: HttpRequest) => { vendorId: string } | null }): void {
@@ -242,14 +243,17 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       }
       // Oldest first, as a statement reads; ties in shard order, then in each shard's own order.
       rows.sort((x, y) => x.at - y.at || x.shard - y.shard || x.pos - y.pos);
-      const currencies: Record<string, { captured: number; refunded: number; payments: number; disputes: number; payouts: number; net: number; entries: number }> = {};
+      const currencies: Record<string, { captured: number; refunded: number; payments: number; content: number; royalties: number; disputes: number;
+        payouts: number; net: number; entries: number }> = {};
       for (const e of rows) {
-        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, disputes: 0, payouts: 0, net: 0, entries: 0 });
+        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, content: 0, royalties: 0, disputes: 0, payouts: 0, net: 0, entries: 0 });
         if (e.kind === Entry.capture) t.captured += e.amount;
         else if (e.kind === Entry.refund) t.refunded -= e.amount; // refunds are negative entries
         else if (e.kind === Entry.payment) t.payments += e.amount;
         else if (e.kind === Entry.disputeCredit || e.kind === Entry.disputeReversal) t.disputes += e.amount; // credits out, reversals back in
         else if (e.kind === Entry.payout) t.payouts -= e.amount; // settlement paid out (entries are negative)
+        else if (e.kind === Entry.contentPurchase) t.content += e.amount; // content sales, gross
+        else if (e.kind === Entry.royaltyOut) t.royalties -= e.amount; // royalties paid out of them (entries are negative)
         else t.payments += e.amount; // vendorHistoryKinds has no other kind; a new one would show here until it gets its own column
         t.net += e.amount;
         t.entries++;
@@ -260,12 +264,13 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       if (!p.csv) return reply.json(200, { vendorId: vendor.vendorId, vendorName: control.vendorName(vendor.vendorId), from, to, currencies, entries });
       const totals = Object.entries(currencies).flatMap(([c, t]) => [
         [to, 'total-captured', t.captured, c, null], [to, 'total-refunded', -t.refunded, c, null],
-        [to, 'total-payments', t.payments, c, null], [to, 'total-disputes', t.disputes, c, null], [to, 'total-payouts', -t.payouts, c, null],
+        [to, 'total-payments', t.payments, c, null], [to, 'total-content', t.content, c, null], [to, 'total-royalties', -t.royalties, c, null],
+        [to, 'total-disputes', t.disputes, c, null], [to, 'total-payouts', -t.payouts, c, null],
         [to, 'net', t.net, c, null],
       ]);
       sendCsv(reply, 'vendor-statement', p.fromMs, p.toMs, csvText(
-        ['at', 'kind', 'amount', 'currency', 'authId'],
-        [...entries.map((e) => [e.at, e.kind, e.amount, e.currency, e.authId ?? null]), ...totals],
+        ['at', 'kind', 'amount', 'currency', 'authId', 'itemId'],
+        [...entries.map((e) => [e.at, e.kind, e.amount, e.currency, e.authId ?? null, e.itemId ?? null]), ...totals.map((r) => [...r, null])],
       ));
     }).catch(failed(reply));
   }));

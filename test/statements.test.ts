@@ -176,7 +176,7 @@ describe('vendors: history across shards and statements', () => {
     const r = await get(`/v1/vendor/statement?from=${iso(t0)}&to=${iso(t1)}`, vendor.apiKey);
     expect(r.status).toBe(200);
     const captured = 2 * (900 + 901 + 902);
-    expect(r.body.currencies).toEqual({ USD: { captured, refunded: 200, payments: 500, disputes: 0, payouts: 0, net: captured - 200 + 500, entries: 10 } });
+    expect(r.body.currencies).toEqual({ USD: { captured, refunded: 200, payments: 500, content: 0, royalties: 0, disputes: 0, payouts: 0, net: captured - 200 + 500, entries: 10 } });
     expect(r.body.vendorName).toBe(vendorName);
     expect(JSON.stringify(r.body)).not.toContain(users[0].accountId);
     const a = (await get(`/v1/vendor/statement?from=${iso(t0)}&to=${iso(tMid)}`, vendor.apiKey)).body;
@@ -186,9 +186,9 @@ describe('vendors: history across shards and statements', () => {
     expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="oncepay-vendor-statement-.*\.csv"$/);
     const lines = csv.text.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('at,kind,amount,currency,authId');
-    expect(lines.length).toBe(1 + 10 + 6); // header, entries, and totals: captured, refunded, payments, disputes, payouts, net
-    expect(lines.at(-1)).toBe(`${r.body.to},net,${captured - 200 + 500},USD,`);
+    expect(lines[0]).toBe('at,kind,amount,currency,authId,itemId');
+    expect(lines.length).toBe(1 + 10 + 8); // header, entries, and totals: captured, refunded, payments, content, royalties, disputes, payouts, net
+    expect(lines.at(-1)).toBe(`${r.body.to},net,${captured - 200 + 500},USD,,`);
   });
 });
 
