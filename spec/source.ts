@@ -15,10 +15,11 @@
 
 import {
   authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, errorCodes as contractErrorCodes, clientModes, devicePolicies, recurringPeriods,
-  disputeDeclines, disputeStatuses,
+  disputeDeclines, disputeStatuses, contentDeclines, purchaseOpenDeclines,
 } from '../workers/contract.ts';
 import { userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
-import { disputesListedMax } from '../workers/limits.ts';
+import { disputesListedMax, purchasesListedMax, contentViewLimitMax, contentAccessHoursMax } from '../workers/limits.ts';
+import { contentDescriptionCharsMax, contentUrlCharsMax, contentIncentiveIdsMax, contentIncentiveIdCharsMax, contentItemsPerVendorMax } from '../switch/limits.ts';
 import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from '../switch/limits.ts';
 import { settlementsListedMaxHttp, settlementThresholdMinorMax, settlementPeriodHoursMax } from '../switch/limits.ts';
 
@@ -47,6 +48,9 @@ export const moneyDeclineCodes: string[] = ['CURRENCY_MISMATCH', 'ACCOUNT_PAUSED
 for (const code of moneyDeclineCodes) if (!authorizeDeclineCodes.includes(code)) throw new Error(`${code} is not a decline of workers/contract.ts`);
 /** Refusals of a dispute step (open, respond, decide), in order of precedence (workers/contract.ts). */
 export const disputeDeclineCodes: string[] = [...disputeDeclines];
+/** Declines of a content purchase, and refusals of opening one (workers/contract.ts). */
+export const contentDeclineCodes: string[] = [...contentDeclines];
+export const purchaseOpenDeclineCodes: string[] = [...purchaseOpenDeclines];
 /** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
 export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];
 
@@ -197,7 +201,7 @@ const schemas: Record<string, unknown> = {
     vendorId: nullable(str()), vendorName: nullable(str()), accountId: nullable(str()), authId: nullable(ref('AuthId')), detail: str(),
   }, ['alertId', 'at', 'kind', 'vendorId', 'vendorName', 'accountId', 'authId', 'detail'], { additionalProperties: false }),
   HistoryEntry: obj({
-    at: ref('IsoTime'), kind: { enum: ['fund', 'hold', 'release', 'capture', 'refund', 'expire', 'transfer-out', 'transfer-in', 'payment'] }, amount: ref('Amount'), currency: ref('Currency'),
+    at: ref('IsoTime'), kind: { enum: userKinds }, amount: ref('Amount'), currency: ref('Currency'),
     authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()),
   }, ['at', 'kind', 'amount', 'currency', 'vendorName'], { additionalProperties: false, description: 'One journal leg that moved the account\'s money (workers/ledger-names.ts). A prepaid redemption arrives as transfer-in.' }),
   // --- money between users, to vendors, and prepaid cards
@@ -401,16 +405,18 @@ schemas.Statement = obj({
   entries: { type: 'array', items: ref('StatementEntry'), maxItems: 10_000 },
 }, ['accountId', 'currency', 'from', 'to', 'opening', 'closing', 'totals', 'entries'], { additionalProperties: false, description: 'The period [from, to): consecutive statements share no entry and miss none.' });
 schemas.VendorHistoryEntry = obj({
-  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments and dispute reversals in; refunds, dispute credits and settlement payouts out.'),
-  currency: ref('Currency'), authId: ref('AuthId'),
-}, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId.' });
+  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments, content sales and dispute reversals in; refunds, dispute credits, royalties and settlement payouts out.'),
+  currency: ref('Currency'), authId: ref('AuthId'), itemId: ref('ItemId'),
+}, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId; content sales and royalties carry the itemId.' });
 schemas.VendorStatement = obj({
   vendorId: ref('VendorId'), vendorName: nullable(str()), from: ref('IsoTime'), to: ref('IsoTime'),
   currencies: { type: 'object', additionalProperties: obj({ captured: int(undefined, { minimum: 0 }), refunded: int(undefined, { minimum: 0 }), payments: int(undefined, { minimum: 0 }),
     disputes: int('Dispute credits given back to users (negative) and reversals won back (positive).'),
+    content: int('Content sales, gross (the whole price).', { minimum: 0 }),
+    royalties: int('Royalties paid out of content sales to rights holders.', { minimum: 0 }),
     payouts: int('Paid out to the vendor by settlement in the period.', { minimum: 0 }),
-    net: int('captured - refunded + payments + disputes - payouts: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
-    ['captured', 'refunded', 'payments', 'disputes', 'payouts', 'net', 'entries'], { additionalProperties: false }) },
+    net: int('captured - refunded + payments + content - royalties + disputes - payouts: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
+    ['captured', 'refunded', 'payments', 'content', 'royalties', 'disputes', 'payouts', 'net', 'entries'], { additionalProperties: false }) },
   entries: { type: 'array', items: ref('VendorHistoryEntry'), maxItems: 10_000 },
 }, ['vendorId', 'vendorName', 'from', 'to', 'currencies', 'entries'], { additionalProperties: false });
 
@@ -977,6 +983,99 @@ Object.assign(paths, {
       operationId: 'vendorStatement', summary: 'The vendor\'s statement for a period: gross captured, refunds, direct payments and net per currency, and the entries', tags: ['vendors'], security: bearer('vendorKey'),
       parameters: statementParams,
       responses: { 200: jsonOrCsv(ref('VendorStatement'), 'The statement'), ...errors(400, 401, 403, 422, 503) },
+    },
+  },
+});
+
+// --- content purchases and royalties (switch/content-routes.ts; seed 003 claims 1, 19, 20, 25, 44) ---
+schemas.ItemId = str('Content item id: a partition, then 16 hex digits.', { pattern: '^ci_[0-9]{4}[0-9a-f]{16}$' });
+schemas.PurchaseId = str('Purchase id: the buyer\'s partition, then the position of the sale in its shard\'s journal (base 36).', { pattern: '^cp_[0-9]{4}[0-9a-z]{1,11}$' });
+const contentCommon = {
+  title: str('No control, line-separator or bidirectional characters.', { minLength: 1, maxLength: 200 }), price: ref('Amount'), currency: ref('Currency'),
+  description: nullable(str(undefined, { minLength: 1, maxLength: contentDescriptionCharsMax })),
+  viewLimit: nullable(int('How many times a buyer may open it; null: unlimited.', { minimum: 1, maximum: contentViewLimitMax })),
+  accessHours: nullable({ type: 'number', minimum: 1 / 3600, maximum: contentAccessHoursMax, description: 'Access window from the purchase (fractions down to one second; days × 24); null: unlimited.' }),
+  expiresAt: nullable({ ...ref('IsoTime'), description: 'No sale from then on, and no access beyond it.' }),
+  incentiveIds: { type: 'array', maxItems: contentIncentiveIdsMax, items: str(undefined, { minLength: 1, maxLength: contentIncentiveIdCharsMax, pattern: '^[\\x21-\\x7e]+$' }),
+    description: 'Opaque to the switch: stored and shown.' },
+};
+const contentUrl = str('An https URL: what a purchase buys (never shown in the catalogue).', { maxLength: contentUrlCharsMax, pattern: '^https://' });
+schemas.ContentRequest = obj({
+  ...contentCommon, expiresAt: nullable(str('ISO 8601 date and time.')), url: contentUrl,
+  rightsHolder: nullable(obj({ accountId: ref('AccountId') }, ['accountId'], { additionalProperties: false, description: 'The account that receives the royalty (same currency as the item).' })),
+  royaltyBasisPoints: int('The rights holder\'s share: royalty = floor(price × bp / 10000), the remainder stays with the vendor. Needs a rightsHolder when above 0.', { minimum: 0, maximum: 10_000 }),
+  idem: { ...ref('Idem'), description: 'Scoped to the vendor.' },
+}, ['title', 'price', 'currency', 'url', 'idem'], { additionalProperties: false });
+const contentItemProps = {
+  itemId: ref('ItemId'), ...contentCommon, url: contentUrl,
+  rightsHolder: nullable(obj({ accountId: ref('AccountId') }, ['accountId'], { additionalProperties: false })),
+  royaltyBasisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), createdAt: ref('IsoTime'),
+};
+schemas.ContentItem = obj(contentItemProps, Object.keys(contentItemProps), { additionalProperties: false, description: 'A vendor\'s item as the vendor sees it.' });
+schemas.ContentRegistered = obj({ status: { const: 'registered' }, ...contentItemProps }, ['status', ...Object.keys(contentItemProps)], { additionalProperties: false });
+const contentPublicProps = { itemId: ref('ItemId'), vendorId: ref('VendorId'), vendorName: nullable(str()), ...contentCommon };
+schemas.ContentPublic = obj(contentPublicProps, Object.keys(contentPublicProps), { additionalProperties: false, description: 'The catalogue view: no URL, no rights holder.' });
+schemas.ContentBought = obj({
+  status: { const: 'bought' }, purchaseId: ref('PurchaseId'), itemId: ref('ItemId'), vendorId: ref('VendorId'), amount: ref('Amount'), currency: ref('Currency'),
+  balance: int('The buyer\'s balance after the purchase.'), viewLimit: nullable(int(undefined, { minimum: 1 })), accessUntil: nullable(ref('IsoTime')),
+}, ['status', 'purchaseId', 'itemId', 'vendorId', 'amount', 'currency', 'balance', 'viewLimit', 'accessUntil'], {
+  additionalProperties: false, description: 'Debited and credited to the vendor (less the royalty, which reaches the rights holder exactly once through the outbox), in one transaction.',
+});
+schemas.ContentDeclineCode = { type: 'string', enum: contentDeclineCodes, description: 'Declines of a content purchase, in order of precedence. See docs/error-codes.md.' };
+schemas.ContentDeclined = obj({ status: { const: 'declined' }, code: ref('ContentDeclineCode') }, ['status', 'code'], { additionalProperties: false, description: 'Nothing moved. A replay of the idem answers the same.' });
+const purchaseProps = {
+  purchaseId: ref('PurchaseId'), itemId: ref('ItemId'), title: str(), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: ref('Currency'),
+  boughtAt: ref('IsoTime'), viewLimit: nullable(int(undefined, { minimum: 1 })), views: int(undefined, { minimum: 0 }), viewsLeft: nullable(int(undefined, { minimum: 0 })),
+  accessUntil: nullable(ref('IsoTime')), state: { enum: ['active', 'used-up', 'expired'] },
+};
+schemas.Purchase = obj(purchaseProps, Object.keys(purchaseProps), { additionalProperties: false });
+schemas.PurchaseOpened = obj({
+  status: { const: 'opened' }, purchaseId: ref('PurchaseId'), url: str(), views: int(undefined, { minimum: 1 }), viewsLeft: nullable(int(undefined, { minimum: 0 })), accessUntil: nullable(ref('IsoTime')),
+}, ['status', 'purchaseId', 'url', 'views', 'viewsLeft', 'accessUntil'], { additionalProperties: false, description: 'One view counted (a replay of the idem counts none and answers the same).' });
+schemas.PurchaseOpenDeclineCode = { type: 'string', enum: purchaseOpenDeclineCodes, description: 'Refusals of opening a purchase, in order of precedence. See docs/error-codes.md.' };
+schemas.PurchaseOpenDeclined = obj({ status: { const: 'declined' }, code: ref('PurchaseOpenDeclineCode'), purchaseId: ref('PurchaseId') }, ['status', 'code', 'purchaseId'], { additionalProperties: false });
+const idemBody = obj({ idem: { ...ref('Idem'), description: 'Scoped to the account.' } }, ['idem'], { additionalProperties: false });
+
+Object.assign(paths, {
+  '/v1/vendor/content': {
+    post: {
+      operationId: 'registerContent', summary: 'Register a content item (title, price, URL, view count, access window, expiry, incentive ids, rights holder and royalty)', tags: ['vendors'], security: bearer('vendorKey'),
+      requestBody: body(ref('ContentRequest')),
+      responses: { 201: json(ref('ContentRegistered'), 'Registered'), 200: json(ref('ContentRegistered'), 'A replay of the idem'), ...errors(400, 401, 403, 404, 409, 413, 415, 503) },
+    },
+    get: {
+      operationId: 'vendorContent', summary: 'The vendor\'s content items, oldest first', tags: ['vendors'], security: bearer('vendorKey'),
+      responses: { 200: json(obj({ items: { type: 'array', maxItems: contentItemsPerVendorMax, items: ref('ContentItem') } }, ['items'], { additionalProperties: false }), 'Items'), ...errors(401, 403) },
+    },
+  },
+  '/v1/content/{itemId}': {
+    get: {
+      operationId: 'contentItem', summary: 'A content item in the public catalogue (without its URL)', tags: ['users'],
+      parameters: [pathParam('itemId', ref('ItemId'))],
+      responses: { 200: json(ref('ContentPublic'), 'The item'), ...errors(404) },
+    },
+  },
+  '/v1/content/{itemId}/buy': {
+    post: {
+      operationId: 'buyContent', summary: 'Buy a content item: debited at once; it joins the purchases list', tags: ['users'], security: bearer('userToken'),
+      parameters: [pathParam('itemId', ref('ItemId'))],
+      requestBody: body(idemBody),
+      responses: { 200: json({ oneOf: [ref('ContentBought'), ref('ContentDeclined')] }, 'Bought, or declined'), ...errors(400, 401, 404, 409, 413, 415, 503) },
+    },
+  },
+  '/v1/purchases': {
+    get: {
+      operationId: 'purchases', summary: 'The account\'s content purchases, newest first, with views left and access end', tags: ['users'], security: bearer('userToken'),
+      parameters: [query('limit', int(undefined, { minimum: 1, maximum: purchasesListedMax, default: 50 }), 'At most this many.')],
+      responses: { 200: json(obj({ purchases: { type: 'array', maxItems: purchasesListedMax, items: ref('Purchase') } }, ['purchases'], { additionalProperties: false }), 'Purchases'), ...errors(400, 401, 503) },
+    },
+  },
+  '/v1/purchases/{purchaseId}/open': {
+    post: {
+      operationId: 'openPurchase', summary: 'Open a purchase: counts one view and answers its URL, within the view count and access window', tags: ['users'], security: bearer('userToken'),
+      parameters: [pathParam('purchaseId', ref('PurchaseId'))],
+      requestBody: body(idemBody),
+      responses: { 200: json({ oneOf: [ref('PurchaseOpened'), ref('PurchaseOpenDeclined')] }, 'Opened, or refused'), ...errors(400, 401, 404, 409, 413, 415, 503) },
     },
   },
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { validate as validateOpenApi } from '@readme/openapi-parser';
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser';
 import { openapi, asyncapi, renderSpec } from './source.ts';
-import { authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, disputeDeclines, errorCodes } from '../workers/contract.ts';
+import { authorizeDeclines, pendingDeclines, authOpDeclines, prepaidDeclines, disputeDeclines, contentDeclines, purchaseOpenDeclines, errorCodes } from '../workers/contract.ts';
 
 const committed = (name: string) => readFileSync(new URL(name, import.meta.url), 'utf8');
 
@@ -41,6 +41,8 @@ describe('spec/openapi.json and spec/asyncapi.json', () => {
     expect(schemas.AuthOpDeclineCode.enum).toEqual([...authOpDeclines]);
     expect(schemas.PrepaidDeclineCode.enum).toEqual([...prepaidDeclines]);
     expect(schemas.DisputeDeclineCode.enum).toEqual([...disputeDeclines]);
+    expect(schemas.ContentDeclineCode.enum).toEqual([...contentDeclines]);
+    expect(schemas.PurchaseOpenDeclineCode.enum).toEqual([...purchaseOpenDeclines]);
     expect(authorizeDeclines).toEqual(expect.arrayContaining(schemas.MoneyDeclineCode.enum));
     expect(schemas.ErrorCode.enum).toEqual(expect.arrayContaining([...errorCodes]));
   });

@@ -9,7 +9,7 @@
 
 import { createHash, randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { open, type RootDatabase, type Database } from 'lmdb';
+import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
 import { scryptCost, settlementThresholdMinorDefault, settlementPeriodHoursDefault } from './limits.ts';
 
@@ -49,6 +49,13 @@ const alertsKeptMax = 10_000;
 
 /** A vendor's settlement settings (absent fields: the defaults in limits.ts). */
 export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number }
+
+/** A vendor's content item (seed 003 claim 44). Never changed after registration: a sale snapshots it. */
+export interface ContentItem {
+  v: string; t: string; p: number; cur: string; d: string | null; u: string;
+  vl: number | null; ah: number | null; exp: number | null; inc: string[];
+  rh: string | null; bp: number; at: number;
+}
 
 export interface Principal { kind: 'user'; userId: string; accountId: string }
 export interface VendorPrincipal { kind: 'vendor'; vendorId: string; name: string }
@@ -100,6 +107,11 @@ export class ControlPlane {
   private readonly cards: Database<{ acc: string; at: number }, string>;
   /** Vendor settlement: each vendor's threshold and period, and when it was last settled. */
   private readonly settle: Database<SettlementSettings, string>;
+  /** Content items: ['i', itemId] -> the item; ['v', vendorId, createdAt, itemId] -> 1 (the vendor's
+   * listing, oldest first); ['k', vendorId, idem] -> {fp, itemId} (registration is idempotent). */
+  private readonly content: Database<any, Key>;
+  /** Registrations in progress, so two concurrent requests with one idem create one item. */
+  private readonly contentPending = new Map<string, Promise<{ itemId: string } | 'conflict'>>();
   private alertSeq = 0;
   private readonly tokens = new Map<string, Principal>();    // sha256(token) -> user
   private readonly apiKeys = new Map<string, VendorPrincipal>(); // sha256(apiKey) -> vendor
@@ -116,7 +128,8 @@ export class ControlPlane {
       noSync: durability === 'nosync',
       overlappingSync: false,
       compression: false,
-      maxDbs: 8,
+      // Eight named databases today (content items are the eighth); room for a few more.
+      maxDbs: 12,
     });
     this.users = this.env.openDB('users', { encoding: 'msgpack' });
     this.vendors = this.env.openDB('vendors', { encoding: 'msgpack' });
@@ -125,6 +138,7 @@ export class ControlPlane {
     this.credit = this.env.openDB('credit', { encoding: 'msgpack' });
     this.cards = this.env.openDB('cards', { encoding: 'msgpack' });
     this.settle = this.env.openDB('settle', { encoding: 'msgpack' });
+    this.content = this.env.openDB('content', { encoding: 'msgpack' });
     for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
       for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
@@ -322,6 +336,43 @@ export class ControlPlane {
 
   vendorName(vendorId: string): string | null {
     return this.vendors.get(vendorId)?.name ?? null;
+  }
+
+  // --- content items (seed 003 claims 1, 19, 20, 25, 44) ---
+
+  contentItem(itemId: string): ContentItem | null {
+    return (this.content.get(['i', itemId]) as ContentItem | undefined) ?? null;
+  }
+
+  contentCount(vendorId: string): number {
+    return this.content.getCount({ start: ['v', vendorId], end: ['v', vendorId, Number.MAX_SAFE_INTEGER] });
+  }
+
+  contentOfVendor(vendorId: string, limit: number): Array<{ itemId: string; item: ContentItem }> {
+    const out: Array<{ itemId: string; item: ContentItem }> = [];
+    for (const key of this.content.getKeys({ start: ['v', vendorId], end: ['v', vendorId, Number.MAX_SAFE_INTEGER], limit })) {
+      const itemId = (key as [string, string, number, string])[3];
+      out.push({ itemId, item: this.contentItem(itemId)! });
+    }
+    return out;
+  }
+
+  /** Register an item once per (vendor, idem): a replay with the same fingerprint answers the same
+   * item, another fingerprint 'conflict'. The item id carries a partition like other ids. */
+  addContent(item: ContentItem, idem: string, fp: string): Promise<{ itemId: string; replay: boolean } | 'conflict'> {
+    const k = item.v + '\u0000' + idem;
+    const seen = this.content.get(['k', item.v, idem]) as { fp: string; itemId: string } | undefined;
+    if (seen) return Promise.resolve(seen.fp === fp ? { itemId: seen.itemId, replay: true } : 'conflict');
+    const pending = this.contentPending.get(k);
+    if (pending) return pending.then(() => this.addContent(item, idem, fp));
+    const itemId = newKeyedId('ci', randomInt(0, partitionCount));
+    const p = this.env.transaction(() => {
+      this.content.put(['i', itemId], item);
+      this.content.put(['v', item.v, item.at, itemId], 1);
+      this.content.put(['k', item.v, idem], { fp, itemId });
+    }).then(() => ({ itemId }));
+    this.contentPending.set(k, p);
+    return p.then((r) => ({ ...r, replay: false }), (err) => { throw err; }).finally(() => this.contentPending.delete(k));
   }
 
   // --- vendor settlement ---

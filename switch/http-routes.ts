@@ -26,6 +26,7 @@ import type { Config } from './config.ts';
 import { installUserRoutes } from './user-routes.ts';
 import { installStatementRoutes } from './statement-routes.ts';
 import { installDisputeRoutes } from './dispute-routes.ts';
+import { installContentRoutes } from './content-routes.ts';
 import { installSettlementRoutes, type Settler } from './settlement.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
@@ -436,6 +437,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   installStatementRoutes(app, deps, { vendorOf }); // history and statements (issue 5, item 10)
   installDisputeRoutes(app, deps, { relay, admin, vendorOf });
   installSettlementRoutes(app, deps, { admin, vendorOf });
+  installContentRoutes(app, deps, { relay, vendorOf }); // content purchases and royalties (seed 003)
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {

@@ -105,3 +105,14 @@ export const settlementCheckMsDefault = 5000;
 export const settlementsPerTickMax = 32;
 /** Settlement records in one listing (merged over shards). */
 export const settlementsListedMaxHttp = 100;
+
+// --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) ---
+/** A content item's description is shown to buyers in the catalogue; a paragraph, not a page. */
+export const contentDescriptionCharsMax = 2000;
+/** Content URLs: long enough for signed CDN links, short enough to keep a purchase record small. */
+export const contentUrlCharsMax = 2048;
+/** Incentive ids per item, and characters per id (opaque to us: stored and shown, seed 003 claim 44). */
+export const contentIncentiveIdsMax = 16;
+export const contentIncentiveIdCharsMax = 64;
+/** Items per vendor: the vendor's listing is one range read of at most this many. */
+export const contentItemsPerVendorMax = 10_000;

@@ -42,6 +42,7 @@ const matrix: Record<string, Row> = {
   'GET /v1/asyncapi.json': { who: 'public', path: '/v1/asyncapi.json' },
   'POST /v1/users': { who: 'public', path: '/v1/users' }, // registration: the caller has no credential yet
   'POST /v1/sessions': { who: 'public', path: '/v1/sessions' }, // sign-in: the password is the credential
+  'GET /v1/content/:itemId': { who: 'public', path: '/v1/content/{item}' }, // the catalogue: never the URL
 
   'GET /v1/accounts/me': { who: 'user', path: '/v1/accounts/me' },
   'POST /v1/ids': { who: 'user', path: '/v1/ids', body: { idem: 'matrix-ids' } },
@@ -65,6 +66,10 @@ const matrix: Record<string, Row> = {
   // --- disputes ---
   'POST /v1/disputes': { who: 'user', path: '/v1/disputes', body: { authId: '{auth}', reason: 'matrix', idem: 'matrix-dispute' } },
   'GET /v1/disputes': { who: 'user', path: '/v1/disputes' },
+  // --- content purchases and royalties ---
+  'POST /v1/content/:itemId/buy': { who: 'user', path: '/v1/content/ci_0001' + '0'.repeat(16) + '/buy', body: { idem: 'matrix-buy' } },
+  'GET /v1/purchases': { who: 'user', path: '/v1/purchases' },
+  'POST /v1/purchases/:purchaseId/open': { who: 'user', path: '/v1/purchases/cp_00011/open', body: { idem: 'matrix-open' } },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -101,6 +106,9 @@ const matrix: Record<string, Row> = {
   'PUT /v1/vendor/settlement-settings': { who: 'vendor', path: '/v1/vendor/settlement-settings', body: { thresholdMinor: 1_000_000, periodHours: 24 } },
   'POST /v1/disputes/:authId/respond': { who: 'vendor', path: '/v1/disputes/{auth}/respond', body: { decision: 'accept', idem: 'matrix-respond' } },
   'GET /v1/vendor/disputes': { who: 'vendor', path: '/v1/vendor/disputes' },
+  // --- content purchases and royalties ---
+  'POST /v1/vendor/content': { who: 'vendor', path: '/v1/vendor/content', body: { title: 'Matrix', price: 1, currency: 'USD', url: 'https://example.com/m', idem: 'matrix-content' } },
+  'GET /v1/vendor/content': { who: 'vendor', path: '/v1/vendor/content' },
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };
@@ -125,10 +133,12 @@ function registeredRoutes(): string[] {
 let s: SwitchProcess;
 let a: Fixture; // vendor A and user A
 let b: Fixture; // vendor B and user B
+let itemId: string; // a content item of vendor A (the public catalogue row reads it)
 beforeAll(async () => {
   s = await startSwitchProcess({ env: { ONCEPAY_FAULT_INJECTION: '1' } });
   a = await setupVendorAndUser(s, 10_000);
   b = await setupVendorAndUser(s, 10_000);
+  itemId = (await http(s, 'POST', '/v1/vendor/content', { title: 'Matrix item', price: 1, currency: 'USD', url: 'https://example.com/i', idem: 'matrix-item' }, a.apiKey)).body.itemId;
 });
 afterAll(async () => {
   await s?.kill();
@@ -200,8 +210,9 @@ describe('credentials on every route', () => {
   it('serves the public routes without credentials, and nothing else', async () => {
     for (const [route, row] of Object.entries(matrix)) {
       if (row.who !== 'public' || route.startsWith('POST ')) continue;
-      const res = await fetch(s.url + row.path);
-      await res.arrayBuffer();
+      const res = await fetch(s.url + row.path.replace('{item}', itemId));
+      const text = await res.text();
+      if (route === 'GET /v1/content/:itemId') expect(text).not.toContain('https://example.com/i');
       expect({ route, status: res.status }).toEqual({ route, status: route === 'ANY /*' ? 404 : 200 });
     }
     for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH']) {

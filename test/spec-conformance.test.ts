@@ -139,6 +139,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await moneyRoutes(A);
     await disputeRoutes(A);
     await settlementRoutes(A);
+    await contentRoutes();
 
     // The WebSocket upgrades without a credential: 401 with an error body, as specified.
     for (const path of ['/v1/vendor', '/v1/user']) {
@@ -163,6 +164,37 @@ describe('every route against a running switch, validated against spec/openapi.j
     expect([...exercised].sort()).toEqual(routeTable());
   });
 });
+
+/** Content purchases and royalties: each route once as meant, a decline, and a refusal or two. */
+async function contentRoutes(): Promise<void> {
+  const seller = await setupVendorAndUser(s, 2_000);
+  const holder = await setupVendorAndUser(s, 0);
+  const item = await call('POST', '/v1/vendor/content', {}, { token: seller.apiKey, expect: 201, body: {
+    title: 'Spec song', price: 750, currency: 'USD', description: 'a song', url: 'https://cdn.example/spec', viewLimit: 1, accessHours: 24,
+    expiresAt: new Date(Date.now() + 86_400_000).toISOString(), incentiveIds: ['promo-1'], rightsHolder: { accountId: holder.accountId }, royaltyBasisPoints: 1000, idem: 'spec-ci',
+  } });
+  await call('POST', '/v1/vendor/content', {}, { token: seller.apiKey, expect: 200, body: {
+    title: 'Spec song', price: 750, currency: 'USD', description: 'a song', url: 'https://cdn.example/spec', viewLimit: 1, accessHours: 24,
+    expiresAt: new Date(item.expiresAt).toISOString(), incentiveIds: ['promo-1'], rightsHolder: { accountId: holder.accountId }, royaltyBasisPoints: 1000, idem: 'spec-ci',
+  } });
+  await call('POST', '/v1/vendor/content', {}, { token: seller.apiKey, expect: 400, body: { title: 'x', price: 1, currency: 'USD', url: 'http://plain.example/', idem: 'spec-ci2' } });
+  expect((await call('GET', '/v1/vendor/content', {}, { token: seller.apiKey, expect: 200 })).items).toHaveLength(1);
+  const pub = await call('GET', '/v1/content/{itemId}', { itemId: item.itemId }, { expect: 200 });
+  expect(JSON.stringify(pub)).not.toContain('cdn.example');
+  await call('GET', '/v1/content/{itemId}', { itemId: 'ci_0000' + '0'.repeat(16) }, { expect: 404 });
+  const bought = await call('POST', '/v1/content/{itemId}/buy', { itemId: item.itemId }, { token: seller.token, body: { idem: 'spec-buy' }, expect: 200 });
+  expect(bought).toMatchObject({ status: 'bought', amount: 750, balance: 1_250 });
+  expect(await call('POST', '/v1/content/{itemId}/buy', { itemId: 'ci_0000' + '0'.repeat(16) }, { token: seller.token, body: { idem: 'spec-buy2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'CONTENT_UNKNOWN' });
+  await call('POST', '/v1/content/{itemId}/buy', { itemId: item.itemId }, { token: seller.token, body: {}, expect: 400 });
+  expect((await call('GET', '/v1/purchases', {}, { token: seller.token, expect: 200 })).purchases).toMatchObject([{ purchaseId: bought.purchaseId, viewsLeft: 1 }]);
+  await call('GET', '/v1/purchases', {}, { token: seller.token, query: 'limit=0', expect: 400 });
+  expect(await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: seller.token, body: { idem: 'spec-o1' }, expect: 200 }))
+    .toMatchObject({ status: 'opened', url: 'https://cdn.example/spec', viewsLeft: 0 });
+  expect(await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: seller.token, body: { idem: 'spec-o2' }, expect: 200 }))
+    .toMatchObject({ status: 'declined', code: 'VIEWS_USED_UP' });
+  await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: holder.token, body: { idem: 'spec-o3' }, expect: 404 });
+}
 
 /** Users in control: every user, operator and vendor route that came with it, with the statuses a
  * well-behaved client meets (and a few refusals, whose bodies are errors as specified). */
