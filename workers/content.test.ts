@@ -124,7 +124,10 @@ describe('a content sale, one row per step', () => {
     apply(0, [cmd.open(other)]);
     expect(body(apply(0, [cmd.openP(other, b.purchaseId)])[0]).code).toBe('NOT_FOUND');
     expect(body(apply(0, [cmd.openP(buyer, 'cp_0010zzzzzz')])[0]).code).toBe('NOT_FOUND');
-    expect(shards[0].audit(0).conserved).toBe(true);
+    // Settlement pays the vendor what it kept: content sales count as payments, net of royalties.
+    const settled = body(apply(0, [[Op.settleVendor, 0, tag++, Format.http, null, V1, 'st_content', 'operator']])[0]);
+    expect(settled.part.currencies.USD).toMatchObject({ opening: 0, captured: 0, payments: 999 - 332, payout: 999 - 332, carried: 0 });
+    expect(shards[0].audit(0)).toMatchObject({ conserved: true, currencies: { USD: { vendorPayable: 0, paidOut: 667 } } });
   });
 
   it('declines in order, ends access at the window or the expiry, and keeps the vendor whole without a rights holder', () => {
