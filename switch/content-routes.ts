@@ -111,7 +111,10 @@ export function installContentRoutes(app: TemplatedApp, deps: RouteDeps, { relay
       if (r.status !== 200) return reply.json(r.status, r.body);
       const purchases = (r.body.purchases as Array<{ vendorId: string }>).map((p) => ({ ...p, vendorName: control.vendorName(p.vendorId) }));
       reply.json(200, { purchases });
-    }).catch((err) => reply.error('INTERNAL', String((err as Error).message ?? err).slice(0, 200)));
+    }).catch((err: unknown) => {
+      console.error('request failed:', err); // the cause stays in our log, never in the answer
+      reply.error('INTERNAL', 'internal error');
+    });
   }));
 
   app.post('/v1/purchases/:purchaseId/open', guard((reply, req) => {
