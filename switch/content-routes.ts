@@ -91,6 +91,8 @@ export function installContentRoutes(app: TemplatedApp, deps: RouteDeps, { relay
       const item = control.contentItem(itemId);
       // Nothing is stored for an unknown item (as for unknown payment IDs): the answer is the same on every replay.
       if (!item) return reply.json(200, { status: 'declined', code: 'CONTENT_UNKNOWN' });
+      // An operator suspended the vendor: its catalogue is not for sale meanwhile (nothing stored).
+      if (control.vendorSuspended(item.v)) return reply.json(200, { status: 'declined', code: 'CONTENT_VENDOR_SUSPENDED' });
       const sale: ContentSale = {
         itemId, vendorId: item.v, title: item.t, url: item.u, price: item.p, currency: item.cur, viewLimit: item.vl,
         accessMs: item.ah === null ? null : Math.round(item.ah * 3_600_000), expiresAtMs: item.exp,

@@ -127,6 +127,18 @@ describe('content and royalties', () => {
     await settled();
   });
 
+  it('does not sell the content of a vendor an operator suspended, and sells it again once lifted', async () => {
+    const seller = await setupVendorAndUser(s, 0);
+    const buyer = await setupVendorAndUser(s, 1_000);
+    const item = (await register(seller, { title: 'Paused', price: 100, currency: 'USD', url: 'https://cdn.example/p', idem: 'susp-item' })).body;
+    await http(s, 'POST', `/v1/admin/vendors/${seller.vendorId}/suspend`, { reason: 'review' }, s.adminToken);
+    expect((await buy(buyer, item.itemId, 'susp-1')).body).toEqual({ status: 'declined', code: 'CONTENT_VENDOR_SUSPENDED' });
+    expect(await balance(buyer)).toBe(1_000);
+    await http(s, 'POST', `/v1/admin/vendors/${seller.vendorId}/unsuspend`, {}, s.adminToken);
+    expect((await buy(buyer, item.itemId, 'susp-2')).body.status).not.toBe('declined');
+    expect(await balance(buyer)).toBe(900);
+  });
+
   it('answers bad input at every endpoint with a typed error and refuses the wrong principals', async () => {
     const ok = { title: 'T', price: 5, currency: 'USD', url: 'https://cdn.example/t', idem: 'bad-x' };
     const bad: Array<Record<string, unknown>> = [

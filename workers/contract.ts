@@ -185,7 +185,7 @@ export type PurchaseOpenCmd = [op: 38, session: 0, tag: number, format: 2, rid: 
 export type ContentCmds = ContentBuyCmd | PurchasesCmd | PurchaseOpenCmd;
 /** Declines of a content purchase, in order of precedence (CONTENT_UNKNOWN is answered by the switch:
  * no such item, nothing stored). */
-export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'] as const;
+export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_VENDOR_SUSPENDED', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'] as const;
 /** Refusals of opening a purchase, in order of precedence. */
 export const purchaseOpenDeclines = ['ACCESS_EXPIRED', 'VIEWS_USED_UP'] as const;
 /** The royalty of a sale: floor(price × bp / 10000), the remainder stays with the vendor. Computed in
