@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { holdTtlMsDefault } from '../workers/limits.ts';
 import type { EnumerationLimits } from './enumeration-guard.ts';
-import { enumerationDefaults, creditRuleDefaults } from './limits.ts';
+import { enumerationDefaults, creditRuleDefaults, sessionsPerVendorDefault } from './limits.ts';
 import { confirmTimeoutMsDefault } from '../workers/limits.ts';
 import { settlementCheckMsDefault } from './limits.ts';
 import type { CreditRules } from './control-plane.ts';
@@ -27,6 +27,8 @@ export interface Config {
   /** How long a user has to answer a confirmation or card prompt, unless their account says. */
   confirmTimeoutMs: number;
   credit: CreditRules;
+  /** Open WebSocket sessions per vendor. */
+  vendorSessionsMax: number;
   /** Vendor settlement: how often the scheduler checks vendors' payables (ms). */
   settlementCheckMs: number;
 }
@@ -43,6 +45,7 @@ const options = {
   'allow-uws-fallback': { type: 'boolean', env: 'ONCEPAY_ALLOW_UWS_FALLBACK' },
   'fault-injection': { type: 'boolean', env: 'ONCEPAY_FAULT_INJECTION' },
   'confirm-timeout-ms': { type: 'string', env: 'ONCEPAY_CONFIRM_TIMEOUT_MS' },
+  'vendor-sessions-max': { type: 'string', env: 'ONCEPAY_VENDOR_SESSIONS_MAX' },
   'credit-auto-accept-max': { type: 'string', env: 'ONCEPAY_CREDIT_AUTO_ACCEPT_MAX' },
   'credit-reject-above': { type: 'string', env: 'ONCEPAY_CREDIT_REJECT_ABOVE' },
   'credit-income-ratio': { type: 'string', env: 'ONCEPAY_CREDIT_INCOME_RATIO' },
@@ -100,6 +103,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     holdTtlMs: int('ONCEPAY_HOLD_TTL_MS', get('hold-ttl-ms') ?? String(holdTtlMsDefault), 1000, 90 * 24 * 3600 * 1000),
     allowUwsFallback: get('allow-uws-fallback') === 'true' || get('allow-uws-fallback') === '1',
     faultInjection: get('fault-injection') === 'true' || get('fault-injection') === '1',
+    vendorSessionsMax: int('ONCEPAY_VENDOR_SESSIONS_MAX', get('vendor-sessions-max') ?? String(sessionsPerVendorDefault), 1, 1_000_000),
     confirmTimeoutMs: int('ONCEPAY_CONFIRM_TIMEOUT_MS', get('confirm-timeout-ms') ?? String(confirmTimeoutMsDefault), 1000, 3600 * 1000),
     credit: {
       autoAcceptMax: int('ONCEPAY_CREDIT_AUTO_ACCEPT_MAX', get('credit-auto-accept-max') ?? String(creditRuleDefaults.autoAcceptMax), 0, 2 ** 50),

@@ -5,6 +5,11 @@
  * for item descriptions and future fields while keeping a hostile frame cheap to reject. */
 export const frameBytesMax = 16 * 1024;
 
+/** Open WebSocket sessions per vendor (ONCEPAY_VENDOR_SESSIONS_MAX): a vendor needs a handful per
+ * server; the default leaves room for the 10,000-idle-session test and stops a runaway reconnect loop
+ * from holding unbounded sockets. */
+export const sessionsPerVendorDefault = 16_384;
+
 /** Largest HTTP request body. Same reasoning as frames. */
 export const bodyBytesMax = 16 * 1024;
 

@@ -60,7 +60,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
     void control.addAlert({ kind: 'enumeration', vendorId, accountId: null, authId: null, detail: 'suspended for presenting too many unknown payment IDs' })
       .catch((err) => console.error('alert not recorded:', err));
   };
-  installVendorSessions(app, router, control, guard, users);
+  installVendorSessions(app, router, control, guard, users, config.vendorSessionsMax);
   users.install(app);
   const metrics = createMetrics(router, hsm, guard);
   const live = new LiveSeries(router, hsm);

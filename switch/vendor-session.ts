@@ -21,7 +21,7 @@ import {
   checkAuthorize, checkAuthOp, checkAuthId, checkRid, isPlainObject, InputError,
 } from './validate.ts';
 import {
-  frameBytesMax, inFlightPerSessionMax, sessionBackpressureBytesMax, sessionIdleTimeoutSeconds,
+  sessionsPerVendorDefault, frameBytesMax, inFlightPerSessionMax, sessionBackpressureBytesMax, sessionIdleTimeoutSeconds,
 } from './limits.ts';
 import type { ShardRouter, ReplySink } from './shard-router.ts';
 import type { ControlPlane } from './control-plane.ts';
@@ -51,7 +51,10 @@ export function bearerOf(header: string): string | null {
 
 // `_users`: pushes (auth events) reach a session through the router, which the user hub drives from
 // the shards' events; the vendor session itself no longer talks to the hub.
-export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard, _users: UserHub): void {
+export function installVendorSessions(app: TemplatedApp, router: ShardRouter, control: ControlPlane, guard: EnumerationGuard, _users: UserHub, sessionsPerVendorMax = sessionsPerVendorDefault): void {
+  // Open sessions per vendor: checked at the upgrade (a burst of simultaneous handshakes may pass it by
+  // a few), counted when a session opens and closes.
+  const sessionsOf = new Map<string, number>();
   app.ws<SessionData>('/v1/vendor', {
     compression: uws.DISABLED,
     maxPayloadLength: frameBytesMax,
@@ -82,6 +85,14 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
         res.cork(() => {
           res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json')
             .end('{"status":"error","code":"SUSPENDED","message":"this vendor is suspended for presenting too many unknown payment IDs"}');
+        });
+        return;
+      }
+      if ((sessionsOf.get(vendor.vendorId) ?? 0) >= sessionsPerVendorMax) {
+        edge.busy++;
+        res.cork(() => {
+          res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', '1')
+            .end(`{"status":"error","code":"BUSY","message":"more than ${sessionsPerVendorMax} sessions for this vendor"}`);
         });
         return;
       }
@@ -121,6 +132,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
       d.sink = sink;
       d.sessionId = router.openSession(sink);
       edge.vendorSessions++;
+      sessionsOf.set(d.vendorId, (sessionsOf.get(d.vendorId) ?? 0) + 1);
       edge.vendorSessionsOpened++;
     },
 
@@ -139,6 +151,9 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
       d.open = false;
       router.closeSession(d.sessionId);
       edge.vendorSessions--;
+      const left = (sessionsOf.get(d.vendorId) ?? 1) - 1;
+      if (left <= 0) sessionsOf.delete(d.vendorId);
+      else sessionsOf.set(d.vendorId, left);
     },
   });
 }

@@ -63,3 +63,27 @@ describe('in-flight limit per session', () => {
     vendor.close();
   });
 });
+
+describe('sessions per vendor', () => {
+  it('refuses a vendor more sessions than ONCEPAY_VENDOR_SESSIONS_MAX (503 BUSY), other vendors unaffected, and frees a slot on close', async () => {
+    const t = await startSwitchProcess({ env: { ONCEPAY_VENDOR_SESSIONS_MAX: '3' } });
+    try {
+      const a = await setupVendorAndUser(t, 0);
+      const b = await setupVendorAndUser(t, 0);
+      const open = await Promise.all([0, 1, 2].map(() => VendorClient.connect(t, a.apiKey)));
+      await expect(VendorClient.connect(t, a.apiKey)).rejects.toThrow(/503/);
+      const other = await VendorClient.connect(t, b.apiKey);
+      open[0].close();
+      // The slot is free once the switch has seen the close.
+      let again: VendorClient | null = null;
+      for (let i = 0; i < 50 && !again; i++) {
+        again = await VendorClient.connect(t, a.apiKey).catch(() => null);
+        if (!again) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(again).not.toBeNull();
+      for (const c of [...open.slice(1), other, again!]) c.close();
+    } finally {
+      await t.kill();
+    }
+  });
+});
