@@ -82,6 +82,16 @@ export const Op = {
   /** Open a purchase: counts one view within its limits and answers the content's URL. */
   purchaseOpen: 38,
   // --- end content ---
+  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4) ---
+  /** A user buys tokens with money at the operator's price: money to tokens-sold, tokens issued. */
+  tokenBuy: 39,
+  /** Incentive tokens to a user: by us (newly issued) or by a vendor (from its token payable here). */
+  tokenGrant: 40,
+  /** A user spends tokens at a vendor: incentive first, then bought, into the vendor's token payable. */
+  tokenSpend: 41,
+  /** A user's token balances (bought, incentive lots), expired lots swept first. */
+  tokenBalance: 42,
+  // --- end tokens ---
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -168,7 +178,34 @@ export const disputeDeclines = [
 export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | FundCmd | IssueIdsCmd | GetAccountCmd
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
-  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds;
+  | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds
+  | TokenCmds;
+
+// --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4) ---
+/** Tokens are counted in whole tokens, never in money: the journal writes their legs with this unit in
+ * the currency slot, and no total of money ever adds a leg of this unit (it is not an ISO code). */
+export const tokenUnit = 'TOKEN';
+/** priceMinor: the operator's price of one token in `currency` (the switch reads it; the shard keeps it
+ * in the purchase, so a later price change never rewrites a past purchase). */
+export type TokenBuyCmd = [op: 39, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number, currency: string,
+  priceMinor: number, idem: string];
+/** vendorId null: we grant (newly issued incentive tokens); a vendor: from its token payable in this shard.
+ * expiresAtMs null: the lot never expires. */
+export type TokenGrantCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number,
+  expiresAtMs: number | null, vendorId: string | null, idem: string];
+export type TokenSpendCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, accountId: string, vendorId: string, count: number,
+  idem: string, memo: string | null];
+export type TokenBalanceCmd = [op: 42, session: 0, tag: number, format: 2, rid: null, accountId: string];
+export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd;
+/** Declines of token operations, in order of precedence (TOKEN_PRICE_UNSET is answered by the switch:
+ * nothing stored). */
+export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS', 'TOKENS_INSUFFICIENT',
+  'VENDOR_TOKENS_INSUFFICIENT'] as const;
+/** One shard's token audit, in tokens (never added to money): issued by purchase (bought) and by grant
+ * (granted), held by users (bought and incentive), earned by vendors, expired; the shard asserts
+ * bought + granted = held + incentive + vendor + expired at every commit. */
+export interface TokenAudit { bought: number; granted: number; held: number; incentive: number; vendor: number; expired: number }
+// --- end tokens ---
 
 // --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) ---
 /** What the buyer's shard needs of a content item (the switch reads it from the control plane; items
@@ -267,7 +304,7 @@ export const authOpDeclines = [
 ] as const;
 export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number]
   | (typeof prepaidDeclines)[number] | (typeof disputeDeclines)[number] | (typeof contentDeclines)[number]
-  | (typeof purchaseOpenDeclines)[number];
+  | (typeof purchaseOpenDeclines)[number] | (typeof tokenDeclines)[number];
 
 /** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
 export const errorCodes = [
@@ -339,6 +376,11 @@ export interface ShardAudit {
   accounts: number;
   auths: number;
   journalEntries: number;
+  // --- tokens ---
+  /** Tokens (a unit of their own, audited apart from every currency), and per currency the money
+   * users paid for tokens (the tokens-sold account; absent: none). */
+  tokens?: TokenAudit; tokensSold?: Record<string, number>;
+  // --- end tokens ---
 }
 export interface AuditReply { t: 'audit'; tag: number; audit: ShardAudit }
 export interface ShardStats {

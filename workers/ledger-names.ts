@@ -32,6 +32,19 @@ export const Entry = {
   contentPurchase: 'content-purchase',
   royaltyOut: 'royalty-out',
   royaltyIn: 'royalty-in',
+  // --- tokens (seed 003): the only kind of these that moves money is token-purchase ---
+  // money:  avail:buyer ──token-purchase──► tokens-sold              (the price, in the account's currency)
+  // tokens: tokens-issued ──token-issue──► tok:buyer                 (bought tokens, unit TOKEN)
+  //         tokens-granted ──token-grant──► tokx:user                (our incentive tokens)
+  //         vtok:vendor ──token-grant──► tokx:user                   (a vendor's incentive, from its earned tokens)
+  //         tokx:user / tok:user ──token-spend──► vtok:vendor        (incentive first, then bought)
+  //         tokx:user ──token-expire──► tokens-expired               (a lot past its end)
+  tokenPurchase: 'token-purchase',
+  tokenIssue: 'token-issue',
+  tokenGrant: 'token-grant',
+  tokenSpend: 'token-spend',
+  tokenExpire: 'token-expire',
+  // --- end tokens ---
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -46,6 +59,15 @@ export const payoutAccount = 'payout';
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
+// --- tokens: ledger accounts. tokens-sold holds money; every other one holds tokens (unit TOKEN). ---
+export const tokensSoldAccount = 'tokens-sold';
+export const tokensIssuedAccount = 'tokens-issued';
+export const tokensGrantedAccount = 'tokens-granted';
+export const tokensExpiredAccount = 'tokens-expired';
+export const tokenAccount = (accountId: string) => 'tok:' + accountId;
+export const incentiveAccount = (accountId: string) => 'tokx:' + accountId;
+export const vendorTokenAccount = (vendorId: string) => 'vtok:' + vendorId;
+// --- end tokens ---
 
 /** One journal entry: [kind, debit, credit, amount (minor units), currency, reference]. */
 export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amount: number, currency: string, ref: string];
@@ -57,6 +79,7 @@ export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amou
 export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
   Entry.disputeCredit, Entry.disputeReversal, Entry.contentPurchase, Entry.royaltyIn,
+  Entry.tokenPurchase, // tokens: the money leg only (token legs touch no avail: or held:)
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
   Entry.payout, Entry.contentPurchase, Entry.royaltyOut];

@@ -106,3 +106,17 @@ export const purchasesListedMax = 200;
 export const contentViewLimitMax = 1_000_000;
 /** A content item's access window: 10 years of hours (fractions down to one second allowed). */
 export const contentAccessHoursMax = 87_840;
+
+// --- micropayment tokens (seed 003) ---
+/** Tokens in one buy, grant, spend: a million tokens at 1 minor unit each is 10,000.00, beyond any
+ * micropayment; the price of one request (count × price) must still be at most amountMax. */
+export const tokensPerRequestMax = 1_000_000;
+/** Tokens one account may hold (bought plus incentive), and a vendor may have earned in one shard:
+ * far below 2^53, so every token sum in the audit stays an exact integer. */
+export const tokenBalanceMax = 1_000_000_000_000;
+/** Incentive lots per account (one per distinct expiry; grants with the same expiry merge): the lots
+ * are scanned on every spend, so they are bounded; beyond, a grant answers BALANCE_LIMIT. */
+export const incentiveLotsMax = 64;
+/** How far ahead an incentive lot may expire (ten years). */
+export const incentiveExpiryMsMax = 10 * 366 * 24 * 3600 * 1000;
+// --- end tokens ---

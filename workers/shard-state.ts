@@ -44,8 +44,13 @@ import {
   type OpenDisputeCmd, type DisputeRespondCmd, type DisputeDecideCmd, type ListDisputesCmd, type DisputeStatus,
   type SettleVendorCmd, type ListSettlementsCmd, type VendorPayablesCmd, type SettlementPart, type SettlementFigures,
   type ContentBuyCmd, type PurchasesCmd, type PurchaseOpenCmd, royaltyOf,
+  type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
+import {
+  tokensSoldAccount, tokensIssuedAccount, tokensGrantedAccount, tokensExpiredAccount, tokenAccount, incentiveAccount, vendorTokenAccount,
+} from './ledger-names.ts';
+import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax } from './limits.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
@@ -181,7 +186,19 @@ interface IdemRecord {
  * and received into this shard (o and i; absent in records written before transfers existed),
  * prepaid cards outstanding (p), paid out to vendors by settlement (s). The shard's invariant:
  * f + i = a + h + v + o + p + s. */
-interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number; p?: number; s?: number }
+interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number; p?: number; s?: number;
+  /** Tokens: money users paid for tokens (the tokens-sold account), so the invariant reads
+   * f + i = a + h + v + o + p + s + tk. Tokens themselves are never in here: see TokenTotals. */
+  tk?: number }
+
+// --- tokens ---
+/** A user's tokens: bought (b), and incentive lots [count, expiresAt ms or null], earliest expiry first
+ * (never-expiring last), spent in that order before any bought token. */
+interface TokenRecord { b: number; x: Array<[n: number, exp: number | null]> }
+/** The shard's token totals, in tokens: issued by purchase (b) and by our grants (g); held bought (hb),
+ * held incentive (hx), earned by vendors (v), expired (e). Invariant: b + g = hb + hx + v + e. */
+interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number; e: number }
+// --- end tokens ---
 
 /** Vendor settlement: what moved a vendor's payable in this shard since its last settlement here, per
  * currency: [opening (the payable the last settlement left, absent before the first), captured,
@@ -281,6 +298,12 @@ export class ShardState {
   private readonly settlements: Database<SettlementPart, [string, string]>;
   /** Content purchases, keyed [accountId, journal sequence, leg index] (newest last). */
   private readonly purchases: Database<PurchaseRecord, [string, number, number]>;
+  // --- tokens: ['a', accountId] -> TokenRecord; ['v', vendorId] -> tokens earned here; ['t'] -> TokenTotals ---
+  private readonly tokens: Database<any, Key>;
+  private txTokens = new Map<string, TokenRecord>();
+  private txVtok = new Map<string, number>();
+  private txTokTotals: TokenTotals | null = null;
+  // --- end tokens ---
   /** This shard's index: outbox items carry it, receivers key their inbox by it. */
   shardId = 0;
   private readonly hist: Database<HistRecord, [string, number, number]>;
@@ -375,6 +398,7 @@ export class ShardState {
     this.vsum = this.env.openDB('vsum', msgpack);
     this.settlements = this.env.openDB('settlements', msgpack);
     this.purchases = this.env.openDB('purchases', msgpack);
+    this.tokens = this.env.openDB('tokens', msgpack); // tokens
 
     // Rounds with leaves on disk are closed: their membership was fixed when they were written, and
     // a round is signed only over what is on disk, so a restart continues with the next one.
@@ -485,6 +509,9 @@ export class ShardState {
     this.txEvents = [];
     this.txPushes = [];
     this.txOpening.clear();
+    this.txTokens.clear(); // tokens
+    this.txVtok.clear();
+    this.txTokTotals = null;
   }
 
   private applyOne(cmd: Command): Outcome {
@@ -525,6 +552,10 @@ export class ShardState {
       case Op.contentBuy: return this.contentBuy(cmd as ContentBuyCmd);
       case Op.purchases: return this.listPurchases(cmd as PurchasesCmd);
       case Op.purchaseOpen: return this.purchaseOpen(cmd as PurchaseOpenCmd);
+      case Op.tokenBuy: return this.tokenBuy(cmd as TokenBuyCmd);
+      case Op.tokenGrant: return this.tokenGrant(cmd as TokenGrantCmd);
+      case Op.tokenSpend: return this.tokenSpend(cmd as TokenSpendCmd);
+      case Op.tokenBalance: return this.tokenBalance(cmd as TokenBalanceCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -1609,6 +1640,215 @@ export class ShardState {
     return out;
   }
 
+  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4) ------------------------------
+  //
+  // Two units, two conservation laws, never added together:
+  //   money (the account's currency):  avail:buyer ──token-purchase (count × price)──► tokens-sold
+  //       Totals: f + i = a + h + v + o + p + s + tk          (tk: money users paid for tokens)
+  //   tokens (unit TOKEN):             tokens-issued ──token-issue──► tok:buyer      (bought)
+  //                                    tokens-granted ──token-grant──► tokx:user     (our incentive)
+  //                                    vtok:vendor ──token-grant──► tokx:user        (a vendor's incentive)
+  //                                    tokx:user, tok:user ──token-spend──► vtok:vendor
+  //                                    tokx:user ──token-expire──► tokens-expired
+  //       TokenTotals: issued (bought + granted) = held (bought + incentive) + vendors' + expired
+  // A vendor's grant comes out of the tokens it earned in this shard, so it issues nothing and never
+  // costs us money; our grants are issued here and are what we fund when vendors' tokens are settled.
+
+  private tokenBuy(cmd: TokenBuyCmd): Outcome {
+    const [, , , , , acc, count, currency, price, idem] = cmd;
+    assert(Number.isSafeInteger(count) && count > 0 && count <= tokensPerRequestMax);
+    assert(Number.isSafeInteger(price) && price > 0 && count * price <= amountMax);
+    const idemKey = ['~tbuy', acc, idem];
+    // The price is not in the fingerprint: a retry after the operator changed it answers the first purchase.
+    const fp = 'tbuy|' + count + '|' + currency;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(acc);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (account.cur !== currency) return decline('CURRENCY_MISMATCH');
+    if (account.pz) return decline('ACCOUNT_PAUSED');
+    const amount = count * price;
+    if (amount > account.bal + (account.cl ?? 0) - account.held) return decline('INSUFFICIENT_FUNDS');
+    const rec = this.tokenRecord(acc);
+    if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
+    account.bal -= amount;
+    this.assertAccount(account);
+    const t = this.totals(currency);
+    t.a -= amount;
+    t.tk = (t.tk ?? 0) + amount;
+    const ref = this.tokenRef('tb_', acc);
+    this.txEntries.push([Entry.tokenPurchase, availAccount(acc), tokensSoldAccount, amount, currency, ref]);
+    rec.b += count;
+    const tt = this.tokenTotals();
+    tt.b += count;
+    tt.hb += count;
+    this.txEntries.push([Entry.tokenIssue, tokensIssuedAccount, tokenAccount(acc), count, tokenUnit, ref]);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'bought', purchaseId: ref, count, priceMinor: price, amount, currency, balance: account.bal, tokens: tokenView(rec),
+    });
+  }
+
+  private tokenGrant(cmd: TokenGrantCmd): Outcome {
+    const [, , , , , acc, count, exp, vendorId, idem] = cmd;
+    assert(Number.isSafeInteger(count) && count > 0 && count <= tokensPerRequestMax);
+    const idemKey = ['~tgrant', vendorId ?? '', acc, idem];
+    const fp = 'tgrant|' + count + '|' + exp;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    if (!this.account(acc)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    if (exp !== null && exp <= this.txNow) return this.error(cmd, 'BAD_REQUEST', 'expiresAt must be in the future');
+    const rec = this.tokenRecord(acc);
+    if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
+    const lot = rec.x.find((l) => l[1] === exp);
+    if (!lot && rec.x.length >= incentiveLotsMax) return this.error(cmd, 'BALANCE_LIMIT', `at most ${incentiveLotsMax} incentive lots (distinct expiries) per account`);
+    const tt = this.tokenTotals();
+    const ref = this.tokenRef('tg_', acc);
+    if (vendorId !== null) {
+      const earned = this.vendorTokens(vendorId);
+      if (earned < count) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'VENDOR_TOKENS_INSUFFICIENT' });
+      this.txVtok.set(vendorId, earned - count);
+      tt.v -= count;
+      this.txEntries.push([Entry.tokenGrant, vendorTokenAccount(vendorId), incentiveAccount(acc), count, tokenUnit, ref]);
+    } else {
+      tt.g += count;
+      this.txEntries.push([Entry.tokenGrant, tokensGrantedAccount, incentiveAccount(acc), count, tokenUnit, ref]);
+    }
+    if (lot) lot[0] += count;
+    else {
+      rec.x.push([count, exp]);
+      // Earliest expiry first, never-expiring last: the order incentive tokens are spent in.
+      rec.x.sort((p, q) => (p[1] ?? Infinity) - (q[1] ?? Infinity));
+    }
+    tt.hx += count;
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'granted', grantId: ref, count, expiresAt: exp === null ? null : isoOf(exp), by: vendorId ?? 'operator', tokens: tokenView(rec),
+    });
+  }
+
+  private tokenSpend(cmd: TokenSpendCmd): Outcome {
+    const [, , , , , acc, vendorId, count, idem, memo] = cmd;
+    assert(Number.isSafeInteger(count) && count > 0 && count <= tokensPerRequestMax);
+    const idemKey = ['~tspend', acc, idem];
+    const fp = 'tspend|' + vendorId + '|' + count + '|' + (memo ?? '');
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(acc);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (account.pz) return decline('ACCOUNT_PAUSED');
+    const rec = this.tokenRecord(acc);
+    if (tokensHeld(rec) < count) return decline('TOKENS_INSUFFICIENT');
+    const earned = this.vendorTokens(vendorId);
+    if (earned + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the vendor\'s tokens here would exceed their limit');
+    // Incentive tokens first (earliest expiry first), then bought ones.
+    let fromIncentive = 0;
+    while (fromIncentive < count && rec.x.length > 0) {
+      const lot = rec.x[0];
+      const take = Math.min(lot[0], count - fromIncentive);
+      lot[0] -= take;
+      fromIncentive += take;
+      if (lot[0] === 0) rec.x.shift();
+    }
+    const fromBought = count - fromIncentive;
+    rec.b -= fromBought;
+    assert(rec.b >= 0, 'bought tokens spent beyond the balance');
+    this.txVtok.set(vendorId, earned + count);
+    const tt = this.tokenTotals();
+    tt.hx -= fromIncentive;
+    tt.hb -= fromBought;
+    tt.v += count;
+    const ref = this.tokenRef('ts_', acc);
+    if (fromIncentive > 0) this.txEntries.push([Entry.tokenSpend, incentiveAccount(acc), vendorTokenAccount(vendorId), fromIncentive, tokenUnit, ref]);
+    if (fromBought > 0) this.txEntries.push([Entry.tokenSpend, tokenAccount(acc), vendorTokenAccount(vendorId), fromBought, tokenUnit, ref]);
+    return this.remember(cmd, idemKey, fp, 200, { status: 'spent', spendId: ref, vendorId, count, fromIncentive, fromBought, tokens: tokenView(rec) });
+  }
+
+  private tokenBalance(cmd: TokenBalanceCmd): Outcome {
+    if (!this.account(cmd[5])) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    return { kind: 'reply', cmd, status: 200, body: { accountId: cmd[5], ...tokenView(this.tokenRecord(cmd[5])) } };
+  }
+
+  /** A reference for a token operation: its kind, the account's partition (so it routes), this shard and
+   * its journal position. */
+  private tokenRef(prefix: string, acc: string): string {
+    return prefix + partitionPrefix(partitionOfKeyedId(acc)) + this.shardId.toString(36) + '.' + (this.journalSeq + 1).toString(36) + '.' + this.txEntries.length.toString(36);
+  }
+
+  /** An account's tokens, cached for the transaction; lots past their end expire on first touch (one
+   * token-expire leg each), so no sweeper is needed and an expired lot is never spent. */
+  private tokenRecord(acc: string): TokenRecord {
+    let rec = this.txTokens.get(acc);
+    if (rec) return rec;
+    rec = (this.tokens.get(['a', acc]) as TokenRecord | undefined) ?? { b: 0, x: [] };
+    assertTokens(rec);
+    this.txTokens.set(acc, rec);
+    while (rec.x.length > 0 && rec.x[0][1] !== null && rec.x[0][1] <= this.txNow) {
+      const [n] = rec.x.shift()!;
+      const tt = this.tokenTotals();
+      tt.hx -= n;
+      tt.e += n;
+      this.txEntries.push([Entry.tokenExpire, incentiveAccount(acc), tokensExpiredAccount, n, tokenUnit, 'expired']);
+    }
+    return rec;
+  }
+
+  private vendorTokens(vendorId: string): number {
+    return this.txVtok.get(vendorId) ?? (this.tokens.get(['v', vendorId]) as number | undefined) ?? 0;
+  }
+
+  private tokenTotals(): TokenTotals {
+    return this.txTokTotals ??= (this.tokens.get(['t']) as TokenTotals | undefined) ?? { b: 0, g: 0, hb: 0, hx: 0, v: 0, e: 0 };
+  }
+
+  private writeBackTokens(): void {
+    for (const [acc, rec] of this.txTokens) {
+      assertTokens(rec);
+      this.tokens.putSync(['a', acc], rec);
+    }
+    for (const [vendorId, n] of this.txVtok) {
+      assert(Number.isSafeInteger(n) && n >= 0 && n <= tokenBalanceMax, 'a vendor\'s tokens outside 0..limit');
+      this.tokens.putSync(['v', vendorId], n);
+    }
+    const tt = this.txTokTotals;
+    if (tt !== null) {
+      assert.equal(tt.b + tt.g, tt.hb + tt.hx + tt.v + tt.e, 'tokens not conserved');
+      assert(tt.hb >= 0 && tt.hx >= 0 && tt.v >= 0 && tt.e >= 0, 'a token total below zero');
+      this.tokens.putSync(['t'], tt);
+    }
+  }
+
+  /** The token part of the audit: the running totals, a scan of every account's and vendor's tokens,
+   * and the journal's TOKEN legs must agree, and issued must equal held + vendors' + expired. */
+  private auditTokens(ledger: Map<string, number>, problems: string[]): TokenAudit {
+    const at = (name: string) => ledger.get(name + '|' + tokenUnit) ?? 0;
+    let held = 0;
+    let incentive = 0;
+    let vendor = 0;
+    for (const { key, value } of this.tokens.getRange({ start: ['a'], end: ['a', '\uffff'] })) {
+      const acc = (key as [string, string])[1];
+      const rec = value as TokenRecord;
+      const x = rec.x.reduce((sum, l) => sum + l[0], 0);
+      held += rec.b;
+      incentive += x;
+      if (at(tokenAccount(acc)) !== rec.b) problems.push(`account ${acc}: bought tokens differ from the journal`);
+      if (at(incentiveAccount(acc)) !== x) problems.push(`account ${acc}: incentive tokens differ from the journal`);
+    }
+    for (const { key, value } of this.tokens.getRange({ start: ['v'], end: ['v', '\uffff'] })) {
+      const vendorId = (key as [string, string])[1];
+      vendor += value as number;
+      if (at(vendorTokenAccount(vendorId)) !== value) problems.push(`vendor ${vendorId}: tokens differ from the journal`);
+    }
+    const tt = (this.tokens.get(['t']) as TokenTotals | undefined) ?? { b: 0, g: 0, hb: 0, hx: 0, v: 0, e: 0 };
+    if (tt.hb !== held || tt.hx !== incentive || tt.v !== vendor) problems.push('tokens: running totals differ from the scan');
+    if (-at(tokensIssuedAccount) !== tt.b || -at(tokensGrantedAccount) !== tt.g || at(tokensExpiredAccount) !== tt.e) {
+      problems.push('tokens: issued, granted or expired differ from the journal');
+    }
+    if (tt.b + tt.g !== held + incentive + vendor + tt.e) problems.push('tokens: issued != held + incentive + vendors\' + expired');
+    return { bought: tt.b, granted: tt.g, held, incentive, vendor, expired: tt.e };
+  }
+  // --- end tokens ---
+
   // --- disputes (seed 003 claim 14) ---------------------------------------------------------------
   //
   // A captured charge's money sits in vpay:vendor in this very shard (the authorization lives in its
@@ -1998,10 +2238,11 @@ export class ShardState {
     for (const [id, a] of this.txAccounts) this.accounts.putSync(id, a);
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
-      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0), 'money not conserved in ' + cur);
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.tk ?? 0), 'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
     for (const [p, s] of this.txSeqs) this.meta.putSync(['seq', p], s);
+    this.writeBackTokens();
     if (this.txEntries.length > 0) {
       this.journalSeq++;
       this.journal.putSync(this.journalSeq, this.txEntries);
@@ -2214,6 +2455,7 @@ export class ShardState {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
       disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0,
     });
+    const tokensSold: Record<string, number> = {}; // tokens
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
     const move = (acct: string, delta: number) => ledger.set(acct, (ledger.get(acct) ?? 0) + delta);
     let journalEntries = 0;
@@ -2280,6 +2522,8 @@ export class ShardState {
         v.receivedIn = t.i ?? 0;
         v.prepaidOutstanding = t.p ?? 0;
         v.paidOut = t.s ?? 0;
+        if ((t.tk ?? 0) !== 0) tokensSold[c] = t.tk!; // tokens
+        if ((ledger.get(tokensSoldAccount + '|' + c) ?? 0) !== (t.tk ?? 0)) problems.push(`${c}: money paid for tokens differs from the journal`);
         if ((ledger.get(payoutAccount + '|' + c) ?? 0) !== v.paidOut) problems.push(`${c}: paid out differs from the journal`);
         if ((ledger.get(prepaidAccount + '|' + c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: prepaid cards outstanding differ from the journal`);
         if (-(ledger.get(fundingAccount + '|' + c) ?? 0) !== t.f) problems.push(`${c}: funding total differs from its journal`);
@@ -2297,11 +2541,12 @@ export class ShardState {
       if ((cardsOutstanding.get(c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: unredeemed cards differ from the prepaid total`);
     }
     for (const [c, v] of Object.entries(currencies)) {
-      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut) {
-        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out`);
+      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut + (tokensSold[c] ?? 0)) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tokens sold`);
       }
     }
-    return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries };
+    const tokens = this.auditTokens(ledger, problems);
+    return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries, tokens, tokensSold };
   }
 }
 
@@ -2419,6 +2664,7 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
   switch (kind) {
     case Entry.fund: case Entry.refund: case Entry.transferIn: case Entry.disputeCredit: case Entry.royaltyIn: return [amount, 0]; // into avail
     case Entry.transferOut: case Entry.payment: case Entry.disputeReversal: case Entry.contentPurchase: return [-amount, 0]; // out of avail
+    case Entry.tokenPurchase: return [-amount, 0]; // tokens: the price leaves avail for tokens-sold
     case Entry.hold: return [0, amount]; // avail -> held
     case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
     case Entry.capture: return [-amount, -amount]; // held -> vendor
@@ -2471,3 +2717,23 @@ function addVendorLeg(rec: VendorSumRecord, kind: string, amount: number, curren
     default: assert.fail('a vendor leg settlement does not know: ' + kind);
   }
 }
+
+// --- tokens ---
+function tokensHeld(rec: TokenRecord): number {
+  let n = rec.b;
+  for (const l of rec.x) n += l[0];
+  return n;
+}
+function assertTokens(rec: TokenRecord): void {
+  assert(Number.isSafeInteger(rec.b) && rec.b >= 0, 'bought tokens must be a non-negative integer');
+  for (const [n, exp] of rec.x) assert(Number.isSafeInteger(n) && n > 0 && (exp === null || Number.isSafeInteger(exp)), 'an incentive lot must hold tokens');
+  assert(tokensHeld(rec) <= tokenBalanceMax, 'tokens beyond their limit');
+}
+function tokenView(rec: TokenRecord): Record<string, unknown> {
+  const incentive = rec.x.reduce((sum, l) => sum + l[0], 0);
+  return {
+    bought: rec.b, incentive, total: rec.b + incentive,
+    incentiveLots: rec.x.map(([count, exp]) => ({ count, expiresAt: exp === null ? null : isoOf(exp) })),
+  };
+}
+// --- end tokens ---
