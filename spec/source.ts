@@ -304,8 +304,9 @@ const schemas: Record<string, unknown> = {
     prepaidOutstanding: int('Prepaid cards issued and not yet redeemed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement, ever.', { minimum: 0 }),
     vendorOwed: int('What vendors owe back: refunds and dispute credits after their money was paid out (inside vendorPayable, negative there); recovered from the next settlement.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed'], {
-    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut, and 0 <= inFlight <= what the outboxes still hold.',
+    tokensSold: int('Money users paid for tokens (the tokens-sold ledger account). Tokens themselves are never counted in a currency.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'tokensSold'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + tokensSold, and 0 <= inFlight <= what the outboxes still hold.',
   }),
   ShardAuditCurrency: obj({
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
@@ -322,13 +323,23 @@ const schemas: Record<string, unknown> = {
     shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },
     currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('ShardAuditCurrency') },
     accounts: int(undefined, { minimum: 0 }), auths: int(undefined, { minimum: 0 }), journalEntries: int(undefined, { minimum: 0 }),
+    tokens: ref('TokenAudit'),
+    tokensSold: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: int(undefined, { minimum: 0 }), description: 'Money users paid for tokens in this shard, per currency (absent: none).' },
   }, ['shardId', 'conserved', 'problems', 'currencies', 'accounts', 'auths', 'journalEntries'], { additionalProperties: false }),
+  TokenAudit: obj({
+    bought: int('Tokens issued by purchase, ever.', { minimum: 0 }), granted: int('Incentive tokens we issued, ever (vendors\' grants issue none).', { minimum: 0 }),
+    held: int('Bought tokens users hold.', { minimum: 0 }), incentive: int('Incentive tokens users hold.', { minimum: 0 }),
+    vendor: int('Tokens vendors earned and hold.', { minimum: 0 }), expired: int('Incentive tokens that expired, ever.', { minimum: 0 }),
+  }, ['bought', 'granted', 'held', 'incentive', 'vendor', 'expired'], {
+    additionalProperties: false, description: 'Tokens, a unit of their own: bought + granted = held + incentive + vendor + expired.',
+  }),
   Audit: obj({
     conserved: bool('Every shard conserved, and across shards every currency balances.'),
     inFlightCovered: bool('Money in flight between shards is covered by unacknowledged outbox items (meaningful when transfers are not moving: shards are read one after another).'),
     currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('AuditCurrency') },
     shards: { type: 'array', items: ref('ShardAudit') },
-  }, ['conserved', 'inFlightCovered', 'currencies', 'shards'], { additionalProperties: false }),
+    tokens: ref('TokenAudit'),
+  }, ['conserved', 'inFlightCovered', 'currencies', 'shards', 'tokens'], { additionalProperties: false }),
   // --- vendor WebSocket frames only
   GetFrame: obj({ op: { const: 'get' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], { additionalProperties: false }),
   ResumeFrame: obj({ op: { const: 'resume' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], {

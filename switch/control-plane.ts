@@ -110,6 +110,8 @@ export class ControlPlane {
   /** Content items: ['i', itemId] -> the item; ['v', vendorId, createdAt, itemId] -> 1 (the vendor's
    * listing, oldest first); ['k', vendorId, idem] -> {fp, itemId} (registration is idempotent). */
   private readonly content: Database<any, Key>;
+  /** Tokens: the operator's price of one token per currency (minor units). */
+  private readonly tokenPrices: Database<{ p: number; at: number }, string>;
   /** Registrations in progress, so two concurrent requests with one idem create one item. */
   private readonly contentPending = new Map<string, Promise<{ itemId: string } | 'conflict'>>();
   private alertSeq = 0;
@@ -139,6 +141,7 @@ export class ControlPlane {
     this.cards = this.env.openDB('cards', { encoding: 'msgpack' });
     this.settle = this.env.openDB('settle', { encoding: 'msgpack' });
     this.content = this.env.openDB('content', { encoding: 'msgpack' });
+    this.tokenPrices = this.env.openDB('tokprices', { encoding: 'msgpack' }); // tokens (the ninth)
     for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
       for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
@@ -395,6 +398,20 @@ export class ControlPlane {
   async noteSettled(vendorId: string, at: number): Promise<void> {
     await this.settle.put(vendorId, { ...this.settle.get(vendorId), lastAt: at });
   }
+
+  // --- tokens (seed 003): the price of one token per currency ---
+  tokenPrice(currency: string): number | null {
+    return this.tokenPrices.get(currency)?.p ?? null;
+  }
+
+  tokenPriceList(): Array<{ currency: string; priceMinor: number; setAt: string }> {
+    return [...this.tokenPrices.getRange()].map(({ key, value }) => ({ currency: key as string, priceMinor: value.p, setAt: new Date(value.at).toISOString() }));
+  }
+
+  async setTokenPrice(currency: string, priceMinor: number): Promise<void> {
+    await this.tokenPrices.put(currency, { p: priceMinor, at: Date.now() });
+  }
+  // --- end tokens ---
 
   vendorIds(): string[] {
     return [...this.vendors.getKeys()] as string[];

@@ -27,6 +27,7 @@ import { installUserRoutes } from './user-routes.ts';
 import { installStatementRoutes } from './statement-routes.ts';
 import { installDisputeRoutes } from './dispute-routes.ts';
 import { installContentRoutes } from './content-routes.ts';
+import { installTokenRoutes } from './token-routes.ts';
 import { installSettlementRoutes, type Settler } from './settlement.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
@@ -279,12 +280,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
       type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number;
-        paidOut: number; vendorOwed: number };
+        paidOut: number; vendorOwed: number; tokensSold: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, tokensSold: 0 });
+          t.tokensSold += s.tokensSold?.[c] ?? 0; // tokens: money users paid for tokens
           t.paidOut += v.paidOut;
           t.vendorOwed += v.vendorOwed;
           t.prepaidOutstanding += v.prepaidOutstanding;
@@ -305,11 +307,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
       // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
-        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut);
+        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut + t.tokensSold);
+      // Tokens: their own unit, summed apart from every currency (each shard checked its own identity).
+      const tokens = { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0 };
+      for (const s of shards) for (const k of Object.keys(tokens) as Array<keyof typeof tokens>) tokens[k] += s.tokens?.[k] ?? 0;
       const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
       lastAudit.conserved = conserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);
-      reply.json(200, { conserved, inFlightCovered, currencies, shards });
+      reply.json(200, { conserved, inFlightCovered, currencies, shards, tokens });
     }, (err: Error) => reply.error('SHARD_UNAVAILABLE', err.message));
   }));
 
@@ -438,6 +443,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   installDisputeRoutes(app, deps, { relay, admin, vendorOf });
   installSettlementRoutes(app, deps, { admin, vendorOf });
   installContentRoutes(app, deps, { relay, vendorOf }); // content purchases and royalties (seed 003)
+  installTokenRoutes(app, deps, { relay, admin, vendorOf }); // micropayment tokens (seed 003)
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {

@@ -43,6 +43,7 @@ const matrix: Record<string, Row> = {
   'POST /v1/users': { who: 'public', path: '/v1/users' }, // registration: the caller has no credential yet
   'POST /v1/sessions': { who: 'public', path: '/v1/sessions' }, // sign-in: the password is the credential
   'GET /v1/content/:itemId': { who: 'public', path: '/v1/content/{item}' }, // the catalogue: never the URL
+  'GET /v1/tokens/prices': { who: 'public', path: '/v1/tokens/prices' }, // tokens: the operator's prices are public
 
   'GET /v1/accounts/me': { who: 'user', path: '/v1/accounts/me' },
   'POST /v1/ids': { who: 'user', path: '/v1/ids', body: { idem: 'matrix-ids' } },
@@ -70,6 +71,10 @@ const matrix: Record<string, Row> = {
   'POST /v1/content/:itemId/buy': { who: 'user', path: '/v1/content/ci_0001' + '0'.repeat(16) + '/buy', body: { idem: 'matrix-buy' } },
   'GET /v1/purchases': { who: 'user', path: '/v1/purchases' },
   'POST /v1/purchases/:purchaseId/open': { who: 'user', path: '/v1/purchases/cp_00011/open', body: { idem: 'matrix-open' } },
+  // --- tokens ---
+  'POST /v1/tokens/buy': { who: 'user', path: '/v1/tokens/buy', body: { count: 1, currency: 'USD', idem: 'matrix-token-buy' } },
+  'GET /v1/tokens': { who: 'user', path: '/v1/tokens' },
+  'POST /v1/tokens/spend': { who: 'user', path: '/v1/tokens/spend', body: { vendorId: '{vendor}', count: 1, idem: 'matrix-token-spend' } },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -89,6 +94,9 @@ const matrix: Record<string, Row> = {
   'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
   'POST /v1/admin/credit/applications/:applicationId/decide': { who: 'admin', path: '/v1/admin/credit/applications/ca_000000000000000000000000/decide', body: { decision: 'accept' } },
   'GET /v1/admin/disputes': { who: 'admin', path: '/v1/admin/disputes?status=contested' },
+  // --- tokens ---
+  'PUT /v1/admin/token-prices': { who: 'admin', path: '/v1/admin/token-prices', body: { currency: 'USD', priceMinor: 5 } },
+  'POST /v1/admin/tokens/grant': { who: 'admin', path: '/v1/admin/tokens/grant', body: { accountId: '{account}', count: 1, idem: 'matrix-token-grant' } },
   'POST /v1/admin/disputes/:authId/decide': { who: 'admin', path: '/v1/admin/disputes/{auth}/decide', body: { winner: 'user', note: 'matrix', idem: 'matrix-decide' } },
 
   'POST /v1/authorize': { who: 'vendor', path: '/v1/authorize', body: { id: '{id}', code: '{code}', amount: 5, currency: 'USD', idem: 'matrix-auth' } },
@@ -109,6 +117,8 @@ const matrix: Record<string, Row> = {
   // --- content purchases and royalties ---
   'POST /v1/vendor/content': { who: 'vendor', path: '/v1/vendor/content', body: { title: 'Matrix', price: 1, currency: 'USD', url: 'https://example.com/m', idem: 'matrix-content' } },
   'GET /v1/vendor/content': { who: 'vendor', path: '/v1/vendor/content' },
+  // --- tokens ---
+  'POST /v1/vendor/tokens/grant': { who: 'vendor', path: '/v1/vendor/tokens/grant', body: { accountId: '{account}', count: 1, idem: 'matrix-vendor-grant' } },
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };

@@ -1,0 +1,143 @@
+// Micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4): users buy tokens with money at the
+// operator's price per currency, receive incentive tokens from us or from a vendor, and spend them at
+// vendors. Every step is one transaction in the user's own shard (workers/shard-state.ts, "tokens").
+//
+//   PUT  /v1/admin/token-prices     admin    {currency, priceMinor}   the price of one token
+//   GET  /v1/tokens/prices          anyone   the prices
+//   POST /v1/tokens/buy             user     {count, currency, idem}
+//   GET  /v1/tokens                 user     bought, incentive (lots with their expiry), total
+//   POST /v1/tokens/spend           user     {vendorId, count, idem, memo?}   incentive first, then bought
+//   POST /v1/admin/tokens/grant     admin    {accountId, count, expiresAt?, idem}   newly issued incentive
+//   POST /v1/vendor/tokens/grant    vendor   {accountId, count, expiresAt?, idem}   from the vendor's earned tokens
+
+import { Op, Format, type Command } from '../workers/contract.ts';
+import { partitionOfKeyedId } from '../workers/partitions.ts';
+import { amountMax, tokensPerRequestMax, incentiveExpiryMsMax } from '../workers/limits.ts';
+import type { HttpRequest, TemplatedApp } from './uws.ts';
+import { bearerOf } from './vendor-session.ts';
+import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
+import type { Principal, VendorPrincipal } from './control-plane.ts';
+import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, unknownField, bad, InputError } from './validate.ts';
+import { descriptionCharsMax } from './limits.ts';
+
+interface Helpers {
+  relay: (reply: Reply, shard: number, build: (tag: number) => Command) => void;
+  admin: (reply: Reply, req: HttpRequest) => boolean;
+  vendorOf: (reply: Reply, req: HttpRequest) => VendorPrincipal | null;
+}
+
+export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, admin, vendorOf }: Helpers): void {
+  const { router, control } = deps;
+  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
+    const user = control.user(bearerOf(req.getHeader('authorization')));
+    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    return user;
+  };
+  const shardOfAccount = (accountId: string) => router.shardOf(partitionOfKeyedId(accountId));
+  const fail = (reply: Reply, e: InputError) => reply.error(e.code, e.message);
+
+  app.put('/v1/admin/token-prices', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['currency', 'priceMinor']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return fail(reply, currency);
+      const p = body.priceMinor;
+      // A token is worth at most amountMax / tokensPerRequestMax, so any request's price is a valid amount.
+      const priceMax = Math.floor(amountMax / tokensPerRequestMax);
+      if (typeof p !== 'number' || !Number.isSafeInteger(p) || p < 1 || p > priceMax) {
+        return reply.error('BAD_REQUEST', `priceMinor must be an integer from 1 to ${priceMax}`);
+      }
+      await control.setTokenPrice(currency, p);
+      reply.json(200, { status: 'ok', currency, priceMinor: p });
+    });
+  }));
+
+  app.get('/v1/tokens/prices', guard((reply) => {
+    reply.json(200, { prices: control.tokenPriceList() });
+  }));
+
+  app.post('/v1/tokens/buy', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, (body) => {
+      const extra = unknownField(body, new Set(['count', 'currency', 'idem']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const count = checkCount(body.count);
+      if (count instanceof InputError) return fail(reply, count);
+      const currency = checkCurrency(body.currency);
+      if (currency instanceof InputError) return fail(reply, currency);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return fail(reply, idem);
+      const price = control.tokenPrice(currency);
+      // No price in this currency: nothing stored, the same answer until an operator sets one.
+      if (price === null) return reply.json(200, { status: 'declined', code: 'TOKEN_PRICE_UNSET' });
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenBuy, 0, tag, Format.http, null, user.accountId, count, currency, price, idem]);
+    });
+  }));
+
+  app.get('/v1/tokens', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenBalance, 0, tag, Format.http, null, user.accountId]);
+  }));
+
+  app.post('/v1/tokens/spend', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, (body) => {
+      const extra = unknownField(body, new Set(['vendorId', 'count', 'idem', 'memo']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const vendorId = checkVendorId(body.vendorId);
+      if (vendorId instanceof InputError) return fail(reply, vendorId);
+      const count = checkCount(body.count);
+      if (count instanceof InputError) return fail(reply, count);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return fail(reply, idem);
+      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      if (memo instanceof InputError) return fail(reply, memo);
+      if (!control.vendorExists(vendorId)) return reply.error('BAD_REQUEST', 'vendorId names no vendor');
+      if (control.vendorSuspended(vendorId)) return reply.error('VENDOR_SUSPENDED', 'this vendor is suspended by an operator');
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenSpend, 0, tag, Format.http, null, user.accountId, vendorId, count, idem, memo]);
+    });
+  }));
+
+  const grant = (reply: Reply, req: HttpRequest, vendorId: string | null) => {
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['accountId', 'count', 'expiresAt', 'idem']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const accountId = checkAccountId(body.accountId);
+      if (accountId instanceof InputError) return fail(reply, accountId);
+      const count = checkCount(body.count);
+      if (count instanceof InputError) return fail(reply, count);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return fail(reply, idem);
+      let exp: number | null = null;
+      if (body.expiresAt !== undefined && body.expiresAt !== null) {
+        exp = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
+        const now = Date.now();
+        if (!Number.isFinite(exp) || exp <= now || exp > now + incentiveExpiryMsMax) {
+          return reply.error('BAD_REQUEST', 'expiresAt must be an ISO 8601 time in the future, at most ten years ahead');
+        }
+      }
+      relay(reply, shardOfAccount(accountId), (tag) => [Op.tokenGrant, 0, tag, Format.http, null, accountId, count, exp, vendorId, idem]);
+    });
+  };
+
+  app.post('/v1/admin/tokens/grant', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    grant(reply, req, null);
+  }));
+
+  app.post('/v1/vendor/tokens/grant', guard((reply, req) => {
+    const vendor = vendorOf(reply, req);
+    if (!vendor) return;
+    grant(reply, req, vendor.vendorId);
+  }));
+}
+
+function checkCount(v: unknown): number | InputError {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > tokensPerRequestMax) return bad(`count must be an integer from 1 to ${tokensPerRequestMax}`);
+  return v;
+}
