@@ -18,6 +18,8 @@ import {
   disputeDeclines, disputeStatuses, contentDeclines, purchaseOpenDeclines,
 } from '../workers/contract.ts';
 import { userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
+import { tokenDeclines } from '../workers/contract.ts'; // tokens
+import { amountMax, tokensPerRequestMax, incentiveLotsMax } from '../workers/limits.ts'; // tokens
 import { disputesListedMax, purchasesListedMax, contentViewLimitMax, contentAccessHoursMax } from '../workers/limits.ts';
 import { contentDescriptionCharsMax, contentUrlCharsMax, contentIncentiveIdsMax, contentIncentiveIdCharsMax, contentItemsPerVendorMax } from '../switch/limits.ts';
 import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from '../switch/limits.ts';
@@ -51,6 +53,7 @@ export const disputeDeclineCodes: string[] = [...disputeDeclines];
 /** Declines of a content purchase, and refusals of opening one (workers/contract.ts). */
 export const contentDeclineCodes: string[] = [...contentDeclines];
 export const purchaseOpenDeclineCodes: string[] = [...purchaseOpenDeclines];
+export const tokenDeclineCodes: string[] = [...tokenDeclines]; // tokens
 /** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
 export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];
 
@@ -1090,6 +1093,84 @@ Object.assign(paths, {
     },
   },
 });
+
+// --- micropayment tokens (seed 003 claims 6, 7, 31) ---
+const tokenBalanceProps = {
+  bought: int('Bought tokens.', { minimum: 0 }), incentive: int('Incentive tokens (spent first).', { minimum: 0 }), total: int(undefined, { minimum: 0 }),
+  incentiveLots: { type: 'array', maxItems: incentiveLotsMax, items: obj({ count: int(undefined, { minimum: 1 }), expiresAt: nullable(ref('IsoTime')) }, ['count', 'expiresAt'], { additionalProperties: false }),
+    description: 'Earliest expiry first (the order they are spent in); never-expiring last.' },
+};
+schemas.TokenBalances = obj(tokenBalanceProps, Object.keys(tokenBalanceProps), { additionalProperties: false, description: 'Tokens are a unit of their own, never money.' });
+schemas.TokenAccount = obj({ accountId: ref('AccountId'), ...tokenBalanceProps }, ['accountId', ...Object.keys(tokenBalanceProps)], { additionalProperties: false });
+const tokenCount = int('Whole tokens.', { minimum: 1, maximum: tokensPerRequestMax });
+schemas.TokenDeclineCode = { type: 'string', enum: tokenDeclineCodes, description: 'Declines of token operations, in order of precedence. See docs/error-codes.md.' };
+schemas.TokenDeclined = obj({ status: { const: 'declined' }, code: ref('TokenDeclineCode') }, ['status', 'code'], { additionalProperties: false, description: 'Nothing moved. A replay of the idem answers the same.' });
+schemas.TokensBought = obj({
+  status: { const: 'bought' }, purchaseId: str(), count: tokenCount, priceMinor: int('The price of one token when bought.', { minimum: 1 }), amount: ref('Amount'),
+  currency: ref('Currency'), balance: int('The buyer\'s money balance after the purchase.'), tokens: ref('TokenBalances'),
+}, ['status', 'purchaseId', 'count', 'priceMinor', 'amount', 'currency', 'balance', 'tokens'], { additionalProperties: false });
+schemas.TokensGranted = obj({
+  status: { const: 'granted' }, grantId: str(), count: tokenCount, expiresAt: nullable(ref('IsoTime')), by: str('"operator", or the granting vendor\'s id.'), tokens: ref('TokenBalances'),
+}, ['status', 'grantId', 'count', 'expiresAt', 'by', 'tokens'], { additionalProperties: false });
+schemas.TokensSpent = obj({
+  status: { const: 'spent' }, spendId: str(), vendorId: ref('VendorId'), count: tokenCount, fromIncentive: int(undefined, { minimum: 0 }), fromBought: int(undefined, { minimum: 0 }),
+  tokens: ref('TokenBalances'),
+}, ['status', 'spendId', 'vendorId', 'count', 'fromIncentive', 'fromBought', 'tokens'], { additionalProperties: false });
+const grantBody = obj({
+  accountId: ref('AccountId'), count: tokenCount, expiresAt: nullable(str('ISO 8601 time in the future, at most ten years ahead; absent or null: never expires.')),
+  idem: { ...ref('Idem'), description: 'Scoped to the granting party and the account.' },
+}, ['accountId', 'count', 'idem'], { additionalProperties: false });
+
+Object.assign(paths, {
+  '/v1/admin/token-prices': {
+    put: {
+      operationId: 'setTokenPrice', summary: 'Set the price of one token in a currency (integer minor units)', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(obj({ currency: ref('Currency'), priceMinor: int(undefined, { minimum: 1, maximum: Math.floor(amountMax / tokensPerRequestMax) }) }, ['currency', 'priceMinor'], { additionalProperties: false })),
+      responses: { 200: json(obj({ status: { const: 'ok' }, currency: ref('Currency'), priceMinor: int() }, ['status', 'currency', 'priceMinor'], { additionalProperties: false }), 'Set'), ...errors(400, 401, 413, 415) },
+    },
+  },
+  '/v1/tokens/prices': {
+    get: {
+      operationId: 'tokenPrices', summary: 'The price of one token per currency', tags: ['users'],
+      responses: { 200: json(obj({ prices: { type: 'array', items: obj({ currency: ref('Currency'), priceMinor: int(), setAt: ref('IsoTime') }, ['currency', 'priceMinor', 'setAt'], { additionalProperties: false }) } }, ['prices'], { additionalProperties: false }), 'Prices') },
+    },
+  },
+  '/v1/tokens/buy': {
+    post: {
+      operationId: 'buyTokens', summary: 'Buy tokens with money at the current price: debited at once', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({ count: tokenCount, currency: ref('Currency'), idem: ref('Idem') }, ['count', 'currency', 'idem'], { additionalProperties: false })),
+      responses: { 200: json({ oneOf: [ref('TokensBought'), ref('TokenDeclined')] }, 'Bought, or declined'), ...errors(400, 401, 404, 409, 413, 415, 422, 503) },
+    },
+  },
+  '/v1/tokens': {
+    get: {
+      operationId: 'tokens', summary: 'The account\'s tokens (expired incentive lots are removed first)', tags: ['users'], security: bearer('userToken'),
+      responses: { 200: json(ref('TokenAccount'), 'Tokens'), ...errors(401, 404, 503) },
+    },
+  },
+  '/v1/tokens/spend': {
+    post: {
+      operationId: 'spendTokens', summary: 'Pay a vendor in tokens: incentive first (earliest expiry first), then bought', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({ vendorId: ref('VendorId'), count: tokenCount, idem: ref('Idem'), memo: nullable(str(undefined, { maxLength: 200 })) }, ['vendorId', 'count', 'idem'], { additionalProperties: false })),
+      responses: { 200: json({ oneOf: [ref('TokensSpent'), ref('TokenDeclined')] }, 'Spent, or declined'), ...errors(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+    },
+  },
+  '/v1/admin/tokens/grant': {
+    post: {
+      operationId: 'grantTokens', summary: 'Grant incentive tokens to an account (newly issued)', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(grantBody),
+      responses: { 200: json({ oneOf: [ref('TokensGranted'), ref('TokenDeclined')] }, 'Granted'), ...errors(400, 401, 404, 409, 413, 415, 422, 503) },
+    },
+  },
+  '/v1/vendor/tokens/grant': {
+    post: {
+      operationId: 'vendorGrantTokens', summary: 'Grant incentive tokens to an account, out of the tokens the vendor earned in that account\'s shard', tags: ['vendors'], security: bearer('vendorKey'),
+      requestBody: body(grantBody),
+      responses: { 200: json({ oneOf: [ref('TokensGranted'), ref('TokenDeclined')] }, 'Granted, or VENDOR_TOKENS_INSUFFICIENT'), ...errors(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+    },
+  },
+});
+// --- end tokens ---
 
 export const openapi = {
   openapi: '3.1.0',

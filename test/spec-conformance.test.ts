@@ -140,6 +140,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await disputeRoutes(A);
     await settlementRoutes(A);
     await contentRoutes();
+    await tokenRoutes(A); // tokens
 
     // The WebSocket upgrades without a credential: 401 with an error body, as specified.
     for (const path of ['/v1/vendor', '/v1/user']) {
@@ -194,6 +195,25 @@ async function contentRoutes(): Promise<void> {
   expect(await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: seller.token, body: { idem: 'spec-o2' }, expect: 200 }))
     .toMatchObject({ status: 'declined', code: 'VIEWS_USED_UP' });
   await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: holder.token, body: { idem: 'spec-o3' }, expect: 404 });
+}
+
+/** Tokens: every route once, with a decline and a refusal where they are cheap. */
+async function tokenRoutes(A: string): Promise<void> {
+  const f = await setupVendorAndUser(s, 1_000);
+  const shop = await setupVendorAndUser(s, 0);
+  await call('PUT', '/v1/admin/token-prices', {}, { token: A, body: { currency: 'USD', priceMinor: 5 }, expect: 200 });
+  await call('PUT', '/v1/admin/token-prices', {}, { token: A, body: { currency: 'USD', priceMinor: 0 }, expect: 400 });
+  expect((await call('GET', '/v1/tokens/prices', {}, { expect: 200 })).prices).toContainEqual(expect.objectContaining({ currency: 'USD', priceMinor: 5 }));
+  expect(await call('POST', '/v1/tokens/buy', {}, { token: f.token, body: { count: 100, currency: 'USD', idem: 'spec-tb' }, expect: 200 }))
+    .toMatchObject({ status: 'bought', amount: 500, balance: 500 });
+  expect(await call('POST', '/v1/tokens/buy', {}, { token: f.token, body: { count: 1, currency: 'JPY', idem: 'spec-tb2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'TOKEN_PRICE_UNSET' });
+  await call('POST', '/v1/admin/tokens/grant', {}, { token: A, body: { accountId: f.accountId, count: 10, expiresAt: new Date(Date.now() + 86_400_000).toISOString(), idem: 'spec-tg' }, expect: 200 });
+  expect(await call('POST', '/v1/tokens/spend', {}, { token: f.token, body: { vendorId: shop.vendorId, count: 15, idem: 'spec-ts', memo: 'a song' }, expect: 200 }))
+    .toMatchObject({ status: 'spent', fromIncentive: 10, fromBought: 5 });
+  expect(await call('POST', '/v1/vendor/tokens/grant', {}, { token: shop.apiKey, body: { accountId: f.accountId, count: 1_000, idem: 'spec-vg' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'VENDOR_TOKENS_INSUFFICIENT' });
+  expect(await call('GET', '/v1/tokens', {}, { token: f.token, expect: 200 })).toMatchObject({ bought: 95, incentive: 0 });
 }
 
 /** Users in control: every user, operator and vendor route that came with it, with the statuses a
