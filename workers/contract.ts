@@ -82,15 +82,15 @@ export const Op = {
   /** Open a purchase: counts one view within its limits and answers the content's URL. */
   purchaseOpen: 38,
   // --- end content ---
-  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4) ---
+  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4); 39..42 left to sales tax ---
   /** A user buys tokens with money at the operator's price: money to tokens-sold, tokens issued. */
-  tokenBuy: 39,
+  tokenBuy: 43,
   /** Incentive tokens to a user: by us (newly issued) or by a vendor (from its token payable here). */
-  tokenGrant: 40,
+  tokenGrant: 44,
   /** A user spends tokens at a vendor: incentive first, then bought, into the vendor's token payable. */
-  tokenSpend: 41,
+  tokenSpend: 45,
   /** A user's token balances (bought, incentive lots), expired lots swept first. */
-  tokenBalance: 42,
+  tokenBalance: 46,
   // --- end tokens ---
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
@@ -187,15 +187,15 @@ export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | F
 export const tokenUnit = 'TOKEN';
 /** priceMinor: the operator's price of one token in `currency` (the switch reads it; the shard keeps it
  * in the purchase, so a later price change never rewrites a past purchase). */
-export type TokenBuyCmd = [op: 39, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number, currency: string,
+export type TokenBuyCmd = [op: 43, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number, currency: string,
   priceMinor: number, idem: string];
 /** vendorId null: we grant (newly issued incentive tokens); a vendor: from its token payable in this shard.
  * expiresAtMs null: the lot never expires. */
-export type TokenGrantCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number,
+export type TokenGrantCmd = [op: 44, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number,
   expiresAtMs: number | null, vendorId: string | null, idem: string];
-export type TokenSpendCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, accountId: string, vendorId: string, count: number,
+export type TokenSpendCmd = [op: 45, session: 0, tag: number, format: 2, rid: null, accountId: string, vendorId: string, count: number,
   idem: string, memo: string | null];
-export type TokenBalanceCmd = [op: 42, session: 0, tag: number, format: 2, rid: null, accountId: string];
+export type TokenBalanceCmd = [op: 46, session: 0, tag: number, format: 2, rid: null, accountId: string];
 export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd;
 /** Declines of token operations, in order of precedence (TOKEN_PRICE_UNSET is answered by the switch:
  * nothing stored). */
