@@ -304,8 +304,9 @@ const schemas: Record<string, unknown> = {
     prepaidOutstanding: int('Prepaid cards issued and not yet redeemed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement, ever.', { minimum: 0 }),
     vendorOwed: int('What vendors owe back: refunds and dispute credits after their money was paid out (inside vendorPayable, negative there); recovered from the next settlement.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed'], {
-    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut, and 0 <= inFlight <= what the outboxes still hold.',
+    taxCollected: int('Sales tax in the tax:<country> accounts: collected at capture less given back by refunds.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected, and 0 <= inFlight <= what the outboxes still hold.',
   }),
   ShardAuditCurrency: obj({
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
@@ -315,8 +316,9 @@ const schemas: Record<string, unknown> = {
     disputeOwed: int('Disputes decided for the vendor whose reversal the user\'s available balance could not cover: left with the user, recorded as owed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement from this shard, ever.', { minimum: 0 }),
     vendorOwed: int('The sum of negative vendor payables in this shard.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed'], {
-    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut.',
+    taxCollected: int('Sales tax in this shard\'s tax:<country> accounts.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed', 'taxCollected'], {
+    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut + taxCollected.',
   }),
   ShardAudit: obj({
     shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },

@@ -279,13 +279,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
       type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number;
-        paidOut: number; vendorOwed: number };
+        paidOut: number; vendorOwed: number; taxCollected: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0 });
           t.paidOut += v.paidOut;
+          t.taxCollected += v.taxCollected; // sales tax in the tax:<country> accounts
           t.vendorOwed += v.vendorOwed;
           t.prepaidOutstanding += v.prepaidOutstanding;
           t.creditDrawn += v.creditDrawn;
@@ -299,13 +300,13 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         }
       }
       // Across shards: everything funded sits in an account, a hold, a vendor's payable, a prepaid
-      // card, in flight, or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
+      // card, in flight, in a tax authority's account (sales tax), or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
       // transfer may be seen debited and not yet credited (in flight), or credited while its sender
       // was read before the debit (in flight then counts it negative, and available twice): the
       // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
       // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
-        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut);
+        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut + t.taxCollected);
       const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
       lastAudit.conserved = conserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);

@@ -32,6 +32,13 @@ export const Entry = {
   contentPurchase: 'content-purchase',
   royaltyOut: 'royalty-out',
   royaltyIn: 'royalty-in',
+  // --- sales tax (seed 002 claim 12) ---
+  // At capture the tax part of the captured amount leaves the held funds for the country's tax
+  // authority (held:acc -> tax:CC) instead of the vendor's payable; a refund gives its tax share back
+  // (tax:CC -> avail:acc).
+  salesTax: 'sales-tax',
+  taxRefund: 'tax-refund',
+  // --- end sales tax ---
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -43,6 +50,8 @@ export const transitAccount = 'transit';
 export const prepaidAccount = 'prepaid';
 /** Money paid out to vendors by settlement: it has left the system (the bank transfer is outside it). */
 export const payoutAccount = 'payout';
+/** Sales tax collected for a country's tax authority (ISO 3166-1 alpha-2). */
+export const taxAccount = (country: string) => 'tax:' + country;
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
@@ -57,6 +66,7 @@ export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amou
 export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
   Entry.disputeCredit, Entry.disputeReversal, Entry.contentPurchase, Entry.royaltyIn,
+  Entry.salesTax, Entry.taxRefund, // sales tax
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
   Entry.payout, Entry.contentPurchase, Entry.royaltyOut];

@@ -106,3 +106,10 @@ export const purchasesListedMax = 200;
 export const contentViewLimitMax = 1_000_000;
 /** A content item's access window: 10 years of hours (fractions down to one second allowed). */
 export const contentAccessHoursMax = 87_840;
+
+// --- sales tax (seed 002 claim 12) ---
+/** A tax report's period: a year and a day of hours, so a calendar year (leap or not) fits in one. */
+export const taxReportHoursMax = 366 * 24 + 24;
+/** Hourly tax records one shard reads per report (an hour holds one per country and currency that
+ * sold in it); beyond, PERIOD_TOO_LONG: the report would not be answered in bounded time. */
+export const taxReportRecordsMax = 100_000;
