@@ -110,6 +110,9 @@ export class ControlPlane {
   /** Content items: ['i', itemId] -> the item; ['v', vendorId, createdAt, itemId] -> 1 (the vendor's
    * listing, oldest first); ['k', vendorId, idem] -> {fp, itemId} (registration is idempotent). */
   private readonly content: Database<any, Key>;
+  /** Sales tax: country (ISO 3166-1 alpha-2) -> basis points, and its copy in memory for authorize. */
+  private readonly taxRatesDb: Database<{ bp: number; at: number }, string>;
+  private readonly taxRateOf = new Map<string, number>();
   /** Registrations in progress, so two concurrent requests with one idem create one item. */
   private readonly contentPending = new Map<string, Promise<{ itemId: string } | 'conflict'>>();
   private alertSeq = 0;
@@ -139,6 +142,8 @@ export class ControlPlane {
     this.cards = this.env.openDB('cards', { encoding: 'msgpack' });
     this.settle = this.env.openDB('settle', { encoding: 'msgpack' });
     this.content = this.env.openDB('content', { encoding: 'msgpack' });
+    this.taxRatesDb = this.env.openDB('taxRates', { encoding: 'msgpack' });
+    for (const { key, value } of this.taxRatesDb.getRange()) this.taxRateOf.set(key, value.bp);
     for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
       for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
@@ -395,6 +400,22 @@ export class ControlPlane {
   async noteSettled(vendorId: string, at: number): Promise<void> {
     await this.settle.put(vendorId, { ...this.settle.get(vendorId), lastAt: at });
   }
+
+  // --- sales tax (seed 002 claim 12) ---
+  /** The rate of a country in basis points, or null when no rate is set (the purchase then carries 0). */
+  taxRate(country: string): number | null {
+    return this.taxRateOf.get(country) ?? null;
+  }
+
+  taxRates(): Array<{ country: string; basisPoints: number; updatedAt: string }> {
+    return [...this.taxRatesDb.getRange()].map(({ key, value }) => ({ country: key, basisPoints: value.bp, updatedAt: new Date(value.at).toISOString() }));
+  }
+
+  async setTaxRate(country: string, bp: number): Promise<void> {
+    await this.taxRatesDb.put(country, { bp, at: Date.now() });
+    this.taxRateOf.set(country, bp);
+  }
+  // --- end sales tax ---
 
   vendorIds(): string[] {
     return [...this.vendors.getKeys()] as string[];

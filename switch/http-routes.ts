@@ -28,6 +28,7 @@ import { installStatementRoutes } from './statement-routes.ts';
 import { installDisputeRoutes } from './dispute-routes.ts';
 import { installContentRoutes } from './content-routes.ts';
 import { installSettlementRoutes, type Settler } from './settlement.ts';
+import { installTaxRoutes } from './tax-routes.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
@@ -397,7 +398,8 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         return reply.json(200, { status: 'declined', code: 'ID_UNKNOWN' });
       }
       relay(reply, router.shardOf(partition), (tag) =>
-        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem, r.description, r.buyerIp, r.device], vendor.vendorId);
+        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem, r.description, r.buyerIp, r.device,
+          r.country === null ? null : [r.country, deps.control.taxRate(r.country) ?? 0]], vendor.vendorId);
     });
   }));
 
@@ -439,6 +441,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   installDisputeRoutes(app, deps, { relay, admin, vendorOf });
   installSettlementRoutes(app, deps, { admin, vendorOf });
   installContentRoutes(app, deps, { relay, vendorOf }); // content purchases and royalties (seed 003)
+  installTaxRoutes(app, deps, { admin }); // sales tax (seed 002 claim 12)
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {
