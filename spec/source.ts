@@ -69,6 +69,7 @@ const authViewProps = {
   decideBy: { ...ref('IsoTime'), description: 'Pending only: the deadline of the user\'s answer.' },
   code: { ...ref('AuthorizeDeclineCode'), description: 'Declined only (USER_DECLINED, FRAUD_SUSPECTED, CONFIRM_TIMEOUT, CARD_NOT_PRESENT).' },
   description: str('What the vendor told the user the purchase is, when it did.'),
+  tax: ref('TaxOfAuth'),
 };
 const authViewRequired = ['authId', 'status', 'amount', 'currency', 'captured', 'refunded', 'approvedAt', 'holdExpiresAt', 'idLast4'];
 const limitsProps = (value: unknown) => ({
@@ -133,6 +134,7 @@ const schemas: Record<string, unknown> = {
   Approved: obj({
     rid: ref('Rid'), status: { const: 'approved' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'),
     expiresAt: ref('IsoTime'), approval: ref('Approval'),
+    tax: { ...ref('TaxShown'), description: 'Sales tax, when the authorize named a country: shown next to the approval, not signed in it (the approval\'s fields are unchanged). amount: the tax part of the authorized amount.' },
   }, ['status', 'authId', 'amount', 'currency', 'expiresAt', 'approval'], { additionalProperties: false }),
   AuthorizeDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthorizeDeclineCode'), authId: { ...ref('AuthId'), description: 'Present when a pending authorization ended in this decline.' } },
     ['status', 'code'], { additionalProperties: false }),
@@ -142,16 +144,18 @@ const schemas: Record<string, unknown> = {
   AuthOpDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthOpDeclineCode') }, ['status', 'code'], { additionalProperties: false }),
   Pending: obj({
     rid: ref('Rid'), status: { const: 'pending' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'),
-    mode: { enum: ['confirm', 'card'] }, decideBy: ref('IsoTime'),
+    mode: { enum: ['confirm', 'card'] }, decideBy: ref('IsoTime'), tax: ref('TaxShown'),
   }, ['status', 'authId', 'amount', 'currency', 'mode', 'decideBy'], {
     additionalProperties: false,
     description: 'Confirmation or card mode: the hold is placed and the user decides by decideBy. The decision is pushed to the session that authorized (AuthEvent); after a reconnect, resume by authId (or GET /v1/auths/{authId}/approval). Capture, void and refund answer AUTH_PENDING meanwhile.',
   }),
-  Captured: obj({ rid: ref('Rid'), status: { const: 'captured' }, authId: ref('AuthId'), captured: ref('Amount'), released: int(undefined, { minimum: 0 }), currency: ref('Currency') },
+  Captured: obj({ rid: ref('Rid'), status: { const: 'captured' }, authId: ref('AuthId'), captured: ref('Amount'), released: int(undefined, { minimum: 0 }), currency: ref('Currency'),
+    tax: { ...ref('TaxShown'), description: 'Sales tax collected from this capture (the tax part of the captured amount).' } },
     ['status', 'authId', 'captured', 'released', 'currency'], { additionalProperties: false }),
   Voided: obj({ rid: ref('Rid'), status: { const: 'voided' }, authId: ref('AuthId'), released: ref('Amount'), currency: ref('Currency') },
     ['status', 'authId', 'released', 'currency'], { additionalProperties: false }),
-  Refunded: obj({ rid: ref('Rid'), status: { const: 'refunded' }, authId: ref('AuthId'), refunded: ref('Amount'), refundedTotal: ref('Amount'), currency: ref('Currency') },
+  Refunded: obj({ rid: ref('Rid'), status: { const: 'refunded' }, authId: ref('AuthId'), refunded: ref('Amount'), refundedTotal: ref('Amount'), currency: ref('Currency'),
+    tax: { ...ref('TaxShown'), description: 'Sales tax given back by this refund (its share of the tax collected, rounded down cumulatively).' } },
     ['status', 'authId', 'refunded', 'refundedTotal', 'currency'], { additionalProperties: false }),
   AuthView: obj(authViewProps, authViewRequired, { additionalProperties: false, description: 'The authorization as the switch holds it now. The signed approval is not repeated here: GET /v1/auths/{authId}/approval or resume answers it.' }),
   Hold: obj({ ...authViewProps, vendorId: ref('VendorId'), vendorName: nullable(str()) }, [...authViewRequired, 'vendorId', 'vendorName'], { additionalProperties: false, description: 'An open hold (held or pending) on the user\'s account.' }),
@@ -161,6 +165,7 @@ const schemas: Record<string, unknown> = {
     description: nullable(str('Shown to the user in confirmation and card prompts and in their holds.', { minLength: 1, maxLength: 200 })),
     buyerIp: nullable(str('The buyer\'s IP address (IPv4 or IPv6), for the live-session check of devicePolicy warn/enforce.')),
     device: nullable({ ...ref('Fingerprint'), description: 'The buyer\'s device fingerprint, for the device check of devicePolicy warn/enforce.' }),
+    country: nullable({ ...ref('Country'), description: 'Sales tax: the buyer\'s country. The amount is then tax included; the tax is its part at the country\'s rate (PUT /v1/admin/tax-rates), 0 for a country without a rate.' }),
   }, ['id', 'code', 'amount', 'currency', 'idem'], { additionalProperties: false }),
   CaptureRequest: obj({ authId: ref('AuthId'), amount: ref('Amount'), idem: ref('Idem') }, ['authId', 'idem'], { additionalProperties: false }),
   VoidRequest: obj({ authId: ref('AuthId'), idem: ref('Idem') }, ['authId', 'idem'], { additionalProperties: false }),
@@ -307,9 +312,10 @@ const schemas: Record<string, unknown> = {
     prepaidOutstanding: int('Prepaid cards issued and not yet redeemed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement, ever.', { minimum: 0 }),
     vendorOwed: int('What vendors owe back: refunds and dispute credits after their money was paid out (inside vendorPayable, negative there); recovered from the next settlement.', { minimum: 0 }),
+    taxCollected: int('Sales tax in the tax:<country> accounts: collected at capture less given back by refunds.', { minimum: 0 }),
     tokensSold: int('Money users paid for tokens (the tokens-sold ledger account). Tokens themselves are never counted in a currency.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'tokensSold'], {
-    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + tokensSold, and 0 <= inFlight <= what the outboxes still hold.',
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected', 'tokensSold'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected + tokensSold, and 0 <= inFlight <= what the outboxes still hold.',
   }),
   ShardAuditCurrency: obj({
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
@@ -319,8 +325,9 @@ const schemas: Record<string, unknown> = {
     disputeOwed: int('Disputes decided for the vendor whose reversal the user\'s available balance could not cover: left with the user, recorded as owed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement from this shard, ever.', { minimum: 0 }),
     vendorOwed: int('The sum of negative vendor payables in this shard.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed'], {
-    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut.',
+    taxCollected: int('Sales tax in this shard\'s tax:<country> accounts.', { minimum: 0 }),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed', 'taxCollected'], {
+    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut + taxCollected.',
   }),
   ShardAudit: obj({
     shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },
@@ -907,6 +914,30 @@ const paths: Record<string, Record<string, unknown>> = {
   },
 };
 
+// --- sales tax (seed 002 claim 12) ---
+schemas.Country = str('ISO 3166-1 alpha-2 country code.', { pattern: '^[A-Z]{2}$' });
+schemas.TaxShown = obj({
+  country: ref('Country'), basisPoints: int('The country\'s rate when the purchase was authorized (0: no rate set).', { minimum: 0, maximum: 10_000 }),
+  amount: int('Tax, minor units: round_half_up(amount × basisPoints / (10000 + basisPoints)) of a tax-included amount; refunds: their cumulative share, rounded down.', { minimum: 0 }),
+}, ['country', 'basisPoints', 'amount'], { additionalProperties: false });
+schemas.TaxOfAuth = obj({
+  country: ref('Country'), basisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), amount: int('The tax part of the authorized amount.', { minimum: 0 }),
+  collected: int('Collected at capture.', { minimum: 0 }), refunded: int('Given back by refunds (never more than collected).', { minimum: 0 }),
+}, ['country', 'basisPoints', 'amount', 'collected', 'refunded'], { additionalProperties: false, description: 'Sales tax, when the authorize named a country.' });
+schemas.TaxRate = obj({ country: ref('Country'), basisPoints: int('100 = 1 %.', { minimum: 0, maximum: 10_000 }) }, ['country', 'basisPoints'], { additionalProperties: false });
+schemas.TaxRateView = obj({ country: ref('Country'), basisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), updatedAt: ref('IsoTime') },
+  ['country', 'basisPoints', 'updatedAt'], { additionalProperties: false });
+schemas.TaxReport = obj({
+  from: ref('IsoTime'), to: ref('IsoTime'),
+  rows: { type: 'array', items: obj({
+    country: ref('Country'), currency: ref('Currency'),
+    sales: int('Taxable sales: captured amounts, tax included, of purchases that named the country.', { minimum: 0 }),
+    collected: int('Tax collected at capture.', { minimum: 0 }), refunded: int('Tax given back by refunds in the period.', { minimum: 0 }),
+    net: int('collected - refunded (negative when refunds of earlier sales outweigh the period\'s).'),
+  }, ['country', 'currency', 'sales', 'collected', 'refunded', 'net'], { additionalProperties: false }) },
+}, ['from', 'to', 'rows'], { additionalProperties: false, description: 'Per country and currency, sorted, merged across shards. Periods are whole UTC hours, from inclusive, to exclusive.' });
+// --- end sales tax ---
+
 // --- vendor settlement (seed 003 claims 16, 30) ---
 const figure = (description: string, extra: Record<string, unknown> = {}) => int(description, extra);
 schemas.SettlementFigures = obj({
@@ -914,7 +945,8 @@ schemas.SettlementFigures = obj({
   captured: figure('Captured in the period (gross).', { minimum: 0 }), payments: figure('Paid directly by users in the period.', { minimum: 0 }),
   refunded: figure('Refunded in the period.', { minimum: 0 }), disputeCredits: figure('Given back to users by disputes in the period.', { minimum: 0 }),
   disputeReversals: figure('Won back by disputes decided for the vendor in the period.', { minimum: 0 }),
-  fees: figure('Always 0: no fee is taken yet.', { minimum: 0 }), taxWithheld: figure('Always 0 until sales tax exists.', { minimum: 0 }),
+  fees: figure('Always 0: no fee is taken yet.', { minimum: 0 }),
+  taxWithheld: figure('Sales tax of the period: taken from the vendor\'s captures (captured and refunded are gross, tax included) less given back by its refunds; negative when refunds gave back more tax than the period\'s captures collected.'),
   payout: figure('Net paid out: opening + captured + payments - refunded - disputeCredits + disputeReversals - fees - taxWithheld, when positive.', { minimum: 0 }),
   carried: figure('Left in the payable for the next settlement (0, or negative when the vendor owes).', { maximum: 0 }),
 }, ['opening', 'captured', 'payments', 'refunded', 'disputeCredits', 'disputeReversals', 'fees', 'taxWithheld', 'payout', 'carried'], { additionalProperties: false });
@@ -962,6 +994,28 @@ Object.assign(paths, {
       parameters: [pathParam('vendorId', ref('VendorId'))],
       requestBody: optionalBody(obj({}, [], { additionalProperties: false })),
       responses: { 200: json(ref('Settlement'), 'The settlement (currencies empty when nothing was pending)'), ...errors(400, 401, 404, 413, 415, 503) },
+    },
+  },
+  // --- sales tax (seed 002 claim 12) ---
+  '/v1/admin/tax-rates': {
+    put: {
+      operationId: 'setTaxRate', summary: 'Set a country\'s sales tax rate (applies to authorizations made after it)', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(ref('TaxRate')),
+      responses: { 200: json(ref('TaxRateView'), 'The rate now'), ...errors(400, 401, 413, 415) },
+    },
+    get: {
+      operationId: 'taxRates', summary: 'Every country\'s sales tax rate', tags: ['operators'], security: bearer('adminToken'),
+      responses: { 200: json(obj({ rates: { type: 'array', items: ref('TaxRateView') } }, ['rates'], { additionalProperties: false }), 'Rates'), ...errors(401) },
+    },
+  },
+  '/v1/admin/tax/report': {
+    get: {
+      operationId: 'taxReport', summary: 'Sales tax per country and currency for a period: taxable sales, collected, refunded, net', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [
+        { ...query('from', ref('IsoTime'), 'Start (inclusive), on a whole UTC hour.'), required: true },
+        { ...query('to', ref('IsoTime'), 'End (exclusive), on a whole UTC hour; at most 8808 hours after from.'), required: true },
+      ],
+      responses: { 200: json(ref('TaxReport'), 'The report'), ...errors(400, 401, 422, 503) },
     },
   },
   '/v1/admin/settlements': {

@@ -112,6 +112,9 @@ export class ControlPlane {
   private readonly content: Database<any, Key>;
   /** Tokens: the operator's price of one token per currency (minor units). */
   private readonly tokenPrices: Database<{ p: number; at: number }, string>;
+  /** Sales tax: country (ISO 3166-1 alpha-2) -> basis points, and its copy in memory for authorize. */
+  private readonly taxRatesDb: Database<{ bp: number; at: number }, string>;
+  private readonly taxRateOf = new Map<string, number>();
   /** Registrations in progress, so two concurrent requests with one idem create one item. */
   private readonly contentPending = new Map<string, Promise<{ itemId: string } | 'conflict'>>();
   private alertSeq = 0;
@@ -130,7 +133,8 @@ export class ControlPlane {
       noSync: durability === 'nosync',
       overlappingSync: false,
       compression: false,
-      // Eight named databases today (content items are the eighth); room for a few more.
+      // Ten named databases today (content items the eighth, token prices the ninth, tax rates the
+      // tenth); room for two more.
       maxDbs: 12,
     });
     this.users = this.env.openDB('users', { encoding: 'msgpack' });
@@ -142,6 +146,8 @@ export class ControlPlane {
     this.settle = this.env.openDB('settle', { encoding: 'msgpack' });
     this.content = this.env.openDB('content', { encoding: 'msgpack' });
     this.tokenPrices = this.env.openDB('tokprices', { encoding: 'msgpack' }); // tokens (the ninth)
+    this.taxRatesDb = this.env.openDB('taxRates', { encoding: 'msgpack' }); // sales tax (the tenth)
+    for (const { key, value } of this.taxRatesDb.getRange()) this.taxRateOf.set(key, value.bp);
     for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
       for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
@@ -412,6 +418,21 @@ export class ControlPlane {
     await this.tokenPrices.put(currency, { p: priceMinor, at: Date.now() });
   }
   // --- end tokens ---
+  // --- sales tax (seed 002 claim 12) ---
+  /** The rate of a country in basis points, or null when no rate is set (the purchase then carries 0). */
+  taxRate(country: string): number | null {
+    return this.taxRateOf.get(country) ?? null;
+  }
+
+  taxRates(): Array<{ country: string; basisPoints: number; updatedAt: string }> {
+    return [...this.taxRatesDb.getRange()].map(({ key, value }) => ({ country: key, basisPoints: value.bp, updatedAt: new Date(value.at).toISOString() }));
+  }
+
+  async setTaxRate(country: string, bp: number): Promise<void> {
+    await this.taxRatesDb.put(country, { bp, at: Date.now() });
+    this.taxRateOf.set(country, bp);
+  }
+  // --- end sales tax ---
 
   vendorIds(): string[] {
     return [...this.vendors.getKeys()] as string[];

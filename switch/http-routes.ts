@@ -29,6 +29,7 @@ import { installDisputeRoutes } from './dispute-routes.ts';
 import { installContentRoutes } from './content-routes.ts';
 import { installTokenRoutes } from './token-routes.ts';
 import { installSettlementRoutes, type Settler } from './settlement.ts';
+import { installTaxRoutes } from './tax-routes.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
   bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
@@ -280,14 +281,15 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
       type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number;
-        paidOut: number; vendorOwed: number; tokensSold: number };
+        paidOut: number; vendorOwed: number; taxCollected: number; tokensSold: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, tokensSold: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, tokensSold: 0 });
           t.tokensSold += s.tokensSold?.[c] ?? 0; // tokens: money users paid for tokens
           t.paidOut += v.paidOut;
+          t.taxCollected += v.taxCollected; // sales tax in the tax:<country> accounts
           t.vendorOwed += v.vendorOwed;
           t.prepaidOutstanding += v.prepaidOutstanding;
           t.creditDrawn += v.creditDrawn;
@@ -301,13 +303,15 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         }
       }
       // Across shards: everything funded sits in an account, a hold, a vendor's payable, a prepaid
-      // card, in flight, or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
+      // card, in flight, in a tax authority's account (sales tax), in tokens-sold (money paid for
+      // tokens), or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
       // transfer may be seen debited and not yet credited (in flight), or credited while its sender
       // was read before the debit (in flight then counts it negative, and available twice): the
       // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
       // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
-        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut + t.tokensSold);
+        && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut
+          + t.taxCollected + t.tokensSold);
       // Tokens: their own unit, summed apart from every currency (each shard checked its own identity).
       const tokens = { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0 };
       for (const s of shards) for (const k of Object.keys(tokens) as Array<keyof typeof tokens>) tokens[k] += s.tokens?.[k] ?? 0;
@@ -401,7 +405,8 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         return reply.json(200, { status: 'declined', code: 'ID_UNKNOWN' });
       }
       relay(reply, router.shardOf(partition), (tag) =>
-        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem, r.description, r.buyerIp, r.device], vendor.vendorId);
+        [Op.authorize, 0, tag, Format.http, null, vendor.vendorId, r.id, r.code, r.amount, r.currency, r.idem, r.description, r.buyerIp, r.device,
+          r.country === null ? null : [r.country, deps.control.taxRate(r.country) ?? 0]], vendor.vendorId);
     });
   }));
 
@@ -443,6 +448,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   installDisputeRoutes(app, deps, { relay, admin, vendorOf });
   installSettlementRoutes(app, deps, { admin, vendorOf });
   installContentRoutes(app, deps, { relay, vendorOf }); // content purchases and royalties (seed 003)
+  installTaxRoutes(app, deps, { admin }); // sales tax (seed 002 claim 12)
   installTokenRoutes(app, deps, { relay, admin, vendorOf }); // micropayment tokens (seed 003)
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 

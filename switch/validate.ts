@@ -67,10 +67,12 @@ export function checkCurrency(v: unknown): string | InputError {
 export interface AuthorizeReq {
   id: string; code: string; amount: number; currency: string; idem: string;
   description: string | null; buyerIp: string | null; device: string | null;
+  /** Sales tax: the buyer's country, ISO 3166-1 alpha-2 (null: not sent, no tax). */
+  country: string | null;
 }
 export interface AuthOpReq { authId: string; amount: number | null; idem: string }
 
-const authorizeFields = new Set(['op', 'rid', 'id', 'code', 'amount', 'currency', 'idem', 'description', 'buyerIp', 'device']);
+const authorizeFields = new Set(['op', 'rid', 'id', 'code', 'amount', 'currency', 'idem', 'description', 'buyerIp', 'device', 'country']);
 const authOpFields = new Set(['op', 'rid', 'authId', 'amount', 'idem']);
 
 export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | InputError {
@@ -103,7 +105,20 @@ export function checkAuthorize(o: Record<string, unknown>): AuthorizeReq | Input
     if (d instanceof InputError) return d;
     device = d;
   }
-  return { id: o.id, code: o.code, amount, currency, idem, description, buyerIp, device };
+  let country: string | null = null;
+  if (o.country !== undefined && o.country !== null) {
+    const c = checkCountry(o.country);
+    if (c instanceof InputError) return c;
+    country = c;
+  }
+  return { id: o.id, code: o.code, amount, currency, idem, description, buyerIp, device, country };
+}
+
+/** A country code in the shape of ISO 3166-1 alpha-2: two capital letters. Whether the country has a
+ * tax rate is not an input error (a country without one carries 0 tax). */
+export function checkCountry(v: unknown): string | InputError {
+  if (typeof v !== 'string' || !/^[A-Z]{2}$/.test(v)) return bad('country must be an ISO 3166-1 alpha-2 code such as "DE"');
+  return v;
 }
 
 /** C0 and C1 controls (a terminal reads some C1 as escapes), line and paragraph separators, and

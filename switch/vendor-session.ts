@@ -139,7 +139,7 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
     message: (ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean) => {
       // An exception here is our bug; it costs one frame an INTERNAL error, never the process.
       try {
-        onFrame(ws, message, isBinary, router, guard);
+        onFrame(ws, message, isBinary, router, guard, control);
       } catch (err) {
         console.error('frame failed:', err);
         replyError(ws, isBinary ? Format.wsMsgpack : Format.wsJson, null, 'INTERNAL', 'internal error');
@@ -158,7 +158,8 @@ export function installVendorSessions(app: TemplatedApp, router: ShardRouter, co
   });
 }
 
-function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard): void {
+function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boolean, router: ShardRouter, guard: EnumerationGuard,
+  control: ControlPlane): void {
   const d = ws.getUserData();
   const receivedAt = clockMicrosU32();
   const format: FormatCode = isBinary ? Format.wsMsgpack : Format.wsJson;
@@ -193,7 +194,9 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       shard = router.shardOf(partition);
       const cmd: AuthorizeCmd = [Op.authorize, d.sessionId, receivedAt, format, rid, d.vendorId, r.id, r.code, r.amount, r.currency, r.idem];
       // The optional fields travel only when sent, so the common command stays short.
-      if (r.description !== null || r.buyerIp !== null || r.device !== null) cmd.push(r.description, r.buyerIp, r.device);
+      if (r.description !== null || r.buyerIp !== null || r.device !== null || r.country !== null) cmd.push(r.description, r.buyerIp, r.device);
+      // Sales tax: the switch resolves the rate, so the shard never looks it up (no rate: 0).
+      if (r.country !== null) cmd.push([r.country, control.taxRate(r.country) ?? 0]);
       const delay = guard.delayMs(d.vendorId);
       if (delay > 0) {
         // A vendor presenting many unknown IDs is slowed: its authorizations wait (they still count

@@ -93,6 +93,10 @@ const matrix: Record<string, Row> = {
   'POST /v1/admin/vendors/:vendorId/unsuspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/unsuspend', body: {} },
   'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
   'POST /v1/admin/credit/applications/:applicationId/decide': { who: 'admin', path: '/v1/admin/credit/applications/ca_000000000000000000000000/decide', body: { decision: 'accept' } },
+  // --- sales tax ---
+  'PUT /v1/admin/tax-rates': { who: 'admin', path: '/v1/admin/tax-rates', body: { country: 'ZZ', basisPoints: 0 } },
+  'GET /v1/admin/tax-rates': { who: 'admin', path: '/v1/admin/tax-rates' },
+  'GET /v1/admin/tax/report': { who: 'admin', path: '/v1/admin/tax/report?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z' },
   'GET /v1/admin/disputes': { who: 'admin', path: '/v1/admin/disputes?status=contested' },
   // --- tokens ---
   'PUT /v1/admin/token-prices': { who: 'admin', path: '/v1/admin/token-prices', body: { currency: 'USD', priceMinor: 5 } },

@@ -139,6 +139,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await moneyRoutes(A);
     await disputeRoutes(A);
     await settlementRoutes(A);
+    await taxRoutes(A);
     await contentRoutes();
     await tokenRoutes(A); // tokens
 
@@ -444,6 +445,33 @@ async function settlementRoutes(A: string): Promise<void> {
   await call('GET', '/v1/admin/settlements', {}, { expect: 401 });
 }
 
+// --- sales tax (seed 002 claim 12) ---
+async function taxRoutes(A: string): Promise<void> {
+  expect(await call('PUT', '/v1/admin/tax-rates', {}, { token: A, body: { country: 'SE', basisPoints: 2500 }, expect: 200 })).toMatchObject({ country: 'SE', basisPoints: 2500 });
+  await call('PUT', '/v1/admin/tax-rates', {}, { token: A, body: { country: 'se', basisPoints: 2500 }, expect: 400 });
+  await call('PUT', '/v1/admin/tax-rates', {}, { body: { country: 'SE', basisPoints: 2500 }, expect: 401 });
+  expect((await call('GET', '/v1/admin/tax-rates', {}, { token: A, expect: 200 })).rates).toContainEqual(expect.objectContaining({ country: 'SE', basisPoints: 2500 }));
+  const vendor = await call('POST', '/v1/admin/vendors', {}, { token: A, body: { name: 'Spec Tax' }, expect: 201 });
+  const user = await call('POST', '/v1/users', {}, { body: { email: `spectax${Date.now()}@example.com`, password: 'correct horse battery', currency: 'USD' }, expect: 201 });
+  await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: user.accountId }, { token: A, body: { amount: 10_000, currency: 'USD', idem: 'spec-tfund' }, expect: 200 });
+  const K = vendor.apiKey;
+  const id = await call('POST', '/v1/ids', {}, { token: user.token, body: { idem: 'spec-t1' }, expect: 201 });
+  const a = await call('POST', '/v1/authorize', {}, { token: K, body: { id: id.id, code: id.code, amount: 1250, currency: 'USD', idem: 'spec-t1', country: 'SE' }, expect: 200 });
+  expect(a.tax).toEqual({ country: 'SE', basisPoints: 2500, amount: 250 });
+  expect((await call('POST', '/v1/capture', {}, { token: K, body: { authId: a.authId, idem: 'spec-tc' }, expect: 200 })).tax).toMatchObject({ amount: 250 });
+  expect((await call('POST', '/v1/refund', {}, { token: K, body: { authId: a.authId, amount: 125, idem: 'spec-tr' }, expect: 200 })).tax).toMatchObject({ amount: 25 });
+  expect((await call('GET', '/v1/auths/{authId}', { authId: a.authId }, { token: K, expect: 200 })).tax).toEqual({ country: 'SE', basisPoints: 2500, amount: 250, collected: 250, refunded: 25 });
+  expect(await call('POST', '/v1/admin/vendors/{vendorId}/settle', { vendorId: vendor.vendorId }, { token: A, expect: 200 }))
+    .toMatchObject({ currencies: { USD: { captured: 1250, refunded: 125, taxWithheld: 225, payout: 900 } } });
+  const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+  const period = `from=${new Date(hour - 3_600_000).toISOString()}&to=${new Date(hour + 3_600_000).toISOString()}`;
+  expect((await call('GET', '/v1/admin/tax/report', {}, { token: A, query: period, expect: 200 })).rows)
+    .toContainEqual({ country: 'SE', currency: 'USD', sales: 1250, collected: 250, refunded: 25, net: 225 });
+  await call('GET', '/v1/admin/tax/report', {}, { token: A, query: 'from=2026-01-01T00:10:00Z&to=2026-01-02T00:00:00Z', expect: 400 });
+  await call('GET', '/v1/admin/tax/report', {}, { token: A, query: 'from=2020-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', expect: 422 });
+  await call('GET', '/v1/admin/tax/report', {}, { token: K, query: period, expect: 401 });
+}
+
 /** Validate a frame against a message of spec/asyncapi.json: `#/channels/<channel>/messages/<name>`. */
 function frameMatches(messageRef: string, frame: unknown): boolean {
   return ajv.validate({ $ref: `asyncapi#${messageRef.slice(1)}/payload` }, frame) as boolean;
@@ -498,6 +526,11 @@ describe('vendor WebSocket replies, validated against spec/asyncapi.json', () =>
     const a = await run('authorize', { op: 'authorize', rid: 1, id: id.id, code: id.code, amount: 900, currency: 'USD', idem: 'ws-a' });
     expect(a.status).toBe('approved');
     await run('authorize', { op: 'authorize', rid: 2, id: id.id, code: id.code, amount: 900, currency: 'USD', idem: 'ws-a2' });
+    // Sales tax: the frame's country, and the tax shown next to the approval.
+    const idTax = await issueId(s, fu.token);
+    const taxed = await send({ op: 'authorize', rid: 21, id: idTax.id, code: idTax.code, amount: 100, currency: 'USD', idem: 'ws-tax', country: 'NO' });
+    check('authorize', { op: 'authorize', rid: 21, id: idTax.id, code: idTax.code, amount: 100, currency: 'USD', idem: 'ws-tax', country: 'NO' }, taxed);
+    expect(taxed).toMatchObject({ status: 'approved', tax: { country: 'NO', basisPoints: 0, amount: 0 } });
     await run('capture', { op: 'capture', rid: 3, authId: a.authId, amount: 500, idem: 'ws-c' });
     await run('refund', { op: 'refund', rid: 4, authId: a.authId, amount: 100, idem: 'ws-r' });
     await run('void', { op: 'void', rid: 5, authId: a.authId, idem: 'ws-v' });

@@ -82,7 +82,11 @@ export const Op = {
   /** Open a purchase: counts one view within its limits and answers the content's URL. */
   purchaseOpen: 38,
   // --- end content ---
-  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4); 39..42 left to sales tax ---
+  // --- sales tax (seed 002 claim 12) ---
+  /** One shard's tax figures for a period, per country and currency (the switch merges every shard's). */
+  taxReport: 39,
+  // --- end sales tax ---
+  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4); 39 is sales tax's, 40..42 left free ---
   /** A user buys tokens with money at the operator's price: money to tokens-sold, tokens issued. */
   tokenBuy: 43,
   /** Incentive tokens to a user: by us (newly issued) or by a vendor (from its token payable here). */
@@ -112,7 +116,9 @@ export type AuthorizeCmd = [op: 1, session: number, tag: number, format: FormatC
   vendorId: string, id: string, code: string, amount: number, currency: string, idem: string,
   /** What the vendor tells the user the purchase is (confirmation prompts), the buyer's IP and device
    * fingerprint (live-session and device checks); null when not sent. */
-  description?: string | null, buyerIp?: string | null, device?: string | null];
+  description?: string | null, buyerIp?: string | null, device?: string | null,
+  /** Sales tax: the buyer's country and its rate, resolved by the switch (null: no country sent). */
+  tax?: TaxRate | null];
 export type AuthOpCmd = [op: 2 | 3 | 4, session: number, tag: number, format: FormatCode, rid: Rid | null,
   vendorId: string, authId: string, amount: number | null, idem: string];
 export type GetAuthCmd = [op: 5, session: number, tag: number, format: FormatCode, rid: Rid | null,
@@ -179,7 +185,7 @@ export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | F
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
   | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds
-  | TokenCmds;
+  | TaxReportCmd | TokenCmds;
 
 // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4) ---
 /** Tokens are counted in whole tokens, never in money: the journal writes their legs with this unit in
@@ -206,6 +212,34 @@ export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT
  * bought + granted = held + incentive + vendor + expired at every commit. */
 export interface TokenAudit { bought: number; granted: number; held: number; incentive: number; vendor: number; expired: number }
 // --- end tokens ---
+
+// --- sales tax (seed 002 claim 12) ---
+/** A country's rate as the switch sends it with an authorize: ISO 3166-1 alpha-2, basis points 0..10000. */
+export type TaxRate = [country: string, basisPoints: number];
+/** Period [fromMs, toMs), whole UTC hours (the shard keeps its figures per hour). */
+export type TaxReportCmd = [op: 39, session: 0, tag: number, format: 2, rid: null, fromMs: number, toMs: number];
+/** One country and currency of a tax report: taxable sales (captured amounts, tax included, of
+ * purchases that named the country), tax collected at capture, tax given back by refunds, net. */
+export interface TaxFigures { sales: number; collected: number; refunded: number; net: number }
+/**
+ * The tax part of a tax-included amount: amount × bp / (10000 + bp), rounded half up, in integers.
+ * The rest is the vendor's, so amount = tax + vendor part to the unit. BigInt because amount × bp
+ * can pass 2^53 (amount ≤ 10^12, bp ≤ 10^4).
+ */
+export function taxOfGross(amount: number, bp: number): number {
+  const d = 10_000n + BigInt(bp);
+  return Number((2n * BigInt(amount) * BigInt(bp) + d) / (2n * d));
+}
+/**
+ * The tax a refund gives back: proportional to the refunded share of the capture, cumulative and
+ * rounded down, so the refunds of a capture give back exactly the tax collected when they reach the
+ * capture, and never more: floor(collected × refundedAfter / captured) − taxRefundedBefore.
+ */
+export function taxOfRefund(collected: number, captured: number, refundedBefore: number, refundedAfter: number, taxRefundedBefore: number): number {
+  if (captured === 0) return 0;
+  return Number(BigInt(collected) * BigInt(refundedAfter) / BigInt(captured)) - taxRefundedBefore;
+}
+// --- end sales tax ---
 
 // --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) ---
 /** What the buyer's shard needs of a content item (the switch reads it from the control plane; items
@@ -372,7 +406,9 @@ export interface ShardAudit {
     disputeCredited: number; disputeOwed: number;
     /** Settlement: paid out to vendors so far, and what vendors owe back (the sum of negative payables:
      * refunds and dispute credits after their money was paid out; recovered from the next payout). */
-    paidOut: number; vendorOwed: number }>;
+    paidOut: number; vendorOwed: number;
+    /** Sales tax collected into the tax:<country> accounts, less what refunds gave back. */
+    taxCollected: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;

@@ -45,6 +45,13 @@ export const Entry = {
   tokenSpend: 'token-spend',
   tokenExpire: 'token-expire',
   // --- end tokens ---
+  // --- sales tax (seed 002 claim 12) ---
+  // At capture the tax part of the captured amount leaves the held funds for the country's tax
+  // authority (held:acc -> tax:CC) instead of the vendor's payable; a refund gives its tax share back
+  // (tax:CC -> avail:acc).
+  salesTax: 'sales-tax',
+  taxRefund: 'tax-refund',
+  // --- end sales tax ---
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -56,6 +63,8 @@ export const transitAccount = 'transit';
 export const prepaidAccount = 'prepaid';
 /** Money paid out to vendors by settlement: it has left the system (the bank transfer is outside it). */
 export const payoutAccount = 'payout';
+/** Sales tax collected for a country's tax authority (ISO 3166-1 alpha-2). */
+export const taxAccount = (country: string) => 'tax:' + country;
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
@@ -80,6 +89,7 @@ export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
   Entry.disputeCredit, Entry.disputeReversal, Entry.contentPurchase, Entry.royaltyIn,
   Entry.tokenPurchase, // tokens: the money leg only (token legs touch no avail: or held:)
+  Entry.salesTax, Entry.taxRefund, // sales tax
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
   Entry.payout, Entry.contentPurchase, Entry.royaltyOut];

@@ -120,3 +120,9 @@ export const incentiveLotsMax = 64;
 /** How far ahead an incentive lot may expire (ten years). */
 export const incentiveExpiryMsMax = 10 * 366 * 24 * 3600 * 1000;
 // --- end tokens ---
+// --- sales tax (seed 002 claim 12) ---
+/** A tax report's period: a year and a day of hours, so a calendar year (leap or not) fits in one. */
+export const taxReportHoursMax = 366 * 24 + 24;
+/** Hourly tax records one shard reads per report (an hour holds one per country and currency that
+ * sold in it); beyond, PERIOD_TOO_LONG: the report would not be answered in bounded time. */
+export const taxReportRecordsMax = 100_000;

@@ -19,7 +19,9 @@ const approvalArb: fc.Arbitrary<ApprovalReply> = fc.record({
   size: fc.integer({ min: 1, max: 100_000 }),
   path: fc.array(hex(64), { maxLength: 20 }),
   sig: hex(128),
-});
+  // Sales tax: shown next to the approval when the purchase named a country.
+  tax: fc.option(fc.record({ country: fc.stringMatching(/^[A-Z]{2}$/), basisPoints: fc.integer({ min: 0, max: 10_000 }), amount: fc.nat() }), { nil: undefined }),
+}, { requiredKeys: ['rid', 'authId', 'vendorId', 'amount', 'currency', 'approvedAt', 'expiresAt', 'idLast4', 'kid', 'root', 'index', 'size', 'path', 'sig'] });
 
 describe('ReplyWriter', () => {
   it('hand-encoded approvals decode to the same object msgpackr would encode', () => {

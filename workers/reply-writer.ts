@@ -21,7 +21,7 @@ const K = {
   rid: key('rid'), status: key('status'), approved: key('approved'), authId: key('authId'), amount: key('amount'),
   currency: key('currency'), expiresAt: key('expiresAt'), approval: key('approval'), vendorId: key('vendorId'),
   approvedAt: key('approvedAt'), idLast4: key('idLast4'), kid: key('kid'), root: key('root'), index: key('index'),
-  size: key('size'), path: key('path'), sig: key('sig'),
+  size: key('size'), path: key('path'), sig: key('sig'), tax: key('tax'),
 };
 
 export interface ApprovalReply {
@@ -39,6 +39,8 @@ export interface ApprovalReply {
   size: number;
   path: string[];
   sig: string;
+  /** Sales tax: shown next to the approval, never inside it (its canonical fields are signed). */
+  tax?: { country: string; basisPoints: number; amount: number };
 }
 
 /** The reply object of an approval, for the encoders that take objects (JSON, HTTP, tests). */
@@ -54,6 +56,7 @@ export function approvalObject(a: ApprovalReply, withRid: boolean): Record<strin
       expiresAt: a.expiresAt, idLast4: a.idLast4, kid: a.kid, root: a.root, index: a.index, size: a.size,
       path: a.path, sig: a.sig,
     },
+    ...(a.tax ? { tax: a.tax } : {}),
   };
   return withRid ? { rid: a.rid, ...body } : body;
 }
@@ -151,7 +154,7 @@ export class ReplyWriter {
 
   /** An approval as a msgpack WebSocket frame. */
   approvalMsgpack(a: ApprovalReply): void {
-    this.map(7);
+    this.map(a.tax ? 8 : 7);
     this.bytes(K.rid);
     if (typeof a.rid === 'string') this.str(a.rid);
     else if (a.rid === null) this.bytes(packr.pack(null));
@@ -195,6 +198,10 @@ export class ReplyWriter {
     for (const p of a.path) this.str(p);
     this.bytes(K.sig);
     this.str(a.sig);
+    if (a.tax) {
+      this.bytes(K.tax);
+      this.msgpack(a.tax);
+    }
   }
 
   /** Any other reply, through msgpackr. */

@@ -22,6 +22,7 @@ import { unpack } from 'msgpackr';
 import {
   Format, Op, C_FORMAT, C_OP, C_RID, C_SESSION, C_TAG, REPLY_STRIDE, REPLY_UNKNOWN_ID, opBits,
   type Command, type ToShard, type FromShard, type ErrorCode, type ShardEvent, errorHttpStatus,
+  taxOfGross,
 } from './contract.ts';
 import { ShardState, isoOf, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
@@ -401,6 +402,7 @@ function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
     approvedAt: isoOf(o.auth.at), expiresAt: isoOf(o.auth.hx), idLast4: o.auth.l4,
     kid: s.kid, root: s.tree.rootHex, index: o.auth.ix, size: s.tree.size, path: s.tree.pathHex(o.auth.ix), sig: s.sigHex,
   };
+  if (o.auth.tx) a.tax = { country: o.auth.tx[0], basisPoints: o.auth.tx[1], amount: taxOfGross(o.auth.amt, o.auth.tx[1]) };
   if (o.push) {
     // A pending authorization the user approved: the vendor hears it as an event.
     outEvents.push({

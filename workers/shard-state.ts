@@ -44,9 +44,10 @@ import {
   type OpenDisputeCmd, type DisputeRespondCmd, type DisputeDecideCmd, type ListDisputesCmd, type DisputeStatus,
   type SettleVendorCmd, type ListSettlementsCmd, type VendorPayablesCmd, type SettlementPart, type SettlementFigures,
   type ContentBuyCmd, type PurchasesCmd, type PurchaseOpenCmd, royaltyOf,
+  type TaxReportCmd, type TaxFigures, taxOfGross, taxOfRefund,
   type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
 } from './contract.ts';
-import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, type JournalEntry } from './ledger-names.ts';
+import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, type JournalEntry } from './ledger-names.ts';
 import {
   tokensSoldAccount, tokensIssuedAccount, tokensGrantedAccount, tokensExpiredAccount, tokenAccount, incentiveAccount, vendorTokenAccount,
 } from './ledger-names.ts';
@@ -57,6 +58,7 @@ import {
   statementEntriesMax, historyScanMax, legacyWalkMax,
   disputeWindowMs, disputesListedMax, disputesScannedMax,
   settlementsListedMax, vendorPayablesListedMax, purchasesListedMax,
+  taxReportRecordsMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -140,6 +142,11 @@ export interface AuthRecord {
   dc?: string;          // declined: why
   sh?: number;          // hour bucket its amount was counted in (spending limits), if counted
   dp?: DisputeRecord;   // the user disputed the charge
+  // --- sales tax ---
+  tx?: [country: string, bp: number]; // the buyer's country and its rate at authorization
+  tc?: number;          // tax collected at capture (tax:country)
+  tr?: number;          // tax given back by refunds so far (≤ tc)
+  // --- end sales tax ---
 }
 
 /** A dispute, kept on its authorization (one per authorization). Rare, so the names are readable. */
@@ -187,8 +194,10 @@ interface IdemRecord {
  * prepaid cards outstanding (p), paid out to vendors by settlement (s). The shard's invariant:
  * f + i = a + h + v + o + p + s. */
 interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: number; p?: number; s?: number;
+  /** Sales tax in the tax:<country> accounts (collected less refunded); absent before sales tax. */
+  x?: number;
   /** Tokens: money users paid for tokens (the tokens-sold account), so the invariant reads
-   * f + i = a + h + v + o + p + s + tk. Tokens themselves are never in here: see TokenTotals. */
+   * f + i = a + h + v + o + p + s + x + tk. Tokens themselves are never in here: see TokenTotals. */
   tk?: number }
 
 // --- tokens ---
@@ -204,7 +213,10 @@ interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number;
  * currency: [opening (the payable the last settlement left, absent before the first), captured,
  * payments, refunded, dispute credits, dispute reversals]. Updated from the journal legs of every
  * transaction (writeHistory), so the figures of a settlement need no scan of the history. */
-interface VendorSumRecord { since: number | null; pos: number; c: Record<string, [opening: number | null, cap: number, pay: number, ref: number, dc: number, dr: number]> }
+interface VendorSumRecord { since: number | null; pos: number; c: Record<string, [opening: number | null, cap: number, pay: number, ref: number, dc: number, dr: number,
+  /** Sales tax withheld: the tax legs of the vendor's captures less those of its refunds (cap and ref
+   * are gross, tax included); absent in records written before sales tax. */
+  tax?: number]> }
 
 /** A prepaid card in its home shard: value, currency, batch, and whether (and into which account) it
  * was redeemed. */
@@ -552,6 +564,7 @@ export class ShardState {
       case Op.contentBuy: return this.contentBuy(cmd as ContentBuyCmd);
       case Op.purchases: return this.listPurchases(cmd as PurchasesCmd);
       case Op.purchaseOpen: return this.purchaseOpen(cmd as PurchaseOpenCmd);
+      case Op.taxReport: return this.taxReport(cmd as TaxReportCmd);
       case Op.tokenBuy: return this.tokenBuy(cmd as TokenBuyCmd);
       case Op.tokenGrant: return this.tokenGrant(cmd as TokenGrantCmd);
       case Op.tokenSpend: return this.tokenSpend(cmd as TokenSpendCmd);
@@ -575,7 +588,10 @@ export class ShardState {
 
     // Idempotency for authorize lives in the ID record itself: every attempt on an ID is kept there
     // as [vendor, idem, fingerprint, result], so an approval costs no separate idempotency write.
-    const fp = amount + '|' + currency + '|' + codeMac.toString('hex', 0, 8);
+    const tax = cmd[14] ?? null;
+    // Sales tax: the country is part of the request (a retry naming another is a conflict); its rate
+    // is not (an operator may change it between the attempt and its retry).
+    const fp = amount + '|' + currency + '|' + codeMac.toString('hex', 0, 8) + (tax ? '|' + tax[0] : '');
     for (const a of rec.att) {
       if (a[0] !== vendorId || a[1] !== idem) continue;
       if (a[2] !== fp) return this.error(cmd, 'IDEMPOTENCY_CONFLICT', 'this idempotency key was used with other parameters');
@@ -674,6 +690,10 @@ export class ShardState {
     };
     if (spendHour !== null) auth.sh = spendHour;
     if (description != null) auth.ds = description;
+    if (tax) {
+      assert(/^[A-Z]{2}$/.test(tax[0]) && Number.isSafeInteger(tax[1]) && tax[1] >= 0 && tax[1] <= 10_000, 'a bad tax rate from the switch');
+      auth.tx = [tax[0], tax[1]];
+    }
     this.txHolds.push(authId);
     if (mode === 'confirm' || mode === 'card') {
       auth.st = AuthState.pending;
@@ -717,7 +737,7 @@ export class ShardState {
   }
 
   private pendingBody(authId: string, auth: AuthRecord): Record<string, unknown> {
-    return { status: 'pending', authId, amount: auth.amt, currency: auth.cur, mode: auth.md, decideBy: isoOf(auth.dl!) };
+    return { status: 'pending', authId, amount: auth.amt, currency: auth.cur, mode: auth.md, decideBy: isoOf(auth.dl!), ...taxShown(auth) };
   }
 
   private askEvent(authId: string, auth: AuthRecord, session: number, format: number): ShardEvent {
@@ -881,19 +901,30 @@ export class ShardState {
     account.bal -= amount;
     this.assertAccount(account);
     this.uncountSpend(account, auth, released);
+    // Sales tax: the tax part of the captured amount (tax included, rounded half up) goes to the
+    // country's tax account; the vendor's payable gets the rest. Zero-amount legs are not written.
+    const tax = auth.tx ? taxOfGross(amount, auth.tx[1]) : 0;
+    const net = amount - tax;
+    assert(tax >= 0 && net >= 0, 'tax beyond the captured amount');
     const t = this.totals(auth.cur);
     t.h -= auth.amt;
     t.a += released;
-    t.v += amount;
-    this.addVendorPayable(auth.vid, auth.cur, amount);
-    this.txEntries.push([Entry.capture, heldAccount(auth.acc), vendorPayableAccount(auth.vid), amount, auth.cur, authId]);
+    t.v += net;
+    t.x = (t.x ?? 0) + tax;
+    this.addVendorPayable(auth.vid, auth.cur, net);
+    if (net > 0) this.txEntries.push([Entry.capture, heldAccount(auth.acc), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
+    if (tax > 0) this.txEntries.push([Entry.salesTax, heldAccount(auth.acc), taxAccount(auth.tx![0]), tax, auth.cur, authId]);
     if (released > 0) this.txEntries.push([Entry.release, heldAccount(auth.acc), availAccount(auth.acc), released, auth.cur, authId]);
     auth.st = AuthState.captured;
     auth.cap = amount;
+    if (auth.tx) {
+      auth.tc = tax;
+      this.addTaxFigures(auth.tx[0], auth.cur, amount, tax, 0);
+    }
     this.auths.putSync(authKey(authId), auth);
     this.moveId(auth.idh, authId, IdState.captured);
     return this.remember(cmd, idemKey, fp, 200,
-      { status: 'captured', authId, captured: amount, released, currency: auth.cur });
+      { status: 'captured', authId, captured: amount, released, currency: auth.cur, ...taxShown(auth, tax) });
   }
 
   private voidAuth(cmd: AuthOpCmd): Outcome {
@@ -925,16 +956,27 @@ export class ShardState {
     assert(account);
     account.bal += amount;
     this.assertAccount(account);
+    // Sales tax: the refund's share of the tax collected comes back from the tax account (cumulative,
+    // rounded down: never more than was collected, all of it once the whole capture is refunded).
+    const taxBack = auth.tc ? taxOfRefund(auth.tc, auth.cap, auth.ref, auth.ref + amount, auth.tr ?? 0) : 0;
+    const net = amount - taxBack;
+    assert(taxBack >= 0 && net >= 0 && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
     const t = this.totals(auth.cur);
-    t.v -= amount;
+    t.v -= net;
+    t.x = (t.x ?? 0) - taxBack;
     t.a += amount;
-    this.addVendorPayable(auth.vid, auth.cur, -amount, true);
-    this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), availAccount(auth.acc), amount, auth.cur, authId]);
+    this.addVendorPayable(auth.vid, auth.cur, -net, true);
+    if (net > 0) this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), availAccount(auth.acc), net, auth.cur, authId]);
+    if (taxBack > 0) this.txEntries.push([Entry.taxRefund, taxAccount(auth.tx![0]), availAccount(auth.acc), taxBack, auth.cur, authId]);
     auth.ref += amount;
+    if (auth.tx) {
+      auth.tr = (auth.tr ?? 0) + taxBack;
+      this.addTaxFigures(auth.tx[0], auth.cur, 0, 0, taxBack);
+    }
     if (auth.ref === auth.cap) auth.st = AuthState.refunded;
     this.auths.putSync(authKey(authId), auth);
     return this.remember(cmd, idemKey, fp, 200,
-      { status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur });
+      { status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur, ...taxShown(auth, taxBack) });
   }
 
   /** Holds past their TTL and questions past their deadline end here, in this transaction, so an
@@ -1013,6 +1055,7 @@ export class ShardState {
     }
     if (auth.st === AuthState.declined) body.code = auth.dc;
     if (auth.ds != null) body.description = auth.ds;
+    if (auth.tx) body.tax = { ...(taxShown(auth).tax as object), collected: auth.tc ?? 0, refunded: auth.tr ?? 0 };
     return body;
   }
 
@@ -1644,7 +1687,7 @@ export class ShardState {
   //
   // Two units, two conservation laws, never added together:
   //   money (the account's currency):  avail:buyer ──token-purchase (count × price)──► tokens-sold
-  //       Totals: f + i = a + h + v + o + p + s + tk          (tk: money users paid for tokens)
+  //       Totals: f + i = a + h + v + o + p + s + x + tk      (tk: money users paid for tokens)
   //   tokens (unit TOKEN):             tokens-issued ──token-issue──► tok:buyer      (bought)
   //                                    tokens-granted ──token-grant──► tokx:user     (our incentive)
   //                                    vtok:vendor ──token-grant──► tokx:user        (a vendor's incentive)
@@ -2096,8 +2139,9 @@ export class ShardState {
     // Legs of this very transaction (earlier commands of the batch) are not in vsum yet.
     const vpayName = vendorPayableAccount(vendorId);
     for (let i = this.txSettled.get(vendorId) ?? 0; i < this.txEntries.length; i++) {
-      const [kind, debit, credit, amount, currency] = this.txEntries[i];
-      if (kind === Entry.payout || (debit !== vpayName && credit !== vpayName)) continue;
+      const [kind, debit, credit, amount, currency, ref] = this.txEntries[i];
+      if (kind === Entry.payout) continue;
+      if (debit !== vpayName && credit !== vpayName && this.taxLegVendor(kind, ref) !== vendorId) continue;
       rec.since ??= this.txNow;
       addVendorLeg(rec, kind, amount, currency);
     }
@@ -2105,14 +2149,15 @@ export class ShardState {
     const currencies: Record<string, SettlementFigures> = {};
     const next: VendorSumRecord = { since: this.txNow, pos: 0, c: {} };
     for (const c of [...new Set([...Object.keys(rec.c), ...Object.keys(payable)])].sort()) {
-      const [opening0, captured, payments, refunded, disputeCredits, disputeReversals] = rec.c[c] ?? [null, 0, 0, 0, 0, 0];
+      const [opening0, captured, payments, refunded, disputeCredits, disputeReversals, taxWithheld = 0] = rec.c[c] ?? [null, 0, 0, 0, 0, 0, 0];
       const closing = payable[c] ?? 0;
-      const moved = captured + payments - refunded - disputeCredits + disputeReversals;
+      // Captured and refunded are gross (tax included); the tax went to the tax accounts, not here.
+      const moved = captured + payments - refunded - disputeCredits + disputeReversals - taxWithheld;
       // A currency whose figures began before settlement existed has its opening derived, once.
       const opening = opening0 ?? closing - moved;
       assert.equal(opening + moved, closing, 'settlement figures do not explain the vendor payable');
-      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals === 0) {
-        next.c[c] = [0, 0, 0, 0, 0, 0]; // nothing to record, but the opening stays known (and checked next time)
+      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals + Math.abs(taxWithheld) === 0) {
+        next.c[c] = [0, 0, 0, 0, 0, 0, 0]; // nothing to record, but the opening stays known (and checked next time)
         continue;
       }
       const payout = Math.max(0, closing);
@@ -2124,9 +2169,9 @@ export class ShardState {
         this.txEntries.push([Entry.payout, vpayName, payoutAccount, payout, c, settlementId]);
       }
       currencies[c] = {
-        opening, captured, payments, refunded, disputeCredits, disputeReversals, fees: 0, taxWithheld: 0, payout, carried: closing - payout,
+        opening, captured, payments, refunded, disputeCredits, disputeReversals, fees: 0, taxWithheld, payout, carried: closing - payout,
       };
-      next.c[c] = [closing - payout, 0, 0, 0, 0, 0];
+      next.c[c] = [closing - payout, 0, 0, 0, 0, 0, 0];
     }
     const part: SettlementPart = {
       settlementId, vendorId, shard: this.shardId, trigger, fromMs: rec.since, toMs: this.txNow,
@@ -2165,6 +2210,51 @@ export class ShardState {
       n++;
     }
     return { kind: 'reply', cmd, status: 200, body: { payables, truncated: n === vendorPayablesListedMax } };
+  }
+
+  // --- sales tax (seed 002 claim 12) -----------------------------------------------------------
+  //
+  //   held:acc ──capture (amount − tax)──► vpay:vendor
+  //   held:acc ──sales-tax (tax)─────────► tax:CC          tax = round_half_up(amount × bp / (10000 + bp))
+  //   tax:CC   ──tax-refund (share)──────► avail:acc       share: cumulative, rounded down
+  //
+  // Figures per hour, country and currency (meta ['taxh', hour, country, currency]) feed the tax
+  // report without a scan of the journal: [taxable sales, tax collected, tax refunded].
+
+  /** The vendor whose sale a sales-tax leg belongs to (the authorization its reference names). */
+  private taxLegVendor(kind: string, ref: string): string | null {
+    if (kind !== Entry.salesTax && kind !== Entry.taxRefund) return null;
+    const auth = this.auths.get(authKey(ref));
+    assert(auth, 'a sales-tax leg without its authorization');
+    return auth.vid;
+  }
+
+  private addTaxFigures(country: string, currency: string, sales: number, collected: number, refunded: number): void {
+    const key = ['taxh', Math.floor(this.txNow / hourMs), country, currency];
+    const f = (this.meta.get(key) as [number, number, number] | undefined) ?? [0, 0, 0];
+    f[0] += sales;
+    f[1] += collected;
+    f[2] += refunded;
+    assert(Number.isSafeInteger(f[0]) && Number.isSafeInteger(f[1]) && Number.isSafeInteger(f[2]), 'tax figures must be safe integers');
+    this.meta.putSync(key, f);
+  }
+
+  private taxReport(cmd: TaxReportCmd): Outcome {
+    const [, , , , , fromMs, toMs] = cmd;
+    assert(fromMs % hourMs === 0 && toMs % hourMs === 0 && fromMs < toMs, 'tax report periods are whole hours');
+    const figures: Record<string, Record<string, TaxFigures>> = {};
+    let n = 0;
+    for (const { key, value } of this.meta.getRange({ start: ['taxh', fromMs / hourMs], end: ['taxh', toMs / hourMs] })) {
+      if (++n > taxReportRecordsMax) return this.error(cmd, 'PERIOD_TOO_LONG', 'too many tax records in this period: ask for a shorter one');
+      const [, , country, currency] = key as [string, number, string, string];
+      const [sales, collected, refunded] = value as [number, number, number];
+      const f = ((figures[country] ??= {})[currency] ??= { sales: 0, collected: 0, refunded: 0, net: 0 });
+      f.sales += sales;
+      f.collected += collected;
+      f.refunded += refunded;
+      f.net = f.collected - f.refunded;
+    }
+    return { kind: 'reply', cmd, status: 200, body: { figures } };
   }
 
   // --- per-transaction caches and write-back --------------------------------------------------
@@ -2238,7 +2328,9 @@ export class ShardState {
     for (const [id, a] of this.txAccounts) this.accounts.putSync(id, a);
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
-      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.tk ?? 0), 'money not conserved in ' + cur);
+      assert((t.x ?? 0) >= 0, 'tax accounts below zero in ' + cur);
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.x ?? 0) + (t.tk ?? 0),
+        'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
     for (const [p, s] of this.txSeqs) this.meta.putSync(['seq', p], s);
@@ -2299,12 +2391,14 @@ export class ShardState {
     for (let i = 0; i < e.length; i++) {
       const [kind, debit, credit, amount, currency, ref] = e[i];
       const vendor = debit.startsWith('vpay:') ? debit.slice(5) : credit.startsWith('vpay:') ? credit.slice(5) : null;
+      // Sales tax legs do not touch the payable but are the vendor's sale: settlement counts them.
+      const sumVendor = vendor ?? this.taxLegVendor(kind, ref);
       // Settlement figures: legs a settlement of this transaction already counted are not counted again.
-      if (vendor !== null && kind !== Entry.payout && i >= (this.txSettled.get(vendor) ?? 0)) {
-        let rec = sums.get(vendor);
+      if (sumVendor !== null && kind !== Entry.payout && i >= (this.txSettled.get(sumVendor) ?? 0)) {
+        let rec = sums.get(sumVendor);
         if (!rec) {
-          rec = this.vsum.get(vendor) ?? { since: null, pos: 0, c: {} };
-          sums.set(vendor, rec);
+          rec = this.vsum.get(sumVendor) ?? { since: null, pos: 0, c: {} };
+          sums.set(sumVendor, rec);
         }
         rec.since ??= this.txNow;
         addVendorLeg(rec, kind, amount, currency);
@@ -2453,7 +2547,7 @@ export class ShardState {
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
-      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0,
+      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0,
     });
     const tokensSold: Record<string, number> = {}; // tokens
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
@@ -2480,6 +2574,7 @@ export class ShardState {
         auths++;
         if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(a.acc, (heldByAccount.get(a.acc) ?? 0) + a.amt);
         if (a.cap > a.amt || a.ref > a.cap) problems.push(`authorization ${String(key)} captured/refunded beyond its amount`);
+        if ((a.tr ?? 0) > (a.tc ?? 0) || (a.tc ?? 0) > a.cap) problems.push(`authorization ${String(key)}: tax refunded beyond collected, or collected beyond captured`);
         // Disputes: refunded and credited back never exceed the capture; the journal moved exactly
         // the credit less the reversal; owed is exactly what the reversal could not take.
         const authId = 'au_' + String(key).slice(-4) + String(key).slice(0, -4);
@@ -2522,9 +2617,13 @@ export class ShardState {
         v.receivedIn = t.i ?? 0;
         v.prepaidOutstanding = t.p ?? 0;
         v.paidOut = t.s ?? 0;
+        v.taxCollected = t.x ?? 0;
         if ((t.tk ?? 0) !== 0) tokensSold[c] = t.tk!; // tokens
         if ((ledger.get(tokensSoldAccount + '|' + c) ?? 0) !== (t.tk ?? 0)) problems.push(`${c}: money paid for tokens differs from the journal`);
         if ((ledger.get(payoutAccount + '|' + c) ?? 0) !== v.paidOut) problems.push(`${c}: paid out differs from the journal`);
+        let taxLedger = 0;
+        for (const [acct, bal] of ledger) if (acct.startsWith('tax:') && acct.endsWith('|' + c)) taxLedger += bal;
+        if (taxLedger !== v.taxCollected) problems.push(`${c}: tax collected differs from the journal`);
         if ((ledger.get(prepaidAccount + '|' + c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: prepaid cards outstanding differ from the journal`);
         if (-(ledger.get(fundingAccount + '|' + c) ?? 0) !== t.f) problems.push(`${c}: funding total differs from its journal`);
         if ((ledger.get(transitAccount + '|' + c) ?? 0) !== v.sentOut - v.receivedIn) problems.push(`${c}: transfers in and out differ from the journal`);
@@ -2541,8 +2640,9 @@ export class ShardState {
       if ((cardsOutstanding.get(c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: unredeemed cards differ from the prepaid total`);
     }
     for (const [c, v] of Object.entries(currencies)) {
-      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut + (tokensSold[c] ?? 0)) {
-        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tokens sold`);
+      if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut + v.taxCollected
+        + (tokensSold[c] ?? 0)) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tax + tokens sold`);
       }
     }
     const tokens = this.auditTokens(ledger, problems);
@@ -2667,7 +2767,8 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
     case Entry.tokenPurchase: return [-amount, 0]; // tokens: the price leaves avail for tokens-sold
     case Entry.hold: return [0, amount]; // avail -> held
     case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
-    case Entry.capture: return [-amount, -amount]; // held -> vendor
+    case Entry.capture: case Entry.salesTax: return [-amount, -amount]; // held -> vendor, held -> tax authority
+    case Entry.taxRefund: return [amount, 0]; // tax authority -> avail
     default: assert.fail('a history record of an unknown kind: ' + kind);
   }
 }
@@ -2704,8 +2805,11 @@ function purchaseView(purchaseId: string, r: PurchaseRecord, now: number): Recor
 
 /** Count one leg of a vendor's payable into its figures since the last settlement. */
 function addVendorLeg(rec: VendorSumRecord, kind: string, amount: number, currency: string): void {
-  const c = (rec.c[currency] ??= [null, 0, 0, 0, 0, 0]);
+  const c = (rec.c[currency] ??= [null, 0, 0, 0, 0, 0, 0]);
   switch (kind) {
+    // Sales tax: captured and refunded are counted gross, the tax withheld net of refunds.
+    case Entry.salesTax: c[1] += amount; c[6] = (c[6] ?? 0) + amount; break;
+    case Entry.taxRefund: c[3] += amount; c[6] = (c[6] ?? 0) - amount; break;
     case Entry.capture: c[1] += amount; break;
     // Content sales count as payments, net of the royalty paid out of them (SettlementFigures has one
     // column for money a user paid the vendor without an authorization).
@@ -2737,3 +2841,12 @@ function tokenView(rec: TokenRecord): Record<string, unknown> {
   };
 }
 // --- end tokens ---
+
+// --- sales tax ---
+
+/** What a reply shows of an authorization's sales tax: the country, its rate, and the tax of the
+ * amount in question (by default the tax part of the authorized amount). Nothing without a country. */
+function taxShown(auth: AuthRecord, amount?: number): Record<string, unknown> {
+  if (!auth.tx) return {};
+  return { tax: { country: auth.tx[0], basisPoints: auth.tx[1], amount: amount ?? taxOfGross(auth.amt, auth.tx[1]) } };
+}
