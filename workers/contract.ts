@@ -96,6 +96,12 @@ export const Op = {
   /** A user's token balances (bought, incentive lots), expired lots swept first. */
   tokenBalance: 46,
   // --- end tokens ---
+  // --- currencies (seeds 002, 003; issue 5 item 3) ---
+  /** A user opens a secondary wallet in another currency: an account record `<accountId>/<CUR>`. */
+  openWallet: 47,
+  /** A user converts between two of their wallets at the rate the switch sends with the command. */
+  fxConvert: 48,
+  // --- end currencies ---
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -185,7 +191,23 @@ export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | F
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
   | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds
-  | TaxReportCmd | TokenCmds;
+  | TaxReportCmd | TokenCmds | FxCmds;
+
+// --- currencies (seeds 002, 003; issue 5 item 3) ---
+/** A secondary wallet is an account record of its own, keyed `<accountId>/<CUR>`: same partition prefix,
+ * so the same shard, and every balance rule of an account (held, journal, audit) applies to it as is. */
+export const walletKey = (accountId: string, currency: string) => accountId + '/' + currency;
+export type OpenWalletCmd = [op: 47, session: 0, tag: number, format: 2, rid: null, accountId: string, currency: string];
+/** The rate travels with the command (the shard never looks it up): 1 major unit of `from` buys
+ * rateNum/rateDen major units of `to`, less spreadBp basis points; asOfMs is the operator's as-of time,
+ * kept on the journal reference so the conversion can be explained later. See workers/fx.ts. */
+export type FxConvertCmd = [op: 48, session: 0, tag: number, format: 2, rid: null, accountId: string, from: string, to: string,
+  amount: number, rateNum: number, rateDen: number, spreadBp: number, asOfMs: number, idem: string];
+export type FxCmds = OpenWalletCmd | FxConvertCmd;
+/** Declines of a conversion, in order of precedence (FX_RATE_UNSET is answered by the switch: nothing
+ * stored). FX_AMOUNT_TOO_SMALL: the amount would credit 0 minor units after rounding down. */
+export const fxDeclines = ['FX_RATE_UNSET', 'WALLET_UNKNOWN', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS', 'FX_AMOUNT_TOO_SMALL'] as const;
+// --- end currencies ---
 
 // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4) ---
 /** Tokens are counted in whole tokens, never in money: the journal writes their legs with this unit in
@@ -338,7 +360,7 @@ export const authOpDeclines = [
 ] as const;
 export type DeclineCode = (typeof authorizeDeclines)[number] | (typeof authOpDeclines)[number] | (typeof pendingDeclines)[number]
   | (typeof prepaidDeclines)[number] | (typeof disputeDeclines)[number] | (typeof contentDeclines)[number]
-  | (typeof purchaseOpenDeclines)[number] | (typeof tokenDeclines)[number];
+  | (typeof purchaseOpenDeclines)[number] | (typeof tokenDeclines)[number] | (typeof fxDeclines)[number];
 
 /** Error codes: the request was not decided. Every error that crosses a thread or the wire has one. */
 export const errorCodes = [
@@ -408,7 +430,10 @@ export interface ShardAudit {
      * refunds and dispute credits after their money was paid out; recovered from the next payout). */
     paidOut: number; vendorOwed: number;
     /** Sales tax collected into the tax:<country> accounts, less what refunds gave back. */
-    taxCollected: number }>;
+    taxCollected: number;
+    /** Currencies: the fx-pool:<CUR> account, the switch's position from conversions (what users
+     * converted out of this currency less what they received in it; may be negative). */
+    fxPosition: number }>;
   accounts: number;
   auths: number;
   journalEntries: number;

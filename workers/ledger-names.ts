@@ -52,6 +52,12 @@ export const Entry = {
   salesTax: 'sales-tax',
   taxRefund: 'tax-refund',
   // --- end sales tax ---
+  // --- currencies: a conversion is two legs, each within one currency (workers/fx.ts):
+  //   avail:wallet(FROM) ──fx-out──► fx-pool:FROM      (the whole amount converted)
+  //   fx-pool:TO ──fx-in──► avail:wallet(TO)           (the credited amount, rounded down)
+  fxOut: 'fx-out',
+  fxIn: 'fx-in',
+  // --- end currencies ---
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
 
@@ -77,6 +83,8 @@ export const tokenAccount = (accountId: string) => 'tok:' + accountId;
 export const incentiveAccount = (accountId: string) => 'tokx:' + accountId;
 export const vendorTokenAccount = (vendorId: string) => 'vtok:' + vendorId;
 // --- end tokens ---
+/** The switch's position in a currency from conversions (may be negative). */
+export const fxPoolAccount = (currency: string) => 'fx-pool:' + currency;
 
 /** One journal entry: [kind, debit, credit, amount (minor units), currency, reference]. */
 export type JournalEntry = [kind: EntryKind, debit: string, credit: string, amount: number, currency: string, ref: string];
@@ -90,6 +98,7 @@ export const userHistoryKinds: readonly EntryKind[] = [
   Entry.disputeCredit, Entry.disputeReversal, Entry.contentPurchase, Entry.royaltyIn,
   Entry.tokenPurchase, // tokens: the money leg only (token legs touch no avail: or held:)
   Entry.salesTax, Entry.taxRefund, // sales tax
+  Entry.fxOut, Entry.fxIn, // currencies
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
   Entry.payout, Entry.contentPurchase, Entry.royaltyOut];

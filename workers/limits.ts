@@ -126,3 +126,8 @@ export const taxReportHoursMax = 366 * 24 + 24;
 /** Hourly tax records one shard reads per report (an hour holds one per country and currency that
  * sold in it); beyond, PERIOD_TOO_LONG: the report would not be answered in bounded time. */
 export const taxReportRecordsMax = 100_000;
+
+// --- currencies ---
+/** Secondary wallets per account: a handful of currencies is what a person holds; the listing in
+ * GET /v1/accounts/me reads them all, so it must stay small. */
+export const walletsPerAccountMax = 8;

@@ -46,12 +46,14 @@ import {
   type ContentBuyCmd, type PurchasesCmd, type PurchaseOpenCmd, royaltyOf,
   type TaxReportCmd, type TaxFigures, taxOfGross, taxOfRefund,
   type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
+  type OpenWalletCmd, type FxConvertCmd, walletKey,
 } from './contract.ts';
-import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, type JournalEntry } from './ledger-names.ts';
+import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, fxPoolAccount, type JournalEntry } from './ledger-names.ts';
 import {
   tokensSoldAccount, tokensIssuedAccount, tokensGrantedAccount, tokensExpiredAccount, tokenAccount, incentiveAccount, vendorTokenAccount,
 } from './ledger-names.ts';
-import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax } from './limits.ts';
+import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax, walletsPerAccountMax } from './limits.ts';
+import { convertMinor, spreadBasisPointsMax } from './fx.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
@@ -198,7 +200,10 @@ interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: n
   x?: number;
   /** Tokens: money users paid for tokens (the tokens-sold account), so the invariant reads
    * f + i = a + h + v + o + p + s + x + tk. Tokens themselves are never in here: see TokenTotals. */
-  tk?: number }
+  tk?: number;
+  /** Currencies: the fx-pool:<CUR> account (the switch's position from conversions, may be negative),
+   * so the invariant reads f + i = a + h + v + o + p + s + x + tk + fx. */
+  fx?: number }
 
 // --- tokens ---
 /** A user's tokens: bought (b), and incentive lots [count, expiresAt ms or null], earliest expiry first
@@ -569,6 +574,8 @@ export class ShardState {
       case Op.tokenGrant: return this.tokenGrant(cmd as TokenGrantCmd);
       case Op.tokenSpend: return this.tokenSpend(cmd as TokenSpendCmd);
       case Op.tokenBalance: return this.tokenBalance(cmd as TokenBalanceCmd);
+      case Op.openWallet: return this.openWallet(cmd as OpenWalletCmd);
+      case Op.fxConvert: return this.fxConvert(cmd as FxConvertCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
     }
   }
@@ -1078,17 +1085,21 @@ export class ShardState {
     const fp = 'fund|' + amount + '|' + currency;
     const seen = this.idemGet(idemKey);
     if (seen) return this.replay(cmd, seen, fp);
-    const account = this.account(accountId);
-    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    if (account.cur !== currency) return this.error(cmd, 'CURRENCY_MISMATCH', 'the account holds ' + account.cur);
+    const primary = this.account(accountId);
+    if (!primary) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    // Currencies: the currency chooses the wallet (the primary, or a secondary wallet the user opened).
+    const wallet = this.walletOf(accountId, currency);
+    if (!wallet) return this.error(cmd, 'CURRENCY_MISMATCH', 'the account holds ' + primary.cur + ' and has no ' + currency + ' wallet');
+    const [walletId, account] = wallet;
     if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
     account.bal += amount;
     this.assertAccount(account);
     const t = this.totals(currency);
     t.f += amount;
     t.a += amount;
-    this.txEntries.push([Entry.fund, fundingAccount, availAccount(accountId), amount, currency, 'idem:' + idem]);
-    return this.remember(cmd, idemKey, fp, 200, this.accountView(accountId, account));
+    this.txEntries.push([Entry.fund, fundingAccount, availAccount(walletId), amount, currency, 'idem:' + idem]);
+    return this.remember(cmd, idemKey, fp, 200, walletId === accountId ? this.accountView(accountId, account)
+      : { ...this.accountView(accountId, primary), wallets: this.walletsView(accountId) });
   }
 
   private issueIds(cmd: IssueIdsCmd): Outcome {
@@ -1136,7 +1147,7 @@ export class ShardState {
   private getAccount(cmd: GetAccountCmd): Outcome {
     const account = this.account(cmd[5]);
     if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    return { kind: 'reply', cmd, status: 200, body: this.accountView(cmd[5], account) };
+    return { kind: 'reply', cmd, status: 200, body: { ...this.accountView(cmd[5], account), wallets: this.walletsView(cmd[5]) } };
   }
 
   private accountView(accountId: string, a: AccountRecord) {
@@ -1696,6 +1707,97 @@ export class ShardState {
   //       TokenTotals: issued (bought + granted) = held (bought + incentive) + vendors' + expired
   // A vendor's grant comes out of the tokens it earned in this shard, so it issues nothing and never
   // costs us money; our grants are issued here and are what we fund when vendors' tokens are settled.
+
+  // --- currencies (workers/fx.ts has the rate and the rounding rule) -------------------------
+  //
+  //   account ac_…        primary wallet (its currency chosen at opening; vendors charge it)
+  //   account ac_…/EUR    a secondary wallet: an account record of its own, same partition, same shard
+  //
+  //   EUR: avail:ac_…/EUR ──fx-out──► fx-pool:EUR        amount
+  //   USD: fx-pool:USD ──fx-in──► avail:ac_…             floor(amount × rate × (1 − spread)), exponents applied
+  //
+  // Each leg stays within its currency, so each currency's identity holds with its fx-pool counted in.
+
+  /** The record of `accountId`'s wallet in `currency`: the primary when it holds that currency. */
+  private walletOf(accountId: string, currency: string): [key: string, rec: AccountRecord] | null {
+    const primary = this.account(accountId);
+    if (!primary) return null;
+    if (primary.cur === currency) return [accountId, primary];
+    const key = walletKey(accountId, currency);
+    const w = this.account(key);
+    return w ? [key, w] : null;
+  }
+
+  /** Secondary wallets, in currency order (those opened in this transaction included). */
+  private walletsView(accountId: string): Array<Record<string, unknown>> {
+    const keys = new Set<string>();
+    for (const { key } of this.accounts.getRange({ start: accountId + '/', end: accountId + '0' })) keys.add(key as string);
+    for (const key of this.txAccounts.keys()) if (key.startsWith(accountId + '/')) keys.add(key);
+    return [...keys].sort().map((key) => {
+      const w = this.account(key)!;
+      return { currency: w.cur, balance: w.bal, held: w.held, available: w.bal - w.held };
+    });
+  }
+
+  private openWallet(cmd: OpenWalletCmd): Outcome {
+    const [, , , , , accountId, currency] = cmd;
+    assert(isCurrency(currency));
+    const primary = this.account(accountId);
+    if (!primary) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    // Opening is idempotent: the wallet that exists (or the primary in that currency) is the answer.
+    if (primary.cur !== currency && !this.account(walletKey(accountId, currency))) {
+      if (this.walletsView(accountId).length >= walletsPerAccountMax) {
+        return this.error(cmd, 'BAD_REQUEST', `at most ${walletsPerAccountMax} wallets besides the primary currency`);
+      }
+      this.txAccounts.set(walletKey(accountId, currency), { cur: currency, bal: 0, held: 0, at: this.txNow });
+    }
+    return { kind: 'reply', cmd, status: 201, body: { ...this.accountView(accountId, primary), wallets: this.walletsView(accountId) } };
+  }
+
+  private fxConvert(cmd: FxConvertCmd): Outcome {
+    const [, , , , , acc, from, to, amount, rateNum, rateDen, spreadBp, asOfMs, idem] = cmd;
+    assert(isCurrency(from) && isCurrency(to) && from !== to);
+    assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
+    assert(Number.isSafeInteger(rateNum) && rateNum > 0 && Number.isSafeInteger(rateDen) && rateDen > 0, 'a bad rate from the switch');
+    assert(Number.isSafeInteger(spreadBp) && spreadBp >= 0 && spreadBp <= spreadBasisPointsMax, 'a bad spread from the switch');
+    const idemKey = ['~fx', acc, idem];
+    // The rate is not in the fingerprint: a retry after the operator changed it answers the first conversion.
+    const fp = 'fx|' + from + '|' + to + '|' + amount;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const primary = this.account(acc);
+    if (!primary) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    const source = this.walletOf(acc, from);
+    const target = this.walletOf(acc, to);
+    if (!source || !target) return decline('WALLET_UNKNOWN');
+    if (primary.pz) return decline('ACCOUNT_PAUSED');
+    const [sourceKey, sourceRec] = source;
+    const [targetKey, targetRec] = target;
+    // A conversion spends only what the wallet holds: never the credit line (credit is in the primary
+    // currency and is not for buying other currencies).
+    if (amount > sourceRec.bal - sourceRec.held) return decline('INSUFFICIENT_FUNDS');
+    const credited = convertMinor(amount, from, to, { num: rateNum, den: rateDen }, spreadBp);
+    if (credited === 0) return decline('FX_AMOUNT_TOO_SMALL');
+    if (credited > amountMax || targetRec.bal + credited > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
+    sourceRec.bal -= amount;
+    targetRec.bal += credited;
+    this.assertAccount(sourceRec);
+    this.assertAccount(targetRec);
+    const ts = this.totals(from);
+    ts.a -= amount;
+    ts.fx = (ts.fx ?? 0) + amount;
+    const tt = this.totals(to);
+    tt.a += credited;
+    tt.fx = (tt.fx ?? 0) - credited;
+    const ref = 'fx:' + idem;
+    this.txEntries.push([Entry.fxOut, availAccount(sourceKey), fxPoolAccount(from), amount, from, ref]);
+    this.txEntries.push([Entry.fxIn, fxPoolAccount(to), availAccount(targetKey), credited, to, ref]);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'converted', from, to, debited: amount, credited, rate: { num: rateNum, den: rateDen }, spreadBasisPoints: spreadBp,
+      asOf: isoOf(asOfMs), wallets: [{ currency: from, balance: sourceRec.bal }, { currency: to, balance: targetRec.bal }],
+    });
+  }
 
   private tokenBuy(cmd: TokenBuyCmd): Outcome {
     const [, , , , , acc, count, currency, price, idem] = cmd;
@@ -2329,7 +2431,7 @@ export class ShardState {
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
       assert((t.x ?? 0) >= 0, 'tax accounts below zero in ' + cur);
-      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.x ?? 0) + (t.tk ?? 0),
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.x ?? 0) + (t.tk ?? 0) + (t.fx ?? 0),
         'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
@@ -2547,7 +2649,7 @@ export class ShardState {
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
-      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0,
+      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, fxPosition: 0,
     });
     const tokensSold: Record<string, number> = {}; // tokens
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
@@ -2618,6 +2720,8 @@ export class ShardState {
         v.prepaidOutstanding = t.p ?? 0;
         v.paidOut = t.s ?? 0;
         v.taxCollected = t.x ?? 0;
+        v.fxPosition = t.fx ?? 0; // currencies
+        if ((ledger.get(fxPoolAccount(c) + '|' + c) ?? 0) !== v.fxPosition) problems.push(`${c}: fx-pool position differs from the journal`);
         if ((t.tk ?? 0) !== 0) tokensSold[c] = t.tk!; // tokens
         if ((ledger.get(tokensSoldAccount + '|' + c) ?? 0) !== (t.tk ?? 0)) problems.push(`${c}: money paid for tokens differs from the journal`);
         if ((ledger.get(payoutAccount + '|' + c) ?? 0) !== v.paidOut) problems.push(`${c}: paid out differs from the journal`);
@@ -2641,8 +2745,8 @@ export class ShardState {
     }
     for (const [c, v] of Object.entries(currencies)) {
       if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut + v.taxCollected
-        + (tokensSold[c] ?? 0)) {
-        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tax + tokens sold`);
+        + (tokensSold[c] ?? 0) + v.fxPosition) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tax + tokens sold + fx position`);
       }
     }
     const tokens = this.auditTokens(ledger, problems);
@@ -2769,6 +2873,8 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
     case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
     case Entry.capture: case Entry.salesTax: return [-amount, -amount]; // held -> vendor, held -> tax authority
     case Entry.taxRefund: return [amount, 0]; // tax authority -> avail
+    case Entry.fxOut: return [-amount, 0]; // currencies: avail -> fx-pool:FROM
+    case Entry.fxIn: return [amount, 0]; // currencies: fx-pool:TO -> avail
     default: assert.fail('a history record of an unknown kind: ' + kind);
   }
 }

@@ -1,0 +1,77 @@
+// Currency conversion (seeds 002 claim 18, 003 claims 1, 9, 36): exact rates and the one rounding rule.
+//
+// A rate says how many major units of `to` one major unit of `from` buys ("1 EUR = 1.0832 USD"). The
+// operator sends it as a decimal string; we keep it as an exact rational num/den (BigInt-safe integers),
+// never as a float, so the same request converts to the same unit on every machine and every replay.
+//
+// Converting `amount` minor units of `from` credits, in minor units of `to`:
+//
+//   credited = floor( amount × num/den × (10000 − spreadBp)/10000 × 10^(eTo − eFrom) )
+//
+// computed in BigInt, one division at the end. Rounding is always down (towards the switch), and
+// nothing is created or destroyed by it: the whole `amount` leaves the user's source wallet into
+// fx-pool:<FROM>, and exactly `credited` leaves fx-pool:<TO> for the target wallet. What the floor and
+// the spread kept stays in the pools, which are the switch's position in each currency (a pool may be
+// negative: we paid out more of that currency than we took in). Each currency's identity therefore
+// holds on its own, pools included; no cross-currency sum is ever needed.
+//
+// An amount that would credit 0 is refused (FX_AMOUNT_TOO_SMALL) rather than taking money for nothing.
+
+import { currencyExponent } from './currencies.ts';
+
+/** At most this many significant digits in a rate string: num and den stay below 10^12 × 10^12. */
+export const rateDigitsMax = 12;
+/** A spread above 10% is a typo, not a price. */
+export const spreadBasisPointsMax = 1000;
+
+/** An exact rate: num/den > 0, both safe integers. */
+export interface Rate { num: number; den: number }
+
+/**
+ * Parses "1.0832", "150", "0.00000667" into an exact rational. Null for anything else: signs,
+ * exponents, zero, more than rateDigitsMax significant digits, or a value that leaves the safe range.
+ */
+export function parseRate(text: unknown): Rate | null {
+  if (typeof text !== 'string' || !/^\d{1,24}(\.\d{1,24})?$/.test(text)) return null;
+  const [whole, frac = ''] = text.split('.');
+  const digits = (whole + frac).replace(/^0+/, '');
+  if (digits.length === 0) return null; // zero
+  const significant = digits.replace(/0+$/, '');
+  if (significant.length > rateDigitsMax) return null;
+  let num = BigInt(whole + frac);
+  let den = 10n ** BigInt(frac.length);
+  const g = gcd(num, den);
+  num /= g;
+  den /= g;
+  if (num > BigInt(Number.MAX_SAFE_INTEGER) || den > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return { num: Number(num), den: Number(den) };
+}
+
+/** The rate back as the shortest decimal string (den divides a power of ten after parseRate: 2^a·5^b). */
+export function rateText(r: Rate): string {
+  const den = BigInt(r.den);
+  let scale = 0;
+  let p = 1n;
+  while (p % den !== 0n) { p *= 10n; scale++; }
+  const n = BigInt(r.num) * (p / den);
+  const s = n.toString().padStart(scale + 1, '0');
+  return scale === 0 ? s : (s.slice(0, -scale) + '.' + s.slice(-scale)).replace(/0+$/, '').replace(/\.$/, '');
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/** Minor units of `to` credited for `amount` minor units of `from` (the rule at the top of the file). */
+export function convertMinor(amount: number, from: string, to: string, rate: Rate, spreadBp: number): number {
+  const eFrom = currencyExponent[from];
+  const eTo = currencyExponent[to];
+  if (eFrom === undefined || eTo === undefined) throw new RangeError('unknown currency');
+  let num = BigInt(amount) * BigInt(rate.num) * BigInt(10000 - spreadBp);
+  let den = BigInt(rate.den) * 10000n;
+  if (eTo >= eFrom) num *= 10n ** BigInt(eTo - eFrom);
+  else den *= 10n ** BigInt(eFrom - eTo);
+  const q = num / den; // BigInt division truncates: a floor for non-negative operands
+  return q > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(q);
+}
