@@ -97,6 +97,10 @@ export function verifyPassword(password: string, stored: string): Promise<boolea
 // Verified against when the email is unknown, so a sign-in takes the same time either way.
 const dummyPasswordHash = `scrypt$${scryptCost.N}$${scryptCost.r}$${scryptCost.p}$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
 
+/** An operator's conversion rate: 1 major unit of from = num/den major units of to; the spread in basis
+ * points; the operator's as-of time and when it was set here (ms). */
+export interface FxRateRecord { num: number; den: number; bp: number; asOf: number; at: number }
+
 export class ControlPlane {
   private readonly env: RootDatabase;
   private readonly users: Database<UserRecord, string>;
@@ -115,6 +119,8 @@ export class ControlPlane {
   /** Sales tax: country (ISO 3166-1 alpha-2) -> basis points, and its copy in memory for authorize. */
   private readonly taxRatesDb: Database<{ bp: number; at: number }, string>;
   private readonly taxRateOf = new Map<string, number>();
+  /** Currencies: 'FROM>TO' -> the operator's rate (exact num/den), spread and as-of time (the eleventh). */
+  private readonly fxRatesDb: Database<FxRateRecord, string>;
   /** Registrations in progress, so two concurrent requests with one idem create one item. */
   private readonly contentPending = new Map<string, Promise<{ itemId: string } | 'conflict'>>();
   private alertSeq = 0;
@@ -133,8 +139,8 @@ export class ControlPlane {
       noSync: durability === 'nosync',
       overlappingSync: false,
       compression: false,
-      // Ten named databases today (content items the eighth, token prices the ninth, tax rates the
-      // tenth); room for two more.
+      // Eleven named databases today (content items the eighth, token prices the ninth, tax rates the
+      // tenth, fx rates the eleventh); room for one more.
       maxDbs: 12,
     });
     this.users = this.env.openDB('users', { encoding: 'msgpack' });
@@ -148,6 +154,7 @@ export class ControlPlane {
     this.tokenPrices = this.env.openDB('tokprices', { encoding: 'msgpack' }); // tokens (the ninth)
     this.taxRatesDb = this.env.openDB('taxRates', { encoding: 'msgpack' }); // sales tax (the tenth)
     for (const { key, value } of this.taxRatesDb.getRange()) this.taxRateOf.set(key, value.bp);
+    this.fxRatesDb = this.env.openDB('fxRates', { encoding: 'msgpack' }); // currencies (the eleventh)
     for (const key of this.alerts.getKeys({ reverse: true, limit: 1 })) this.alertSeq = key as number;
     for (const { key, value } of this.users.getRange()) {
       for (const t of value.toks ?? [value.tok]) this.tokens.set(t, { kind: 'user', userId: key, accountId: value.acc });
@@ -418,6 +425,22 @@ export class ControlPlane {
     await this.tokenPrices.put(currency, { p: priceMinor, at: Date.now() });
   }
   // --- end tokens ---
+  // --- currencies: one rate per ordered pair (the reverse pair is its own rate, with its own spread) ---
+  fxRate(from: string, to: string): FxRateRecord | null {
+    return this.fxRatesDb.get(from + '>' + to) ?? null;
+  }
+
+  fxRateList(): Array<FxRateRecord & { from: string; to: string }> {
+    return [...this.fxRatesDb.getRange()].map(({ key, value }) => {
+      const [from, to] = (key as string).split('>');
+      return { from, to, ...value };
+    });
+  }
+
+  async setFxRate(from: string, to: string, rate: FxRateRecord): Promise<void> {
+    await this.fxRatesDb.put(from + '>' + to, rate);
+  }
+  // --- end currencies ---
   // --- sales tax (seed 002 claim 12) ---
   /** The rate of a country in basis points, or null when no rate is set (the purchase then carries 0). */
   taxRate(country: string): number | null {

@@ -28,6 +28,7 @@ import { installStatementRoutes } from './statement-routes.ts';
 import { installDisputeRoutes } from './dispute-routes.ts';
 import { installContentRoutes } from './content-routes.ts';
 import { installTokenRoutes } from './token-routes.ts';
+import { installFxRoutes } from './fx-routes.ts';
 import { installSettlementRoutes, type Settler } from './settlement.ts';
 import { installTaxRoutes } from './tax-routes.ts';
 import { apiSpecs } from './api-specs.ts';
@@ -281,15 +282,16 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
       type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number;
-        paidOut: number; vendorOwed: number; taxCollected: number; tokensSold: number };
+        paidOut: number; vendorOwed: number; taxCollected: number; tokensSold: number; fxPosition: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, tokensSold: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, tokensSold: 0, fxPosition: 0 });
           t.tokensSold += s.tokensSold?.[c] ?? 0; // tokens: money users paid for tokens
           t.paidOut += v.paidOut;
           t.taxCollected += v.taxCollected; // sales tax in the tax:<country> accounts
+          t.fxPosition += v.fxPosition ?? 0; // currencies: the fx-pool:<CUR> account (may be negative)
           t.vendorOwed += v.vendorOwed;
           t.prepaidOutstanding += v.prepaidOutstanding;
           t.creditDrawn += v.creditDrawn;
@@ -304,14 +306,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       // Across shards: everything funded sits in an account, a hold, a vendor's payable, a prepaid
       // card, in flight, in a tax authority's account (sales tax), in tokens-sold (money paid for
-      // tokens), or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
+      // tokens), in the switch's fx position (fx-pool:<CUR>, from conversions; may be negative), or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
       // transfer may be seen debited and not yet credited (in flight), or credited while its sender
       // was read before the debit (in flight then counts it negative, and available twice): the
       // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
       // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
         && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut
-          + t.taxCollected + t.tokensSold);
+          + t.taxCollected + t.tokensSold + t.fxPosition);
       // Tokens: their own unit, summed apart from every currency (each shard checked its own identity).
       const tokens = { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0 };
       for (const s of shards) for (const k of Object.keys(tokens) as Array<keyof typeof tokens>) tokens[k] += s.tokens?.[k] ?? 0;
@@ -450,6 +452,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   installContentRoutes(app, deps, { relay, vendorOf }); // content purchases and royalties (seed 003)
   installTaxRoutes(app, deps, { admin }); // sales tax (seed 002 claim 12)
   installTokenRoutes(app, deps, { relay, admin, vendorOf }); // micropayment tokens (seed 003)
+  installFxRoutes(app, deps, { relay, admin }); // currencies: wallets, rates, conversion (seeds 002, 003)
   // --- API specs (spec/, issue 8): public, like /v1/hsm/keys ------------------------------------
 
   for (const name of ['openapi.json', 'asyncapi.json'] as const) {
