@@ -19,6 +19,9 @@ import {
 } from '../workers/contract.ts';
 import { userHistoryKinds, vendorHistoryKinds } from '../workers/ledger-names.ts';
 import { tokenDeclines } from '../workers/contract.ts'; // tokens
+import { fxDeclines } from '../workers/contract.ts'; // currencies
+import { rateDigitsMax, spreadBasisPointsMax } from '../workers/fx.ts'; // currencies
+import { walletsPerAccountMax } from '../workers/limits.ts'; // currencies
 import { amountMax, tokensPerRequestMax, incentiveLotsMax } from '../workers/limits.ts'; // tokens
 import { disputesListedMax, purchasesListedMax, contentViewLimitMax, contentAccessHoursMax } from '../workers/limits.ts';
 import { contentDescriptionCharsMax, contentUrlCharsMax, contentIncentiveIdsMax, contentIncentiveIdCharsMax, contentItemsPerVendorMax } from '../switch/limits.ts';
@@ -54,6 +57,7 @@ export const disputeDeclineCodes: string[] = [...disputeDeclines];
 export const contentDeclineCodes: string[] = [...contentDeclines];
 export const purchaseOpenDeclineCodes: string[] = [...purchaseOpenDeclines];
 export const tokenDeclineCodes: string[] = [...tokenDeclines]; // tokens
+export const fxDeclineCodes: string[] = [...fxDeclines]; // currencies
 /** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
 export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];
 
@@ -181,6 +185,8 @@ const schemas: Record<string, unknown> = {
     mode: ref('Mode'), devicePolicy: ref('DevicePolicy'), paused: bool('Every authorization is declined ACCOUNT_PAUSED.'),
     confirmTimeoutMs: int('How long the user has to answer a prompt.', { minimum: 10_000, maximum: 600_000 }),
     limits: ref('Limits'), devices: { type: 'array', items: ref('Fingerprint'), maxItems: 16 },
+    wallets: { type: 'array', maxItems: walletsPerAccountMax, description: 'Secondary wallets, one per other currency, in currency order (GET /v1/accounts/me, opening a wallet, funding one). The primary currency is the account\'s own balance above.',
+      items: obj({ currency: ref('Currency'), balance: int(undefined, { minimum: 0 }), held: int(undefined, { minimum: 0 }), available: int(undefined, { minimum: 0 }) }, ['currency', 'balance', 'held', 'available'], { additionalProperties: false }) },
   }, ['accountId', 'balance', 'held', 'available', 'currency', 'creditLimit', 'creditStatus', 'mode', 'devicePolicy', 'paused', 'confirmTimeoutMs', 'limits', 'devices'], { additionalProperties: false }),
   IssuedId: obj({ id: str(undefined, { pattern: '^[0-9]+$' }), code: str(undefined, { pattern: '^[0-9]{3}$' }), expiresAt: ref('IsoTime') }, ['id', 'code', 'expiresAt'], { additionalProperties: false }),
   PublicKey: obj({ kid: str(), alg: { const: 'Ed25519' }, publicKey: str('Base64 of the 32 raw key bytes.'), status: str(), createdAt: str() }, ['kid', 'alg', 'publicKey']),
@@ -314,8 +320,9 @@ const schemas: Record<string, unknown> = {
     vendorOwed: int('What vendors owe back: refunds and dispute credits after their money was paid out (inside vendorPayable, negative there); recovered from the next settlement.', { minimum: 0 }),
     taxCollected: int('Sales tax in the tax:<country> accounts: collected at capture less given back by refunds.', { minimum: 0 }),
     tokensSold: int('Money users paid for tokens (the tokens-sold ledger account). Tokens themselves are never counted in a currency.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected', 'tokensSold'], {
-    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected + tokensSold, and 0 <= inFlight <= what the outboxes still hold.',
+    fxPosition: int('The switch\'s position in this currency from conversions (the fx-pool:<CUR> account): converted out of it less converted into it. May be negative.'),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected', 'tokensSold', 'fxPosition'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected + tokensSold + fxPosition, and 0 <= inFlight <= what the outboxes still hold.',
   }),
   ShardAuditCurrency: obj({
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
@@ -326,8 +333,9 @@ const schemas: Record<string, unknown> = {
     paidOut: int('Paid out to vendors by settlement from this shard, ever.', { minimum: 0 }),
     vendorOwed: int('The sum of negative vendor payables in this shard.', { minimum: 0 }),
     taxCollected: int('Sales tax in this shard\'s tax:<country> accounts.', { minimum: 0 }),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed', 'taxCollected'], {
-    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut + taxCollected.',
+    fxPosition: int('This shard\'s fx-pool:<CUR> account (conversions out of the currency less into it). May be negative.'),
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed', 'taxCollected', 'fxPosition'], {
+    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut + taxCollected + tokens sold + fxPosition.',
   }),
   ShardAudit: obj({
     shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },
@@ -1225,6 +1233,53 @@ Object.assign(paths, {
   },
 });
 // --- end tokens ---
+
+// --- currencies (seeds 002, 003; issue 5 item 3): wallets, rates, conversion ---
+const fxPair = { from: ref('Currency'), to: ref('Currency') };
+const rateString = str(`1 major unit of from in major units of to: a positive decimal string with at most ${rateDigitsMax} significant digits, kept as an exact rational (never a float).`, { pattern: '^[0-9]+(\\.[0-9]+)?$' });
+schemas.FxDeclineCode = { type: 'string', enum: fxDeclineCodes, description: 'Declines of a conversion, in order of precedence. See docs/error-codes.md.' };
+schemas.FxDeclined = obj({ status: { const: 'declined' }, code: ref('FxDeclineCode') }, ['status', 'code'], { additionalProperties: false, description: 'Nothing moved. A replay of the idem answers the same (FX_RATE_UNSET stores nothing).' });
+schemas.FxConverted = obj({
+  status: { const: 'converted' }, from: ref('Currency'), to: ref('Currency'), debited: ref('Amount'),
+  credited: int('floor(debited × rate × (1 − spread)) in the minor unit of to (README, "Currencies"); at least 1.', { minimum: 1 }),
+  rate: obj({ num: int(undefined, { minimum: 1 }), den: int(undefined, { minimum: 1 }) }, ['num', 'den'], { additionalProperties: false, description: 'The exact rate applied: num/den.' }),
+  spreadBasisPoints: int(undefined, { minimum: 0, maximum: spreadBasisPointsMax }), asOf: ref('IsoTime'),
+  wallets: { type: 'array', items: obj({ currency: ref('Currency'), balance: int() }, ['currency', 'balance'], { additionalProperties: false }), description: 'The two wallets after the conversion: from, then to.' },
+}, ['status', 'from', 'to', 'debited', 'credited', 'rate', 'spreadBasisPoints', 'asOf', 'wallets'], { additionalProperties: false });
+const fxRateView = obj({ ...fxPair, rate: rateString, spreadBasisPoints: int(undefined, { minimum: 0, maximum: spreadBasisPointsMax }), asOf: ref('IsoTime'), setAt: ref('IsoTime') },
+  ['from', 'to', 'rate', 'spreadBasisPoints', 'asOf', 'setAt'], { additionalProperties: false });
+
+Object.assign(paths, {
+  '/v1/admin/fx-rates': {
+    put: {
+      operationId: 'setFxRate', summary: 'Set the conversion rate of an ordered currency pair, its spread and as-of time', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(obj({ ...fxPair, rate: rateString, spreadBasisPoints: int('Kept by the switch on every conversion (default 0).', { minimum: 0, maximum: spreadBasisPointsMax }),
+        asOf: str('ISO 8601 time the rate is quoted at; not in the future.') }, ['from', 'to', 'rate', 'asOf'], { additionalProperties: false })),
+      responses: { 200: json(obj({ status: { const: 'ok' }, ...fxPair, rate: rateString, spreadBasisPoints: int(), asOf: ref('IsoTime') }, ['status', 'from', 'to', 'rate', 'spreadBasisPoints', 'asOf'], { additionalProperties: false }), 'Set'), ...errors(400, 401, 413, 415) },
+    },
+  },
+  '/v1/fx/rates': {
+    get: {
+      operationId: 'fxRates', summary: 'Every conversion rate (one per ordered pair)', tags: ['users'],
+      responses: { 200: json(obj({ rates: { type: 'array', items: fxRateView } }, ['rates'], { additionalProperties: false }), 'Rates') },
+    },
+  },
+  '/v1/accounts/me/wallets': {
+    post: {
+      operationId: 'openWallet', summary: 'Open a wallet in another currency (idempotent: an existing wallet is the answer)', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({ currency: ref('Currency') }, ['currency'], { additionalProperties: false })),
+      responses: { 201: json(ref('Account'), 'The account with its wallets'), ...errors(400, 401, 404, 413, 415, 503) },
+    },
+  },
+  '/v1/accounts/me/convert': {
+    post: {
+      operationId: 'convert', summary: 'Convert between two of the user\'s wallets at the operator\'s rate (rounded down in the target minor unit)', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({ ...fxPair, amount: ref('Amount'), idem: ref('Idem') }, ['from', 'to', 'amount', 'idem'], { additionalProperties: false })),
+      responses: { 200: json({ oneOf: [ref('FxConverted'), ref('FxDeclined')] }, 'Converted, or declined'), ...errors(400, 401, 404, 409, 413, 415, 422, 503) },
+    },
+  },
+});
+// --- end currencies ---
 
 export const openapi = {
   openapi: '3.1.0',

@@ -44,6 +44,7 @@ const matrix: Record<string, Row> = {
   'POST /v1/sessions': { who: 'public', path: '/v1/sessions' }, // sign-in: the password is the credential
   'GET /v1/content/:itemId': { who: 'public', path: '/v1/content/{item}' }, // the catalogue: never the URL
   'GET /v1/tokens/prices': { who: 'public', path: '/v1/tokens/prices' }, // tokens: the operator's prices are public
+  'GET /v1/fx/rates': { who: 'public', path: '/v1/fx/rates' }, // currencies: the operator's rates are public
 
   'GET /v1/accounts/me': { who: 'user', path: '/v1/accounts/me' },
   'POST /v1/ids': { who: 'user', path: '/v1/ids', body: { idem: 'matrix-ids' } },
@@ -73,6 +74,9 @@ const matrix: Record<string, Row> = {
   'POST /v1/purchases/:purchaseId/open': { who: 'user', path: '/v1/purchases/cp_00011/open', body: { idem: 'matrix-open' } },
   // --- tokens ---
   'POST /v1/tokens/buy': { who: 'user', path: '/v1/tokens/buy', body: { count: 1, currency: 'USD', idem: 'matrix-token-buy' } },
+  // --- currencies ---
+  'POST /v1/accounts/me/wallets': { who: 'user', path: '/v1/accounts/me/wallets', body: { currency: 'EUR' } },
+  'POST /v1/accounts/me/convert': { who: 'user', path: '/v1/accounts/me/convert', body: { from: 'USD', to: 'EUR', amount: 1, idem: 'matrix-convert' } },
   'GET /v1/tokens': { who: 'user', path: '/v1/tokens' },
   'POST /v1/tokens/spend': { who: 'user', path: '/v1/tokens/spend', body: { vendorId: '{vendor}', count: 1, idem: 'matrix-token-spend' } },
 
@@ -100,6 +104,7 @@ const matrix: Record<string, Row> = {
   'GET /v1/admin/disputes': { who: 'admin', path: '/v1/admin/disputes?status=contested' },
   // --- tokens ---
   'PUT /v1/admin/token-prices': { who: 'admin', path: '/v1/admin/token-prices', body: { currency: 'USD', priceMinor: 5 } },
+  'PUT /v1/admin/fx-rates': { who: 'admin', path: '/v1/admin/fx-rates', body: { from: 'USD', to: 'EUR', rate: '0.92', asOf: '2026-01-01T00:00:00Z' } }, // currencies
   'POST /v1/admin/tokens/grant': { who: 'admin', path: '/v1/admin/tokens/grant', body: { accountId: '{account}', count: 1, idem: 'matrix-token-grant' } },
   'POST /v1/admin/disputes/:authId/decide': { who: 'admin', path: '/v1/admin/disputes/{auth}/decide', body: { winner: 'user', note: 'matrix', idem: 'matrix-decide' } },
 

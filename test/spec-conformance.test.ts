@@ -142,6 +142,7 @@ describe('every route against a running switch, validated against spec/openapi.j
     await taxRoutes(A);
     await contentRoutes();
     await tokenRoutes(A); // tokens
+    await fxRoutes(A); // currencies
 
     // The WebSocket upgrades without a credential: 401 with an error body, as specified.
     for (const path of ['/v1/vendor', '/v1/user']) {
@@ -196,6 +197,26 @@ async function contentRoutes(): Promise<void> {
   expect(await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: seller.token, body: { idem: 'spec-o2' }, expect: 200 }))
     .toMatchObject({ status: 'declined', code: 'VIEWS_USED_UP' });
   await call('POST', '/v1/purchases/{purchaseId}/open', { purchaseId: bought.purchaseId }, { token: holder.token, body: { idem: 'spec-o3' }, expect: 404 });
+}
+
+/** Currencies: every route once, a conversion and its declines, the fund route choosing a wallet, and the audit's fx positions. */
+async function fxRoutes(A: string): Promise<void> {
+  const f = await setupVendorAndUser(s, 1_000);
+  const asOf = '2026-11-23T12:00:00Z';
+  await call('PUT', '/v1/admin/fx-rates', {}, { token: A, body: { from: 'USD', to: 'JPY', rate: '150', spreadBasisPoints: 50, asOf }, expect: 200 });
+  await call('PUT', '/v1/admin/fx-rates', {}, { token: A, body: { from: 'USD', to: 'JPY', rate: 150, asOf }, expect: 400 });
+  expect((await call('GET', '/v1/fx/rates', {}, { expect: 200 })).rates).toContainEqual(expect.objectContaining({ from: 'USD', to: 'JPY', rate: '150' }));
+  expect(await call('POST', '/v1/accounts/me/convert', {}, { token: f.token, body: { from: 'USD', to: 'JPY', amount: 100, idem: 'spec-fx0' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'WALLET_UNKNOWN' });
+  expect((await call('POST', '/v1/accounts/me/wallets', {}, { token: f.token, body: { currency: 'JPY' }, expect: 201 })).wallets)
+    .toEqual([{ currency: 'JPY', balance: 0, held: 0, available: 0 }]);
+  expect(await call('POST', '/v1/accounts/me/convert', {}, { token: f.token, body: { from: 'USD', to: 'JPY', amount: 100, idem: 'spec-fx1' }, expect: 200 }))
+    .toMatchObject({ status: 'converted', debited: 100, credited: 149 });
+  expect(await call('POST', '/v1/accounts/me/convert', {}, { token: f.token, body: { from: 'JPY', to: 'USD', amount: 1, idem: 'spec-fx2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'FX_RATE_UNSET' });
+  expect((await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: f.accountId }, { token: A, body: { amount: 7, currency: 'JPY', idem: 'spec-fxf' }, expect: 200 })).wallets)
+    .toEqual([{ currency: 'JPY', balance: 156, held: 0, available: 156 }]);
+  expect((await call('GET', '/v1/accounts/me', {}, { token: f.token, expect: 200 })).wallets).toHaveLength(1);
 }
 
 /** Tokens: every route once, with a decline and a refusal where they are cheap. */
