@@ -1,7 +1,7 @@
 // Currencies against a real switch on 127.0.0.1: a user opens wallets, an operator funds one and sets
 // rates, the user converts (floor in the target minor unit, what rounds to zero refused, replay by
-// idem at the first rate), the audit stays conserved per currency with the fx positions; bad input and
-// the wrong principals are refused.
+// idem at the first rate), a vendor charging yen draws on the JPY wallet, the audit stays conserved per
+// currency with the fx positions; bad input and the wrong principals are refused.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSwitchProcess, http, setupVendorAndUser, issueId, type SwitchProcess, type Fixture } from './support/switch-process.ts';
@@ -65,10 +65,18 @@ describe('currencies', () => {
     expect(audit.currencies.KWD).toMatchObject({ funding: 2_000, fxPosition: 1_001 });
     expect(audit.currencies.JPY).toMatchObject({ funding: 0, fxPosition: -1_486 });
 
-    // Purchases still charge the primary wallet only: a vendor asking JPY is declined (see README).
+    // A vendor charging yen draws on the JPY wallet; a currency with no wallet is declined.
     const id = await issueId(s, u.token);
-    expect((await http(s, 'POST', '/v1/authorize', { id: id.id, code: id.code, amount: 100, currency: 'JPY', idem: 'p1' }, u.apiKey)).body)
+    const p1 = await http(s, 'POST', '/v1/authorize', { id: id.id, code: id.code, amount: 400, currency: 'JPY', idem: 'p1' }, u.apiKey);
+    expect(p1.body).toMatchObject({ status: 'approved', amount: 400, currency: 'JPY' });
+    expect((await me(u)).wallets[0]).toEqual({ currency: 'JPY', balance: 1_486, held: 400, available: 1_086 });
+    expect((await http(s, 'POST', '/v1/capture', { authId: p1.body.authId, amount: 300, idem: 'p1c' }, u.apiKey)).body).toMatchObject({ status: 'captured' });
+    expect((await me(u)).wallets[0]).toEqual({ currency: 'JPY', balance: 1_186, held: 0, available: 1_186 });
+    expect((await me(u)).balance).toBe(10_000 - 1_001 + 325);
+    const id2 = await issueId(s, u.token);
+    expect((await http(s, 'POST', '/v1/authorize', { id: id2.id, code: id2.code, amount: 100, currency: 'GBP', idem: 'p2' }, u.apiKey)).body)
       .toMatchObject({ status: 'declined', code: 'CURRENCY_MISMATCH' });
+    expect((await http(s, 'GET', '/v1/admin/audit', undefined, s.adminToken)).body.conserved).toBe(true);
   });
 
   it('refuses bad input and the wrong principals', async () => {

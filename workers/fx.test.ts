@@ -152,6 +152,43 @@ describe('fx: wallets and conversions, one step at a time', () => {
   });
 });
 
+describe('fx: purchases from a secondary wallet', () => {
+  it('holds, captures, refunds and voids in the wallet of the purchase currency; the primary and its credit line are not touched', () => {
+    const s = openShard();
+    const V = 'vd_0007aaaaaaaaaaaaaaaa';
+    s.applyBatch([cmd.open(U1, 'USD'), cmd.fund(U1, 500), cmd.wallet(U1, 'JPY'), cmd.fund(U1, 1_000, 'JPY')], T0);
+    s.applyBatch([[Op.setCredit, 0, tag++, Format.http, null, U1, 10_000, 'active'] as Command], T0);
+    const issue = (): { id: string; code: string } => one(s, [Op.issueIds, 0, tag++, Format.http, null, U1, 600, null, null, `i${tag}`, null, null, null]) as any;
+    const authorize = (amount: number, currency: string): Outcome => {
+      const id = issue();
+      return s.applyBatch([[Op.authorize, 1, tag++, Format.wsMsgpack, tag, V, id.id, id.code, amount, currency, `a${tag}`] as Command], T0).outcomes[0];
+    };
+    const op = (o: 2 | 3 | 4, authId: string, amount: number | null): Body => one(s, [o, 1, tag++, Format.wsMsgpack, tag, V, authId, amount, `o${tag}`] as Command);
+    const jpy = () => one(s, cmd.account(U1)).wallets[0];
+
+    expect(body(authorize(100, 'EUR'))).toMatchObject({ status: 'declined', code: 'CURRENCY_MISMATCH' });
+    // The primary's credit line does not lend yen.
+    expect(body(authorize(1_001, 'JPY'))).toMatchObject({ status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+    const a1 = authorize(300, 'JPY') as unknown as { kind: string; authId: string; auth: { w?: string } };
+    expect(a1.kind).toBe('approval');
+    expect(a1.auth.w).toBe(U1 + '/JPY');
+    expect(jpy()).toEqual({ currency: 'JPY', balance: 1_000, held: 300, available: 700 });
+    expect(op(Op.capture, a1.authId, 200)).toMatchObject({ status: 'captured' });
+    expect(jpy()).toEqual({ currency: 'JPY', balance: 800, held: 0, available: 800 });
+    expect(op(Op.refund, a1.authId, 50)).toMatchObject({ status: 'refunded' });
+    expect(jpy()).toMatchObject({ balance: 850 });
+    const a2 = authorize(400, 'JPY') as unknown as { authId: string };
+    expect(jpy()).toMatchObject({ held: 400 });
+    expect(op(Op.void, a2.authId, null)).toMatchObject({ status: 'voided' });
+    expect(jpy()).toEqual({ currency: 'JPY', balance: 850, held: 0, available: 850 });
+    const primary = one(s, cmd.account(U1));
+    expect(primary).toMatchObject({ currency: 'USD', balance: 500, held: 0 });
+    const audit = s.audit(0);
+    expect(audit.problems).toEqual([]);
+    expect(audit.currencies.JPY).toMatchObject({ funding: 1_000, available: 850, held: 0, vendorPayable: 150 });
+  });
+});
+
 describe('fx: property', () => {
   it('random fundings and conversions: each currency conserved with its fx-pool, no value created by a round trip', () => {
     const currencies = ['USD', 'JPY', 'KWD', 'EUR'] as const;

@@ -148,6 +148,8 @@ export interface AuthRecord {
   tx?: [country: string, bp: number]; // the buyer's country and its rate at authorization
   tc?: number;          // tax collected at capture (tax:country)
   tr?: number;          // tax given back by refunds so far (≤ tc)
+  // --- currencies ---
+  w?: string;           // the secondary wallet whose funds are held (`<acc>/<CUR>`); absent: the primary, acc
   // --- end sales tax ---
 }
 
@@ -251,6 +253,11 @@ const disputeMoves: Record<DisputeStatus | 'none', readonly DisputeStatus[]> = {
   none: ['open'], open: ['accepted', 'contested', 'won_user', 'won_vendor'], contested: ['accepted', 'won_user', 'won_vendor'],
   accepted: [], won_user: [], won_vendor: [],
 };
+
+/** The account record whose funds an authorization holds: a secondary wallet, or the primary account. */
+function holderOf(auth: AuthRecord): string {
+  return auth.w ?? auth.acc;
+}
 
 /** What a dispute has put back in the user's hands and still there: the credit less any reversal. */
 export function disputeCredited(auth: AuthRecord): number {
@@ -646,7 +653,12 @@ export class ShardState {
       if (amount > rc.per) return decline('RECURRING_AMOUNT');
       if (this.txNow < rc.nx) return decline('RECURRING_PERIOD_USED');
     }
-    if (account.cur !== currency) return decline('CURRENCY_MISMATCH');
+    // Currencies: the purchase's currency chooses the wallet (the primary, or a secondary wallet the
+    // user opened); no wallet in that currency declines. Controls (pause, limits, devices, mode) stay
+    // the primary account's.
+    const holder = this.walletOf(rec.acc, currency);
+    if (!holder) return decline('CURRENCY_MISMATCH');
+    const [holderId, wallet] = holder;
     if (rec.max !== null && amount > rec.max) return decline('AMOUNT_OVER_LIMIT');
     const overLimit = this.limitDecline(account, vendorId, amount);
     if (overLimit) return decline(overLimit);
@@ -663,17 +675,18 @@ export class ShardState {
         if (deviceBad) warnings.push('the buyer\'s device is not enrolled');
       }
     }
-    if (amount > account.bal + (account.cl ?? 0) - account.held) return decline('INSUFFICIENT_FUNDS');
+    // A secondary wallet has no credit line (wallet.cl is never set): it spends what it holds.
+    if (amount > wallet.bal + (wallet.cl ?? 0) - wallet.held) return decline('INSUFFICIENT_FUNDS');
 
     // Approve (or, in confirmation and card modes, hold and ask): place the hold, move the ID along,
     // record the authorization.
     const authId = this.nextAuthId(idPartition(id));
-    account.held += amount;
-    this.assertAccount(account);
+    wallet.held += amount;
+    this.assertAccount(wallet);
     const t = this.totals(currency);
     t.a -= amount;
     t.h += amount;
-    this.txEntries.push([Entry.hold, availAccount(rec.acc), heldAccount(rec.acc), amount, currency, authId]);
+    this.txEntries.push([Entry.hold, availAccount(holderId), heldAccount(holderId), amount, currency, authId]);
     const spendHour = this.countSpend(account, vendorId, amount);
     if (rc) {
       rc.pnx = rc.nx;
@@ -696,6 +709,7 @@ export class ShardState {
       at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: Buffer.from(idHash), rd: -1, ix: -1,
     };
     if (spendHour !== null) auth.sh = spendHour;
+    if (holderId !== rec.acc) auth.w = holderId;
     if (description != null) auth.ds = description;
     if (tax) {
       assert(/^[A-Z]{2}$/.test(tax[0]) && Number.isSafeInteger(tax[1]) && tax[1] >= 0 && tax[1] <= 10_000, 'a bad tax rate from the switch');
@@ -901,13 +915,14 @@ export class ShardState {
     const amount = cmd[7] ?? auth.amt;
     if (amount > auth.amt) return decline('AMOUNT_OVER_LIMIT');
 
-    const account = this.account(auth.acc);
-    assert(account);
+    const primary = this.account(auth.acc);
+    const account = this.account(holderOf(auth));
+    assert(primary && account);
     const released = auth.amt - amount;
     account.held -= auth.amt;
     account.bal -= amount;
     this.assertAccount(account);
-    this.uncountSpend(account, auth, released);
+    this.uncountSpend(primary, auth, released);
     // Sales tax: the tax part of the captured amount (tax included, rounded half up) goes to the
     // country's tax account; the vendor's payable gets the rest. Zero-amount legs are not written.
     const tax = auth.tx ? taxOfGross(amount, auth.tx[1]) : 0;
@@ -919,9 +934,10 @@ export class ShardState {
     t.v += net;
     t.x = (t.x ?? 0) + tax;
     this.addVendorPayable(auth.vid, auth.cur, net);
-    if (net > 0) this.txEntries.push([Entry.capture, heldAccount(auth.acc), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
-    if (tax > 0) this.txEntries.push([Entry.salesTax, heldAccount(auth.acc), taxAccount(auth.tx![0]), tax, auth.cur, authId]);
-    if (released > 0) this.txEntries.push([Entry.release, heldAccount(auth.acc), availAccount(auth.acc), released, auth.cur, authId]);
+    const h = holderOf(auth);
+    if (net > 0) this.txEntries.push([Entry.capture, heldAccount(h), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
+    if (tax > 0) this.txEntries.push([Entry.salesTax, heldAccount(h), taxAccount(auth.tx![0]), tax, auth.cur, authId]);
+    if (released > 0) this.txEntries.push([Entry.release, heldAccount(h), availAccount(h), released, auth.cur, authId]);
     auth.st = AuthState.captured;
     auth.cap = amount;
     if (auth.tx) {
@@ -959,7 +975,7 @@ export class ShardState {
     const amount = cmd[7] ?? refundable;
     if (amount > refundable || amount <= 0) return decline('AMOUNT_OVER_LIMIT');
 
-    const account = this.account(auth.acc);
+    const account = this.account(holderOf(auth));
     assert(account);
     account.bal += amount;
     this.assertAccount(account);
@@ -973,8 +989,8 @@ export class ShardState {
     t.x = (t.x ?? 0) - taxBack;
     t.a += amount;
     this.addVendorPayable(auth.vid, auth.cur, -net, true);
-    if (net > 0) this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), availAccount(auth.acc), net, auth.cur, authId]);
-    if (taxBack > 0) this.txEntries.push([Entry.taxRefund, taxAccount(auth.tx![0]), availAccount(auth.acc), taxBack, auth.cur, authId]);
+    if (net > 0) this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), availAccount(holderOf(auth)), net, auth.cur, authId]);
+    if (taxBack > 0) this.txEntries.push([Entry.taxRefund, taxAccount(auth.tx![0]), availAccount(holderOf(auth)), taxBack, auth.cur, authId]);
     auth.ref += amount;
     if (auth.tx) {
       auth.tr = (auth.tr ?? 0) + taxBack;
@@ -1006,15 +1022,16 @@ export class ShardState {
 
   private releaseHold(authId: string, auth: AuthRecord, to: number, kind: typeof Entry.release | typeof Entry.expire): void {
     assert.equal(auth.st, AuthState.held);
-    const account = this.account(auth.acc);
-    assert(account);
+    const primary = this.account(auth.acc);
+    const account = this.account(holderOf(auth));
+    assert(primary && account);
     account.held -= auth.amt;
     this.assertAccount(account);
-    this.uncountSpend(account, auth, auth.amt);
+    this.uncountSpend(primary, auth, auth.amt);
     const t = this.totals(auth.cur);
     t.h -= auth.amt;
     t.a += auth.amt;
-    this.txEntries.push([kind, heldAccount(auth.acc), availAccount(auth.acc), auth.amt, auth.cur, authId]);
+    this.txEntries.push([kind, heldAccount(holderOf(auth)), availAccount(holderOf(auth)), auth.amt, auth.cur, authId]);
     auth.st = to;
     this.auths.putSync(authKey(authId), auth);
     this.moveId(auth.idh, authId, IdState.voided);
@@ -2029,7 +2046,7 @@ export class ShardState {
     const disputable = auth.cap - auth.ref;
     const amount = amountAsked ?? disputable;
     if (amount <= 0 || amount > disputable) return decline('AMOUNT_OVER_LIMIT');
-    const account = this.account(accountId);
+    const account = this.account(holderOf(auth)); // currencies: the wallet the purchase was paid from
     assert(account, 'an authorization without its account');
     if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
 
@@ -2039,7 +2056,7 @@ export class ShardState {
     t.v -= amount;
     t.a += amount;
     this.addVendorPayable(auth.vid, auth.cur, -amount, true);
-    this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), availAccount(accountId), amount, auth.cur, authId]);
+    this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), availAccount(holderOf(auth)), amount, auth.cur, authId]);
     auth.dp = { amt: amount, st: 'open', at: this.txNow, reason, hist: [] };
     this.disputeStep(authId, auth, 'open', 'user');
     return this.remember(cmd, idemKey, fp, 200, { status: 'opened', ...this.disputeView(authId, auth) });
@@ -2083,7 +2100,7 @@ export class ShardState {
     if (dp.st !== 'open' && dp.st !== 'contested') return decline('DISPUTE_DECIDED');
     dp.note = note;
     if (winner === 'vendor') {
-      const account = this.account(auth.acc);
+      const account = this.account(holderOf(auth));
       assert(account, 'an authorization without its account');
       // What the user has available now (the credit line included), never below it.
       const room = Math.max(0, account.bal + (account.cl ?? 0) - account.held);
@@ -2097,7 +2114,7 @@ export class ShardState {
         t.a -= reversed;
         t.v += reversed;
         this.addVendorPayable(auth.vid, auth.cur, reversed);
-        this.txEntries.push([Entry.disputeReversal, availAccount(auth.acc), vendorPayableAccount(auth.vid), reversed, auth.cur, authId]);
+        this.txEntries.push([Entry.disputeReversal, availAccount(holderOf(auth)), vendorPayableAccount(auth.vid), reversed, auth.cur, authId]);
       }
     }
     this.disputeStep(authId, auth, winner === 'user' ? 'won_user' : 'won_vendor', 'operator');
@@ -2674,7 +2691,7 @@ export class ShardState {
       const heldByAccount = new Map<string, number>();
       for (const { key, value: a } of this.auths.getRange()) {
         auths++;
-        if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(a.acc, (heldByAccount.get(a.acc) ?? 0) + a.amt);
+        if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(holderOf(a), (heldByAccount.get(holderOf(a)) ?? 0) + a.amt);
         if (a.cap > a.amt || a.ref > a.cap) problems.push(`authorization ${String(key)} captured/refunded beyond its amount`);
         if ((a.tr ?? 0) > (a.tc ?? 0) || (a.tc ?? 0) > a.cap) problems.push(`authorization ${String(key)}: tax refunded beyond collected, or collected beyond captured`);
         // Disputes: refunded and credited back never exceed the capture; the journal moved exactly
