@@ -622,8 +622,6 @@ export class ShardState {
     if (rec.bad >= codeAttemptsMax || (!rec.rc && rec.att.length >= attemptsPerIdMax)) {
       return { kind: 'reply', cmd, status: 200, body: { status: 'declined', code: 'ID_UNKNOWN' } };
     }
-    const account = this.account(rec.acc);
-    assert(account, 'payment ID without its account');
     const notify = this.presence.has(rec.acc);
     const decline = (code: DeclineCode): Outcome => {
       rec.att.push([vendorId, idem, fp, code]);
@@ -646,6 +644,10 @@ export class ShardState {
     if (rec.st === IdState.closed) return decline('ID_CLOSED');
     if (rec.st !== IdState.issued) return decline('ID_USED');
     if (rec.pz) return decline('ID_PAUSED');
+    // The account is read only now: a decline before this point (a wrong code, a used or expired ID)
+    // must not pull the account into the transaction, which would write it back for nothing.
+    const account = this.account(rec.acc);
+    assert(account, 'payment ID without its account');
     if (account.pz) return decline('ACCOUNT_PAUSED');
     if (rec.vid !== null && rec.vid !== vendorId) return decline('VENDOR_MISMATCH');
     if (rc) {
@@ -676,7 +678,7 @@ export class ShardState {
       }
     }
     // A secondary wallet has no credit line (wallet.cl is never set): it spends what it holds.
-    if (amount > wallet.bal + (wallet.cl ?? 0) - wallet.held) return decline('INSUFFICIENT_FUNDS');
+    if (amount > spendable(wallet)) return decline('INSUFFICIENT_FUNDS');
 
     // Approve (or, in confirmation and card modes, hold and ask): place the hold, move the ID along,
     // record the authorization.
@@ -1170,7 +1172,7 @@ export class ShardState {
   private accountView(accountId: string, a: AccountRecord) {
     const lim = a.lim ?? {};
     return {
-      accountId, balance: a.bal, held: a.held, available: a.bal + (a.cl ?? 0) - a.held, currency: a.cur,
+      accountId, balance: a.bal, held: a.held, available: spendable(a), currency: a.cur,
       creditLimit: a.cl ?? 0, creditStatus: a.cst ?? 'none', mode: a.md ?? 'notify', devicePolicy: a.dp ?? 'off',
       paused: a.pz === 1, confirmTimeoutMs: a.ct ?? this.confirmTimeoutMs,
       limits: { perTxn: lim.tx ?? null, day: lim.d ?? null, week: lim.w ?? null, month: lim.m ?? null, vendors: lim.v ?? {} },
@@ -1452,13 +1454,9 @@ export class ShardState {
     assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
     const idemKey = ['~xfer', from, idem];
     const fp = 'xfer|' + to + '|' + amount + '|' + currency + '|' + (memo ?? '');
-    const seen = this.idemGet(idemKey);
-    if (seen) return this.replay(cmd, seen, fp);
-    const account = this.account(from);
-    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    if (account.cur !== currency) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
-    if (account.pz) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'ACCOUNT_PAUSED' });
-    if (amount > account.bal + (account.cl ?? 0) - account.held) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+    const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
+    if ('done' in front) return front.done;
+    const { account } = front;
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
@@ -1473,6 +1471,28 @@ export class ShardState {
     return this.remember(cmd, idemKey, fp, 200, { status: 'sent', transferId, amount, currency, balance: account.bal });
   }
 
+  /**
+   * The common front of every debit a user makes (transfer, payment to a vendor, content, tokens):
+   * a replay answers its first answer; then the account must exist, hold the currency, not be paused,
+   * and cover the amount from balance plus credit line less holds. `first` is an op's own decline that
+   * comes before those (e.g. an expired content item). Either the finished answer, or the account to
+   * debit and how to decline (kept for replays).
+   */
+  private debitFront(cmd: Command, idemKey: Key[], fp: string, accountId: string, currency: string, amount: number,
+    first: DeclineCode | null = null):
+    { done: Outcome } | { account: AccountRecord; decline: (code: DeclineCode) => ReplyOutcome } {
+    const seen = this.idemGet(idemKey);
+    if (seen) return { done: this.replay(cmd, seen, fp) };
+    const account = this.account(accountId);
+    if (!account) return { done: this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account') };
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (first) return { done: decline(first) };
+    if (account.cur !== currency) return { done: decline('CURRENCY_MISMATCH') };
+    if (account.pz) return { done: decline('ACCOUNT_PAUSED') };
+    if (amount > spendable(account)) return { done: decline('INSUFFICIENT_FUNDS') };
+    return { account, decline };
+  }
+
   private nextOutSeq(dest: number): number {
     const key = ['outSeq', dest];
     const seq = ((this.meta.get(key) as number | undefined) ?? 0) + 1;
@@ -1485,13 +1505,9 @@ export class ShardState {
     assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
     const idemKey = ['~pay', from, idem];
     const fp = 'pay|' + vendorId + '|' + amount + '|' + currency + '|' + (memo ?? '');
-    const seen = this.idemGet(idemKey);
-    if (seen) return this.replay(cmd, seen, fp);
-    const account = this.account(from);
-    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    if (account.cur !== currency) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
-    if (account.pz) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'ACCOUNT_PAUSED' });
-    if (amount > account.bal + (account.cl ?? 0) - account.held) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+    const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
+    if ('done' in front) return front.done;
+    const { account } = front;
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
@@ -1554,15 +1570,10 @@ export class ShardState {
     assert((rightsHolder === null) === (rightsShard === null));
     const idemKey = ['~buy', acc, idem];
     const fp = 'buy|' + itemId;
-    const seen = this.idemGet(idemKey);
-    if (seen) return this.replay(cmd, seen, fp);
-    const account = this.account(acc);
-    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
-    if (sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs) return decline('CONTENT_EXPIRED');
-    if (account.cur !== currency) return decline('CURRENCY_MISMATCH');
-    if (account.pz) return decline('ACCOUNT_PAUSED');
-    if (price > account.bal + (account.cl ?? 0) - account.held) return decline('INSUFFICIENT_FUNDS');
+    const expired = sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs;
+    const front = this.debitFront(cmd, idemKey, fp, acc, currency, price, expired ? 'CONTENT_EXPIRED' : null);
+    if ('done' in front) return front.done;
+    const { account } = front;
     const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
     assert(Number.isSafeInteger(royalty) && royalty >= 0 && royalty <= price, 'a royalty outside 0..price');
     account.bal -= price;
@@ -1823,15 +1834,10 @@ export class ShardState {
     const idemKey = ['~tbuy', acc, idem];
     // The price is not in the fingerprint: a retry after the operator changed it answers the first purchase.
     const fp = 'tbuy|' + count + '|' + currency;
-    const seen = this.idemGet(idemKey);
-    if (seen) return this.replay(cmd, seen, fp);
-    const account = this.account(acc);
-    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
-    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
-    if (account.cur !== currency) return decline('CURRENCY_MISMATCH');
-    if (account.pz) return decline('ACCOUNT_PAUSED');
     const amount = count * price;
-    if (amount > account.bal + (account.cl ?? 0) - account.held) return decline('INSUFFICIENT_FUNDS');
+    const front = this.debitFront(cmd, idemKey, fp, acc, currency, amount);
+    if ('done' in front) return front.done;
+    const { account } = front;
     const rec = this.tokenRecord(acc);
     if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
     account.bal -= amount;
@@ -2103,7 +2109,7 @@ export class ShardState {
       const account = this.account(holderOf(auth));
       assert(account, 'an authorization without its account');
       // What the user has available now (the credit line included), never below it.
-      const room = Math.max(0, account.bal + (account.cl ?? 0) - account.held);
+      const room = Math.max(0, spendable(account));
       const reversed = Math.min(dp.amt, room);
       dp.reversed = reversed;
       dp.owed = dp.amt - reversed;
@@ -2972,4 +2978,9 @@ function tokenView(rec: TokenRecord): Record<string, unknown> {
 function taxShown(auth: AuthRecord, amount?: number): Record<string, unknown> {
   if (!auth.tx) return {};
   return { tax: { country: auth.tx[0], basisPoints: auth.tx[1], amount: amount ?? taxOfGross(auth.amt, auth.tx[1]) } };
+}
+
+/** What an account can spend or hold now: its balance plus its credit line, less its holds. */
+function spendable(a: AccountRecord): number {
+  return a.bal + (a.cl ?? 0) - a.held;
 }
