@@ -4,33 +4,17 @@
 // property over random sales (random prices and basis points): Σ buyer debits = Σ vendor credits +
 // Σ royalties, every royalty arrives once, and both shards' audits are conserved once the outbox drains.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard as openShardOf, tempShardPath, accountId, V1 } from './shard-test-support.ts';
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, royaltyOf, type Command, type ContentSale } from './contract.ts';
-import { partitionPrefix } from './partitions.ts';
-
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 function openShard(id: number, path?: string): { state: ShardState; path: string } {
-  const p = path ?? mkdtempSync(join(tmpdir(), 'content-'));
-  if (!path) dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs: 60_000 });
-  state.setIdKey(idKey);
-  state.shardId = id;
-  return { state, path: p };
+  const p = path ?? tempShardPath('content-');
+  return { state: openShardOf({ path: p, shardId: id }), path: p };
 }
 
-const accountId = (partition: number, n: number) => `ac_${partitionPrefix(partition)}${n.toString(16).padStart(16, '0')}`;
-const V1 = 'vd_0001aaaaaaaaaaaaaaaa';
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 let tag = 1;
 
@@ -173,8 +157,7 @@ describe('random content sales', () => {
           replay: fc.boolean(), vendor: fc.nat(1), drop: fc.boolean(),
         }), { minLength: 1, maxLength: 40 }),
         (steps) => {
-          const paths = [mkdtempSync(join(tmpdir(), 'content-a-')), mkdtempSync(join(tmpdir(), 'content-b-'))];
-          dirs.push(...paths);
+          const paths = [tempShardPath('content-a-'), tempShardPath('content-b-')];
           const shards = [openShard(0, paths[0]).state, openShard(1, paths[1]).state];
           const accs = [accountId(20, 1), accountId(20, 2), accountId(21, 3), accountId(21, 4)];
           const shardOf = (a: number) => (a < 2 ? 0 : 1);

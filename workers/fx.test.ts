@@ -4,12 +4,10 @@
 // the fx-pool positions counted in, the audit agrees, and converting back and forth at the same rate
 // never gives the user more than they started with.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard as openShardOf, removeShardPaths } from './shard-test-support.ts';
+
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, type Command } from './contract.ts';
 import { partitionPrefix } from './partitions.ts';
@@ -59,20 +57,7 @@ describe('fx: the rounding rule, floor in the target minor unit', () => {
   });
 });
 
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function openShard(): ShardState {
-  const p = mkdtempSync(join(tmpdir(), 'fx-'));
-  dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs: 60_000 });
-  state.setIdKey(idKey);
-  return state;
-}
-
+const openShard = () => openShardOf({ name: 'fx-' });
 const accountId = (n: number) => `ac_${partitionPrefix(7)}${n.toString(16).padStart(16, '0')}`;
 const U1 = accountId(1);
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -237,7 +222,7 @@ describe('fx: property', () => {
         expect(a.funding).toBe(funded[c]);
         expect(w[c] + a.fxPosition).toBe(funded[c]);
       }
-      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+      removeShardPaths();
     }), { numRuns: 60 });
   });
 });

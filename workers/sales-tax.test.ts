@@ -7,32 +7,14 @@
 // Table tests for the rounding and the lifecycle, then a fast-check property: Σ collected − Σ refunded
 // = the tax accounts, vendor + tax = captured − refunded, settlements reconcile, the audit conserves.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard, accountId, V1 } from './shard-test-support.ts';
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, taxOfGross, taxOfRefund, type Command, type SettlementPart, type TaxRate } from './contract.ts';
-import { partitionPrefix } from './partitions.ts';
 
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const openState = () => openShard({ name: 'sales-tax-', holdTtlMs: 3_600_000 });
 
-function openState(): ShardState {
-  const p = mkdtempSync(join(tmpdir(), 'sales-tax-'));
-  dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs: 3_600_000 });
-  state.setIdKey(idKey);
-  return state;
-}
-
-const accountId = (partition: number, n: number) => `ac_${partitionPrefix(partition)}${n.toString(16).padStart(16, '0')}`;
-const V1 = 'vd_0001aaaaaaaaaaaaaaaa';
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const hourMs = 3_600_000;
 

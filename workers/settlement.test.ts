@@ -5,33 +5,14 @@
 // property: random captures, refunds, disputes, direct payments and settlements keep the audit
 // conserved, and payouts + payable = captured + paid − refunded − dispute net, to the unit.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard, accountId, V1, V2 } from './shard-test-support.ts';
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, type Command, type SettlementPart } from './contract.ts';
-import { partitionPrefix } from './partitions.ts';
 
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const openState = () => openShard({ name: 'settlement-', holdTtlMs: 3_600_000 });
 
-function openState(): ShardState {
-  const p = mkdtempSync(join(tmpdir(), 'settlement-'));
-  dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs: 3_600_000 });
-  state.setIdKey(idKey);
-  return state;
-}
-
-const accountId = (partition: number, n: number) => `ac_${partitionPrefix(partition)}${n.toString(16).padStart(16, '0')}`;
-const V1 = 'vd_0001aaaaaaaaaaaaaaaa';
-const V2 = 'vd_0002bbbbbbbbbbbbbbbb';
 
 let tag = 1;
 const cmd = {

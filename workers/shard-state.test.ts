@@ -2,33 +2,17 @@
 // in-batch race, replays across a reopen, and fast-check properties over random interleavings of
 // issue / authorize / capture / void / refund / expire, checked against a small reference model.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard, tempShardPath, idKey, accountId, V1, V2 } from './shard-test-support.ts';
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, type Command, type FormatCode, type OutboxItem } from './contract.ts';
-import { partitionPrefix } from './partitions.ts';
-
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 function openState(holdTtlMs = 60_000, path?: string, confirmTimeoutMs?: number): { state: ShardState; path: string } {
-  const p = path ?? mkdtempSync(join(tmpdir(), 'shard-state-'));
-  if (!path) dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs, confirmTimeoutMs });
-  state.setIdKey(idKey);
-  return { state, path: p };
+  const p = path ?? tempShardPath('shard-state-');
+  return { state: openShard({ path: p, holdTtlMs, confirmTimeoutMs }), path: p };
 }
 
-const accountId = (partition: number, n: number) => `ac_${partitionPrefix(partition)}${n.toString(16).padStart(16, '0')}`;
-const V1 = 'vd_0001aaaaaaaaaaaaaaaa';
-const V2 = 'vd_0002bbbbbbbbbbbbbbbb';
 
 let tag = 1;
 const cmd = {
@@ -497,14 +481,8 @@ describe('transfers between shards', () => {
           restart: fc.integer({ min: 0, max: 9 }).map((n) => n === 0), replay: fc.boolean(),
         }), { minLength: 5, maxLength: 60 }),
         (steps) => {
-          const paths = [mkdtempSync(join(tmpdir(), 'xfer-a-')), mkdtempSync(join(tmpdir(), 'xfer-b-'))];
-          dirs.push(...paths);
-          const open = (i: number) => {
-            const st = new ShardState({ path: paths[i], durability: 'nosync', holdTtlMs: 60_000 });
-            st.setIdKey(idKey);
-            st.shardId = i;
-            return st;
-          };
+          const paths = [tempShardPath('xfer-a-'), tempShardPath('xfer-b-')];
+          const open = (i: number) => openShard({ path: paths[i], shardId: i });
           const shards = [open(0), open(1)];
           // Accounts 0 and 1 live on shard 0; 2 and 3 on shard 1.
           const accs = [accountId(30, 1), accountId(30, 2), accountId(31, 3), accountId(31, 4)];

@@ -4,33 +4,14 @@
 // transfer, the statement of any period reconciles (opening + Σ entries = closing) and consecutive
 // periods concatenate to the whole.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard, accountId, V1, V2 } from './shard-test-support.ts';
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, type Command, type HistoryFilter } from './contract.ts';
-import { partitionPrefix } from './partitions.ts';
 
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const openState = () => openShard({ name: 'shard-stmt-', holdTtlMs: 7 * 24 * 3_600_000 });
 
-function openState(): ShardState {
-  const p = mkdtempSync(join(tmpdir(), 'shard-stmt-'));
-  dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs: 7 * 24 * 3_600_000 });
-  state.setIdKey(idKey);
-  return state;
-}
-
-const accountId = (partition: number, n: number) => `ac_${partitionPrefix(partition)}${n.toString(16).padStart(16, '0')}`;
-const V1 = 'vd_0001aaaaaaaaaaaaaaaa';
-const V2 = 'vd_0002bbbbbbbbbbbbbbbb';
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const H = 3_600_000;
 

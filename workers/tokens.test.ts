@@ -5,30 +5,15 @@
 // time: money and tokens are each conserved (never summed together), every token leg is in the
 // journal, and the audit agrees with the running totals, the scan and the journal.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openShard as openShardOf } from './shard-test-support.ts';
+
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, type Command } from './contract.ts';
 import { partitionPrefix } from './partitions.ts';
 
-const dirs: string[] = [];
-const idKey = randomBytes(32);
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function openShard(): ShardState {
-  const p = mkdtempSync(join(tmpdir(), 'tokens-'));
-  dirs.push(p);
-  const state = new ShardState({ path: p, durability: 'nosync', holdTtlMs: 60_000 });
-  state.setIdKey(idKey);
-  return state;
-}
-
+const openShard = () => openShardOf({ name: 'tokens-' });
 const accountId = (n: number) => `ac_${partitionPrefix(7)}${n.toString(16).padStart(16, '0')}`;
 const U1 = accountId(1);
 const U2 = accountId(2);
