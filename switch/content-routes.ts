@@ -14,9 +14,8 @@ import { Op, Format, type Command, type ContentSale } from '../workers/contract.
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { contentAccessHoursMax, contentViewLimitMax, purchasesListedMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { bearerOf } from './vendor-session.ts';
-import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
-import type { ContentItem, Principal, VendorPrincipal } from './control-plane.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
+import type { ContentItem, VendorPrincipal } from './control-plane.ts';
 import { checkAccountId, checkAmount, checkCurrency, checkIdem, checkText, isPlainObject, unknownField, unsafeText, bad, InputError } from './validate.ts';
 import {
   descriptionCharsMax, contentDescriptionCharsMax, contentUrlCharsMax, contentIncentiveIdsMax, contentIncentiveIdCharsMax,
@@ -33,11 +32,7 @@ const purchaseIdPattern = /^cp_\d{4}[0-9a-z]{1,11}$/;
 
 export function installContentRoutes(app: TemplatedApp, deps: RouteDeps, { relay, vendorOf }: Helpers): void {
   const { router, control } = deps;
-  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
-    return user;
-  };
+  const userOf = (reply: Reply, req: HttpRequest) => requireUser(control, reply, req);
   const shardOfAccount = (accountId: string) => router.shardOf(partitionOfKeyedId(accountId));
 
   app.post('/v1/vendor/content', guard((reply, req) => {

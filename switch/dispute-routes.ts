@@ -18,9 +18,8 @@ import { Op, Format, disputeStatuses, type Command, type DisputeFilter, type Dis
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { disputesListedMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { bearerOf } from './vendor-session.ts';
-import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
-import type { Principal, VendorPrincipal } from './control-plane.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknownFields } from './http-routes.ts';
+import type { VendorPrincipal } from './control-plane.ts';
 import { checkAmount, checkAuthId, checkIdem, checkText, unknownField, unsafeText, InputError } from './validate.ts';
 import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from './limits.ts';
 
@@ -35,17 +34,8 @@ type Row = Record<string, unknown> & { openedAt: string; vendorId: string; accou
 export function installDisputeRoutes(app: TemplatedApp, deps: RouteDeps, { relay, admin, vendorOf }: Helpers): void {
   const { router, control } = deps;
 
-  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
-    return user;
-  };
-  const badField = (reply: Reply, body: Record<string, unknown>, allowed: string[]): boolean => {
-    const extra = unknownField(body, new Set(allowed));
-    if (extra === null) return false;
-    reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
-    return true;
-  };
+  const userOf = (reply: Reply, req: HttpRequest) => requireUser(control, reply, req);
+  const badField = rejectUnknownFields;
   const shardOfAuth = (authId: string) => router.shardOf(partitionOfKeyedId(authId));
   const query = (req: HttpRequest) => new URLSearchParams(req.getQuery() ?? '');
   /** status and limit from the query string, or an error answered. */

@@ -15,9 +15,7 @@ import { Op, Format, type Command } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { parseRate, rateText, rateDigitsMax, spreadBasisPointsMax } from '../workers/fx.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { bearerOf } from './vendor-session.ts';
-import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
-import type { Principal } from './control-plane.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
 import { checkAmount, checkCurrency, checkIdem, unknownField, InputError } from './validate.ts';
 
 interface Helpers {
@@ -30,11 +28,7 @@ const asOfAheadMsMax = 5 * 60_000;
 
 export function installFxRoutes(app: TemplatedApp, deps: RouteDeps, { relay, admin }: Helpers): void {
   const { router, control } = deps;
-  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
-    return user;
-  };
+  const userOf = (reply: Reply, req: HttpRequest) => requireUser(control, reply, req);
   const shardOfAccount = (accountId: string) => router.shardOf(partitionOfKeyedId(accountId));
   const fail = (reply: Reply, e: InputError) => reply.error(e.code, e.message);
   const pair = (body: Record<string, unknown>): [string, string] | InputError => {

@@ -13,7 +13,7 @@ import { idTtlSecondsDefault } from '../workers/limits.ts';
 import { isCurrency } from '../workers/currencies.ts';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.ts';
 import type { ShardRouter } from './shard-router.ts';
-import type { ControlPlane } from './control-plane.ts';
+import type { ControlPlane, Principal } from './control-plane.ts';
 import type { HsmLink } from './hsm-link.ts';
 import type client from 'prom-client';
 import { edge, lastAudit } from './metrics.ts';
@@ -124,6 +124,22 @@ export function readJson(reply: Reply, req: HttpRequest, cb: (body: Record<strin
   });
 }
 
+/** The user a request's bearer token names, or null after answering 401 (every user route starts so). */
+export function requireUser(control: ControlPlane, reply: Reply, req: HttpRequest): Principal | null {
+  const user = control.user(bearerOf(req.getHeader('authorization')));
+  if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+  return user;
+}
+
+/** True (after answering 400) when a body has a field the route does not know: a misspelt field
+ * must not silently mean "absent". */
+export function rejectUnknownFields(reply: Reply, body: Record<string, unknown>, allowed: readonly string[]): boolean {
+  const extra = unknownField(body, new Set(allowed));
+  if (extra === null) return false;
+  reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+  return true;
+}
+
 export type Handler = (reply: Reply, req: HttpRequest) => void;
 
 /** Every route runs inside this guard: an exception in a handler is our bug, and it must cost one
@@ -220,15 +236,15 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
   }));
 
   app.get('/v1/accounts/me', guard((reply, req) => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    const user = requireUser(control, reply, req);
+    if (!user) return;
     const shard = router.shardOf(partitionOfKeyedId(user.accountId));
     relay(reply, shard, (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
   }));
 
   app.post('/v1/ids', guard((reply, req) => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    const user = requireUser(control, reply, req);
+    if (!user) return;
     readJson(reply, req, (body) => {
       const r = checkIssueIds(body, idTtlSecondsDefault);
       if (r instanceof InputError) return reply.error(r.code, r.message);

@@ -15,8 +15,7 @@ import { isCurrency } from '../workers/currencies.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { historyPageMax, statementDaysMax, statementEntriesMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { bearerOf } from './vendor-session.ts';
-import { guard, type Reply, type RouteDeps } from './http-routes.ts';
+import { guard, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
 import { InputError } from './validate.ts';
 
 /** The entry kinds of a user's history, and of a vendor's. */
@@ -148,8 +147,8 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
   // --- users: a statement of the account for a period --------------------------------------------
 
   app.get('/v1/accounts/me/statement', guard((reply, req) => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) return reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
+    const user = requireUser(control, reply, req);
+    if (!user) return;
     const p = parseStatementQuery(new URLSearchParams(req.getQuery() ?? ''));
     if (p instanceof InputError) return reply.error(p.code, p.message);
     const shard = router.shardOf(partitionOfKeyedId(user.accountId));

@@ -14,9 +14,8 @@ import { Op, Format, type Command } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { amountMax, tokensPerRequestMax, incentiveExpiryMsMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { bearerOf } from './vendor-session.ts';
-import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
-import type { Principal, VendorPrincipal } from './control-plane.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
+import type { VendorPrincipal } from './control-plane.ts';
 import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, unknownField, bad, InputError } from './validate.ts';
 import { descriptionCharsMax } from './limits.ts';
 
@@ -28,11 +27,7 @@ interface Helpers {
 
 export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, admin, vendorOf }: Helpers): void {
   const { router, control } = deps;
-  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
-    return user;
-  };
+  const userOf = (reply: Reply, req: HttpRequest) => requireUser(control, reply, req);
   const shardOfAccount = (accountId: string) => router.shardOf(partitionOfKeyedId(accountId));
   const fail = (reply: Reply, e: InputError) => reply.error(e.code, e.message);
 

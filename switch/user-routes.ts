@@ -10,8 +10,7 @@ import { idPartition } from '../workers/payment-id.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { amountMax, confirmTimeoutMsMin, confirmTimeoutMsMax, historyPageMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { bearerOf } from './vendor-session.ts';
-import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknownFields } from './http-routes.ts';
 import { parseHistoryFilter, userKinds } from './statement-routes.ts';
 import type { CreditApplication, Principal } from './control-plane.ts';
 import {
@@ -32,18 +31,9 @@ const alertsPageMax = 500;
 export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, admin }: Helpers): void {
   const { router, control, hsm, users, config } = deps;
 
-  const userOf = (reply: Reply, req: HttpRequest): Principal | null => {
-    const user = control.user(bearerOf(req.getHeader('authorization')));
-    if (!user) reply.error('UNAUTHORIZED', 'a user token is required: Authorization: Bearer <token>');
-    return user;
-  };
+  const userOf = (reply: Reply, req: HttpRequest) => requireUser(control, reply, req);
   const shardOfAccount = (accountId: string) => router.shardOf(partitionOfKeyedId(accountId));
-  const badField = (reply: Reply, body: Record<string, unknown>, allowed: string[]): boolean => {
-    const extra = unknownField(body, new Set(allowed));
-    if (extra === null) return false;
-    reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
-    return true;
-  };
+  const badField = rejectUnknownFields;
   /** Vendor names for the user's eyes (the shard knows vendor ids only). */
   const named = <T extends { vendorId?: unknown }>(rows: T[]): Array<T & { vendorName: string | null }> =>
     rows.map((r) => ({ ...r, vendorName: typeof r.vendorId === 'string' ? control.vendorName(r.vendorId) : null }));
