@@ -155,6 +155,20 @@ export function renderSummary(r: Report): string {
   return lines.join('\n');
 }
 
+/** The closing "Machine and code" section every report carries (benchmark and suite alike). */
+export function machineSection(r: { machine: Machine; commit: string; startedAt: string; finishedAt: string }): string[] {
+  return [
+    '## Machine and code',
+    '',
+    `- CPU: ${r.machine.cpuModel} × ${r.machine.cpuCount}`,
+    `- memory: ${r.machine.totalMemoryGiB} GiB`,
+    `- Node: ${r.machine.node}, ${r.machine.os}`,
+    `- commit: ${r.commit}`,
+    `- started ${r.startedAt}, finished ${r.finishedAt}`,
+    '',
+  ];
+}
+
 export function renderMarkdown(r: Report): string {
   const s = r.settings;
   const t = r.throughput;
@@ -239,14 +253,7 @@ export function renderMarkdown(r: Report): string {
     '|---|---|',
     ...Object.entries(s).map(([k, v]) => `| ${k} | ${v ?? (k === 'pipeline' ? 'n/a (open loop)' : 'unknown (external switch)')} |`),
     '',
-    '## Machine and code',
-    '',
-    `- CPU: ${r.machine.cpuModel} × ${r.machine.cpuCount}`,
-    `- memory: ${r.machine.totalMemoryGiB} GiB`,
-    `- Node: ${r.machine.node}, ${r.machine.os}`,
-    `- commit: ${r.commit}`,
-    `- started ${r.startedAt}, finished ${r.finishedAt}`,
-    '',
+    ...machineSection(r),
   ];
   return out.join('\n');
 }

@@ -14,7 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newHistogram, type Histogram } from './load-driver.ts';
-import { latency, minMedianMax, type LatencySummary, type Machine } from './report.ts';
+import { latency, machineSection, minMedianMax, type LatencySummary, type Machine } from './report.ts';
 import { linePlot } from './svg-plot.ts';
 
 export const Outcome = { ok: 0, declined: 1, error: 2 } as const;
@@ -230,14 +230,7 @@ export function renderSuiteMarkdown(r: SuiteReport): string {
     '|---|---|',
     ...Object.entries(r.settings).map(([k, v]) => `| ${k} | ${v ?? '—'} |`),
     '',
-    '## Machine and code',
-    '',
-    `- CPU: ${r.machine.cpuModel} × ${r.machine.cpuCount}`,
-    `- memory: ${r.machine.totalMemoryGiB} GiB`,
-    `- Node: ${r.machine.node}, ${r.machine.os}`,
-    `- commit: ${r.commit}`,
-    `- started ${r.startedAt}, finished ${r.finishedAt}`,
-    '',
+    ...machineSection(r),
   );
   return out.join('\n');
 }
