@@ -39,6 +39,7 @@ import { runHttpLoad, classifyVendor, codeOf, type HttpRequestPlan, type Classif
 import { Outcome, Timeline, summarize, writeSuiteReport, renderSuiteSummary, type SuiteReport } from './suite-report.ts';
 import { mulberry32, below } from './prng.ts';
 import { verifyApproval } from '../hsm-sim/verify-approval.ts';
+import { UsageError, numberFlag, durabilityFlag } from './cli.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const reportsDir = fileURLToPath(new URL('./reports/', import.meta.url));
@@ -101,7 +102,6 @@ interface Flags {
   shards: number; durability: 'sync' | 'nosync'; hsmOpsPerSec: number; url: string | null; adminToken: string | null;
 }
 
-class UsageError extends Error {}
 
 function parseFlags(argv: string[]): Flags | null {
   const { values, positionals } = parseArgs({
@@ -119,16 +119,8 @@ function parseFlags(argv: string[]): Flags | null {
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   if (name === undefined) throw new UsageError('name a scenario');
   if (name !== 'all' && !(scenarios as readonly string[]).includes(name)) throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
-  const num = (flag: string, raw: string | undefined, def: number, min: number, max: number, integer = true): number => {
-    if (raw === undefined) return def;
-    const v = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
-      throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    }
-    return v;
-  };
-  const durability = values.durability ?? 'sync';
-  if (durability !== 'sync' && durability !== 'nosync') throw new UsageError('--durability must be sync or nosync');
+  const num = numberFlag;
+  const durability = durabilityFlag(values.durability);
   const url = values.url ?? null;
   const adminToken = values['admin-token'] ?? null;
   if ((url === null) !== (adminToken === null)) throw new UsageError('--url and --admin-token go together');

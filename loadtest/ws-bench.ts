@@ -24,6 +24,7 @@ import {
   type ThreadTicks, type SystemTicks,
 } from './cpu-usage.ts';
 import { machine, gitCommit, latency, minMedianMax, renderSummary, writeReport, type Report } from './report.ts';
+import { UsageError, numberFlag, durabilityFlag } from './cli.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const reportsDir = fileURLToPath(new URL('./reports/', import.meta.url));
@@ -74,7 +75,6 @@ interface Flags {
   url: string | null; adminToken: string | null;
 }
 
-class UsageError extends Error {}
 
 function parseFlags(argv: string[]): Flags | null {
   const { values, positionals } = parseArgs({
@@ -92,16 +92,8 @@ function parseFlags(argv: string[]): Flags | null {
   });
   if (values.help) return null;
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const num = (name: string, raw: string | undefined, def: number, min: number, max: number, integer = true): number => {
-    if (raw === undefined) return def;
-    const v = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
-      throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    }
-    return v;
-  };
-  const durability = values.durability ?? 'sync';
-  if (durability !== 'sync' && durability !== 'nosync') throw new UsageError('--durability must be sync or nosync');
+  const num = numberFlag;
+  const durability = durabilityFlag(values.durability);
   const decode = values.decode ?? 'scan';
   if (decode !== 'scan' && decode !== 'full') throw new UsageError('--decode must be scan or full');
   const url = values.url ?? null;
