@@ -33,11 +33,11 @@ import { installSettlementRoutes, type Settler } from './settlement.ts';
 import { installTaxRoutes } from './tax-routes.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
-  bodyBytesMax, emailCharsMax, passwordCharsMax, passwordCharsMin, vendorNameCharsMax, pinDigitsMin, pinDigitsMax,
+  bodyBytesMax, vendorNameCharsMax,
 } from './limits.ts';
 import {
   checkAuthorize, checkAuthOp, checkAuthId, checkAccountId, checkAmount, checkCurrency, checkIdem, checkIssueIds,
-  checkFingerprint, isPlainObject, unknownField, unsafeText, InputError,
+  checkFingerprint, isPlainObject, unknownField, unsafeText, InputError, checkLogin,
 } from './validate.ts';
 
 const statusText: Record<number, string> = {
@@ -196,20 +196,11 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     readJson(reply, req, async (body) => {
       const extra = unknownField(body, new Set(['email', 'password', 'currency', 'pin', 'device']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
-      const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
-      if (email.length > emailCharsMax || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || /[\u0000-\u001f\u007f]/.test(email)) {
-        return reply.error('BAD_REQUEST', 'email must be an e-mail address');
-      }
-      const password = body.password;
-      if (typeof password !== 'string' || password.length < passwordCharsMin || password.length > passwordCharsMax) {
-        return reply.error('BAD_REQUEST', `password must be ${passwordCharsMin} to ${passwordCharsMax} characters`);
-      }
+      const login = checkLogin(body);
+      if (login instanceof InputError) return reply.error(login.code, login.message);
+      const { email, password, pin } = login;
       const currency = body.currency ?? 'USD';
       if (!isCurrency(currency)) return reply.error('BAD_REQUEST', 'currency must be an ISO 4217 code such as "USD"');
-      const pin = body.pin;
-      if (pin !== undefined && (typeof pin !== 'string' || !new RegExp(`^\\d{${pinDigitsMin},${pinDigitsMax}}$`).test(pin))) {
-        return reply.error('BAD_REQUEST', `pin must be ${pinDigitsMin} to ${pinDigitsMax} digits`);
-      }
       // A device enrolled at activation (for the device check; the user manages the list later).
       const device = body.device === undefined ? null : checkFingerprint(body.device, 'device');
       if (device instanceof InputError) return reply.error(device.code, device.message);
@@ -223,7 +214,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       let created: { userId: string; token: string };
       try {
-        created = await control.createUser(email, password, accountId, typeof pin === 'string' ? pin : undefined);
+        created = await control.createUser(email, password, accountId, pin);
       } catch (err) {
         control.releaseEmail(email); // the registration did not happen: the address is free again
         throw err;

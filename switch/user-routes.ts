@@ -14,11 +14,10 @@ import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknown
 import { parseHistoryFilter, userKinds } from './statement-routes.ts';
 import type { CreditApplication, Principal } from './control-plane.ts';
 import {
-  checkAmount, checkAccountId, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError,
+  checkAmount, checkAccountId, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError, checkLogin,
 } from './validate.ts';
 import {
-  descriptionCharsMax, emailCharsMax, passwordCharsMax, passwordCharsMin, pinDigitsMin, pinDigitsMax, membersPerAccountMax,
-  prepaidBatchMax,
+  descriptionCharsMax, emailCharsMax, passwordCharsMax, membersPerAccountMax, prepaidBatchMax,
 } from './limits.ts';
 
 interface Helpers {
@@ -239,18 +238,9 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
     if (!user) return;
     readJson(reply, req, async (body) => {
       if (badField(reply, body, ['email', 'password', 'pin'])) return;
-      const email = typeof body.email === 'string' ? body.email.trim().toLowerCase() : '';
-      if (email.length > emailCharsMax || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || /[\u0000-\u001f\u007f]/.test(email)) {
-        return reply.error('BAD_REQUEST', 'email must be an e-mail address');
-      }
-      const password = body.password;
-      if (typeof password !== 'string' || password.length < passwordCharsMin || password.length > passwordCharsMax) {
-        return reply.error('BAD_REQUEST', `password must be ${passwordCharsMin} to ${passwordCharsMax} characters`);
-      }
-      const pin = body.pin;
-      if (pin !== undefined && (typeof pin !== 'string' || !new RegExp(`^\\d{${pinDigitsMin},${pinDigitsMax}}$`).test(pin))) {
-        return reply.error('BAD_REQUEST', `pin must be ${pinDigitsMin} to ${pinDigitsMax} digits`);
-      }
+      const login = checkLogin(body);
+      if (login instanceof InputError) return reply.error(login.code, login.message);
+      const { email, password, pin } = login;
       // Members still being created count too: each waits for its password hash before it is
       // listed, so without them several added at once would all pass this check.
       const adding = joining.get(user.accountId) ?? 0;
@@ -262,7 +252,7 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       let created: { userId: string; token: string };
       try {
         // The new member shares the account: the same balance, IDs, prompts and settings.
-        created = await control.createUser(email, password, user.accountId, typeof pin === 'string' ? pin : undefined);
+        created = await control.createUser(email, password, user.accountId, pin);
       } catch (err) {
         control.releaseEmail(email);
         throw err;

@@ -10,7 +10,9 @@ import { isCurrency } from '../workers/currencies.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { isSecurityCode } from '../workers/payment-id.ts';
 import { amountMax, idTtlSecondsMax, idsPerRequestMax } from '../workers/limits.ts';
-import { idemCharsMax, ridCharsMax, descriptionCharsMax } from './limits.ts';
+import {
+  idemCharsMax, ridCharsMax, descriptionCharsMax, emailCharsMax, passwordCharsMin, passwordCharsMax, pinDigitsMin, pinDigitsMax,
+} from './limits.ts';
 import { isIP } from 'node:net';
 import { clientModes, recurringPeriods, type ClientMode, type RecurringPeriod, type RecurringSpec } from '../workers/contract.ts';
 import { recurringMsMax } from '../workers/limits.ts';
@@ -252,6 +254,22 @@ export function checkIssueIds(o: Record<string, unknown>, ttlDefault: number): I
   }
   return { ttlSeconds, maxAmount, vendorId, idem, count, mode, recurring };
 }
+
+/** A new login's credentials (registration, family members): e-mail (lower-cased), password, optional PIN. */
+export function checkLogin(o: Record<string, unknown>): { email: string; password: string; pin: string | undefined } | InputError {
+  const email = typeof o.email === 'string' ? o.email.trim().toLowerCase() : '';
+  if (email.length > emailCharsMax || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || /[\u0000-\u001f\u007f]/.test(email)) {
+    return bad('email must be an e-mail address');
+  }
+  const password = o.password;
+  if (typeof password !== 'string' || password.length < passwordCharsMin || password.length > passwordCharsMax) {
+    return bad(`password must be ${passwordCharsMin} to ${passwordCharsMax} characters`);
+  }
+  const pin = o.pin;
+  if (pin !== undefined && (typeof pin !== 'string' || !pinPattern.test(pin))) return bad(`pin must be ${pinDigitsMin} to ${pinDigitsMax} digits`);
+  return { email, password, pin: pin as string | undefined };
+}
+const pinPattern = new RegExp(`^\\d{${pinDigitsMin},${pinDigitsMax}}$`);
 
 export function checkAccountId(v: unknown): string | InputError {
   if (typeof v !== 'string' || !/^ac_\d{4}[0-9a-f]{16}$/.test(v) || partitionOfKeyedId(v) < 0) return bad('accountId must be an account id');
