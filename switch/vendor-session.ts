@@ -228,21 +228,14 @@ function onFrame(ws: WebSocket<SessionData>, message: ArrayBuffer, isBinary: boo
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry with the same idem');
       break;
     }
-    case 'get': {
-      const authId = checkAuthId(frame.authId);
-      if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
-      shard = router.shardOf(partitionOfKeyedId(authId));
-      const cmd: GetAuthCmd = [Op.getAuth, d.sessionId, receivedAt, format, rid, d.vendorId, authId];
-      if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
-      break;
-    }
+    case 'get':
     case 'resume': {
-      // The outcome of a pending authorization: now if decided, else pushed to this session later.
+      // get reads an authorization; resume answers a pending one's outcome now if decided, else the
+      // shard has the user hub push the decision to this session later.
       const authId = checkAuthId(frame.authId);
       if (authId instanceof InputError) return replyError(ws, format, rid, authId.code, authId.message);
-      // If it is still pending, the shard tells the user hub to push the decision to this session.
       shard = router.shardOf(partitionOfKeyedId(authId));
-      const cmd: ResumeCmd = [Op.resume, d.sessionId, receivedAt, format, rid, d.vendorId, authId];
+      const cmd: GetAuthCmd | ResumeCmd = [frame.op === 'get' ? Op.getAuth : Op.resume, d.sessionId, receivedAt, format, rid, d.vendorId, authId];
       if (!router.submit(shard, cmd)) return replyError(ws, format, rid, 'BUSY', 'the switch is saturated; retry');
       break;
     }
