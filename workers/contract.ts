@@ -86,7 +86,7 @@ export const Op = {
   /** One shard's tax figures for a period, per country and currency (the switch merges every shard's). */
   taxReport: 39,
   // --- end sales tax ---
-  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4); 39 is sales tax's, 40..42 left free ---
+  // --- micropayment tokens (seed 003 claims 6, 7, 12, 31; issue 5 item 4); 39 is sales tax's, 42 left free ---
   /** A user buys tokens with money at the operator's price: money to tokens-sold, tokens issued. */
   tokenBuy: 43,
   /** Incentive tokens to a user: by us (newly issued) or by a vendor (from its token payable here). */
@@ -95,6 +95,11 @@ export const Op = {
   tokenSpend: 45,
   /** A user's token balances (bought, incentive lots), expired lots swept first. */
   tokenBalance: 46,
+  /** A user sends bought tokens to another user: debited here, credited by the receiver's shard through
+   * this shard's durable outbox (possibly the same shard), like a money transfer. */
+  tokenTransfer: 40,
+  /** One shard's part of a vendor's tokens: earned here, and referral rewards received here. */
+  vendorTokens: 41,
   // --- end tokens ---
   // --- currencies (seeds 002, 003; issue 5 item 3) ---
   /** A user opens a secondary wallet in another currency: an account record `<accountId>/<CUR>`. */
@@ -135,7 +140,10 @@ export type ResumeCmd = [op: 7, session: number, tag: number, format: FormatCode
  * timeout from the shard's own sweeper is not a command. */
 export type Decision = 'approve' | 'decline' | 'fraud';
 export type DecideCmd = [op: 6, session: 0, tag: number, format: 2, rid: null, accountId: string, authId: string, decision: Decision];
-export type OpenAccountCmd = [op: 10, session: 0, tag: number, format: 2, rid: null, accountId: string, currency: string];
+/** referredBy (tokens): the vendor that brought the user (seed 003 claim 12), kept on the account; it
+ * earns the referral reward at the user's first token purchase. Absent or null: nobody. */
+export type OpenAccountCmd = [op: 10, session: 0, tag: number, format: 2, rid: null, accountId: string, currency: string,
+  referredBy?: string | null];
 export type FundCmd = [op: 11, session: 0, tag: number, format: 2, rid: null,
   accountId: string, amount: number, currency: string, idem: string];
 export type IssueIdsCmd = [op: 12, session: 0, tag: number, format: 2, rid: null, accountId: string,
@@ -156,9 +164,11 @@ export type TransferCmd = [op: 19, session: 0, tag: number, format: 2, rid: null
 export type PayVendorCmd = [op: 20, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, vendorId: string,
   amount: number, currency: string, idem: string, memo: string | null];
 /** One item of a shard's outbox, as carried to the receiving shard. k: 'royalty' for a content sale's
- * royalty (journal kind royalty-in at the receiver); absent for transfers and prepaid redemptions. */
+ * royalty (journal kind royalty-in at the receiver); absent for transfers and prepaid redemptions.
+ * Tokens: k 'token' (a user's token transfer) or 'token-royalty' (a token-priced sale's royalty): the
+ * amount is a count of tokens and the currency is tokenUnit; the receiver credits bought tokens. */
 export interface OutboxItem { src: number; seq: number; transferId: string; to: string; amount: number; currency: string; memo: string | null;
-  k?: 'royalty' }
+  k?: 'royalty' | 'token' | 'token-royalty' }
 export type DeliverCmd = [op: 21, session: 0, tag: 0, format: 2, rid: null, item: OutboxItem];
 export type AckOutboxCmd = [op: 22, session: 0, tag: 0, format: 2, rid: null, dest: number, seqs: number[]];
 export type PrepaidIssueCmd = [op: 23, session: 0, tag: number, format: 2, rid: null, batchId: string,
@@ -216,7 +226,10 @@ export const tokenUnit = 'TOKEN';
 /** priceMinor: the operator's price of one token in `currency` (the switch reads it; the shard keeps it
  * in the purchase, so a later price change never rewrites a past purchase). */
 export type TokenBuyCmd = [op: 43, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number, currency: string,
-  priceMinor: number, idem: string];
+  priceMinor: number, idem: string,
+  /** The operator's referral reward (tokens) at the time of the request: credited to the vendor that
+   * brought the user if this is the user's first token purchase. Absent: 0 (no reward). */
+  referralReward?: number];
 /** vendorId null: we grant (newly issued incentive tokens); a vendor: from its token payable in this shard.
  * expiresAtMs null: the lot never expires. */
 export type TokenGrantCmd = [op: 44, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number,
@@ -224,15 +237,26 @@ export type TokenGrantCmd = [op: 44, session: 0, tag: number, format: 2, rid: nu
 export type TokenSpendCmd = [op: 45, session: 0, tag: number, format: 2, rid: null, accountId: string, vendorId: string, count: number,
   idem: string, memo: string | null];
 export type TokenBalanceCmd = [op: 46, session: 0, tag: number, format: 2, rid: null, accountId: string];
-export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd;
+export type TokenTransferCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, toAccountId: string,
+  toShard: number, count: number, idem: string, memo: string | null];
+export type VendorTokensCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, vendorId: string];
+export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd | TokenTransferCmd | VendorTokensCmd;
 /** Declines of token operations, in order of precedence (TOKEN_PRICE_UNSET is answered by the switch:
  * nothing stored). */
 export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS', 'TOKENS_INSUFFICIENT',
-  'VENDOR_TOKENS_INSUFFICIENT'] as const;
+  'VENDOR_TOKENS_INSUFFICIENT',
+  /** A token transfer asks for more than the sender's bought tokens while incentive tokens would cover
+   * it: incentive tokens are the granting party's promotion to this user, never passed on. */
+  'TOKENS_NOT_TRANSFERABLE'] as const;
 /** One shard's token audit, in tokens (never added to money): issued by purchase (bought) and by grant
  * (granted), held by users (bought and incentive), earned by vendors, expired; the shard asserts
  * bought + granted = held + incentive + vendor + expired at every commit. */
-export interface TokenAudit { bought: number; granted: number; held: number; incentive: number; vendor: number; expired: number }
+export interface TokenAudit { bought: number; granted: number; held: number; incentive: number; vendor: number; expired: number;
+  /** Referral rewards issued here (tokens-rewards); tokens sent out of this shard and received into it by
+   * transfer or token royalty, and items not yet acknowledged. Per shard: bought + granted + rewarded +
+   * receivedIn = held + incentive + vendor + expired + sentOut; summed over shards, sentOut − receivedIn
+   * is what is in flight. Absent in audits of older shards: 0. */
+  rewarded?: number; sentOut?: number; receivedIn?: number; outboxPending?: number }
 // --- end tokens ---
 
 // --- sales tax (seed 002 claim 12) ---
@@ -277,7 +301,8 @@ export type PurchasesCmd = [op: 37, session: 0, tag: number, format: 2, rid: nul
 export type PurchaseOpenCmd = [op: 38, session: 0, tag: number, format: 2, rid: null, accountId: string, purchaseId: string, idem: string];
 export type ContentCmds = ContentBuyCmd | PurchasesCmd | PurchaseOpenCmd;
 /** Declines of a content purchase, in order of precedence (CONTENT_UNKNOWN is answered by the switch:
- * no such item, nothing stored). */
+ * no such item, nothing stored). An item priced in tokens (currency tokenUnit) declines with
+ * CONTENT_EXPIRED, ACCOUNT_PAUSED, then TOKENS_INSUFFICIENT (tokenDeclines) instead of the money ones. */
 export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_VENDOR_SUSPENDED', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'] as const;
 /** Refusals of opening a purchase, in order of precedence. */
 export const purchaseOpenDeclines = ['ACCESS_EXPIRED', 'VIEWS_USED_UP'] as const;
@@ -475,6 +500,8 @@ export type ShardEvent =
   | { k: 'outbox'; dest: number; items: OutboxItem[] }
   | { k: 'delivered'; src: number; seqs: number[] }
   | { k: 'received'; accountId: string; transferId: string; amount: number; currency: string; memo: string | null }
+  // Tokens: a user received tokens from another user (count only; never who sent them).
+  | { k: 'tokens-received'; accountId: string; transferId: string; count: number; memo: string | null }
   | { k: 'watch'; authId: string; vendorId: string; session: number; format: number }
   // --- disputes: every step, to the user's sessions and the vendor's ---
   | { k: 'dispute'; accountId: string; vendorId: string; authId: string; status: DisputeStatus; amount: number; currency: string;

@@ -44,6 +44,17 @@ export const Entry = {
   tokenGrant: 'token-grant',
   tokenSpend: 'token-spend',
   tokenExpire: 'token-expire',
+  // Tokens between users (bought tokens only), and token-priced content:
+  //         tok:from ──token-transfer-out──► token-transit ──(outbox)──token-transfer-in──► tok:to
+  //         tokens-rewards ──token-reward──► vtok:vendor             (a referral reward, seed 003 claim 12)
+  //         tokx:buyer / tok:buyer ──token-content──► vtok:vendor     (a token-priced item, incentive first)
+  //         vtok:vendor ──token-royalty-out──► token-transit ──(outbox)──token-royalty-in──► tok:holder
+  tokenTransferOut: 'token-transfer-out',
+  tokenTransferIn: 'token-transfer-in',
+  tokenReward: 'token-reward',
+  tokenContent: 'token-content',
+  tokenRoyaltyOut: 'token-royalty-out',
+  tokenRoyaltyIn: 'token-royalty-in',
   // --- end tokens ---
   // --- sales tax (seed 002 claim 12) ---
   // At capture the tax part of the captured amount leaves the held funds for the country's tax
@@ -82,6 +93,10 @@ export const tokensExpiredAccount = 'tokens-expired';
 export const tokenAccount = (accountId: string) => 'tok:' + accountId;
 export const incentiveAccount = (accountId: string) => 'tokx:' + accountId;
 export const vendorTokenAccount = (vendorId: string) => 'vtok:' + vendorId;
+/** Tokens between shards (the token twin of transit): summed over all shards, the tokens in flight. */
+export const tokenTransitAccount = 'token-transit';
+/** Referral rewards (seed 003 claim 12): tokens we issue to a vendor that brought a user who bought tokens. */
+export const tokensRewardsAccount = 'tokens-rewards';
 // --- end tokens ---
 /** The switch's position in a currency from conversions (may be negative). */
 export const fxPoolAccount = (currency: string) => 'fx-pool:' + currency;

@@ -46,11 +46,13 @@ import {
   type ContentBuyCmd, type PurchasesCmd, type PurchaseOpenCmd, royaltyOf,
   type TaxReportCmd, type TaxFigures, taxOfGross, taxOfRefund,
   type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
+  type TokenTransferCmd, type VendorTokensCmd,
   type OpenWalletCmd, type FxConvertCmd, walletKey,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, fxPoolAccount, type JournalEntry } from './ledger-names.ts';
 import {
   tokensSoldAccount, tokensIssuedAccount, tokensGrantedAccount, tokensExpiredAccount, tokenAccount, incentiveAccount, vendorTokenAccount,
+  tokenTransitAccount, tokensRewardsAccount,
 } from './ledger-names.ts';
 import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax, walletsPerAccountMax } from './limits.ts';
 import { convertMinor, spreadBasisPointsMax } from './fx.ts';
@@ -183,6 +185,9 @@ export interface AccountRecord {
   cl?: number;          // credit line
   cst?: CreditStatus;
   ct?: number;          // confirmation timeout (ms), default confirmTimeoutMsDefault
+  // --- tokens ---
+  rf?: string;          // the vendor that brought the user (registration's referredBy)
+  tb?: 1;               // the user made their first token purchase (a referral is rewarded at most then)
 }
 
 interface StoredLimits { tx?: number; d?: number; w?: number; m?: number; v?: Record<string, number> }
@@ -211,9 +216,11 @@ interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: n
 /** A user's tokens: bought (b), and incentive lots [count, expiresAt ms or null], earliest expiry first
  * (never-expiring last), spent in that order before any bought token. */
 interface TokenRecord { b: number; x: Array<[n: number, exp: number | null]> }
-/** The shard's token totals, in tokens: issued by purchase (b) and by our grants (g); held bought (hb),
- * held incentive (hx), earned by vendors (v), expired (e). Invariant: b + g = hb + hx + v + e. */
-interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number; e: number }
+/** The shard's token totals, in tokens: issued by purchase (b), by our grants (g) and as referral
+ * rewards (r); held bought (hb), held incentive (hx), earned by vendors (v), expired (e); sent out of
+ * this shard (o) and received into it (i) by token transfer or token royalty (r, o, i absent in records
+ * written before them). Invariant: b + g + r + i = hb + hx + v + e + o. */
+interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number; e: number; r?: number; o?: number; i?: number }
 // --- end tokens ---
 
 /** Vendor settlement: what moved a vendor's payable in this shard since its last settlement here, per
@@ -581,6 +588,8 @@ export class ShardState {
       case Op.tokenGrant: return this.tokenGrant(cmd as TokenGrantCmd);
       case Op.tokenSpend: return this.tokenSpend(cmd as TokenSpendCmd);
       case Op.tokenBalance: return this.tokenBalance(cmd as TokenBalanceCmd);
+      case Op.tokenTransfer: return this.tokenTransfer(cmd as TokenTransferCmd);
+      case Op.vendorTokens: return this.vendorTokensOf(cmd as VendorTokensCmd);
       case Op.openWallet: return this.openWallet(cmd as OpenWalletCmd);
       case Op.fxConvert: return this.fxConvert(cmd as FxConvertCmd);
       default: throw new Error('unknown op ' + String(cmd[C_OP]));
@@ -1093,6 +1102,10 @@ export class ShardState {
     const existing = this.account(accountId);
     if (!existing) {
       const rec: AccountRecord = { cur: currency, bal: 0, held: 0, at: this.txNow };
+      // Tokens: the referring vendor is kept from the start; a retried opening finds the account and
+      // changes nothing, so a referral cannot be added or swapped later.
+      const referredBy = cmd[7] ?? null;
+      if (referredBy !== null) rec.rf = referredBy;
       this.txAccounts.set(accountId, rec);
     }
     return { kind: 'reply', cmd, status: 201, body: this.accountView(accountId, this.account(accountId)!) };
@@ -1528,6 +1541,7 @@ export class ShardState {
       this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
       return done;
     }
+    if (item.k === 'token' || item.k === 'token-royalty') return this.deliverTokens(item, key, done); // tokens
     const account = this.account(item.to);
     // The switch checks the receiver before the sender is debited, and accounts never go away or
     // change currency, so a receiver that is not there is our bug.
@@ -1564,6 +1578,7 @@ export class ShardState {
 
   private contentBuy(cmd: ContentBuyCmd): Outcome {
     const [, , , , , acc, sale, idem] = cmd;
+    if (sale.currency === tokenUnit) return this.contentBuyTokens(cmd); // tokens: an item priced in tokens
     const { itemId, vendorId, price, currency, rightsHolder, rightsShard, royaltyBp } = sale;
     assert(Number.isSafeInteger(price) && price > 0 && price <= amountMax);
     assert(Number.isInteger(royaltyBp) && royaltyBp >= 0 && royaltyBp <= 10_000);
@@ -1829,8 +1844,10 @@ export class ShardState {
 
   private tokenBuy(cmd: TokenBuyCmd): Outcome {
     const [, , , , , acc, count, currency, price, idem] = cmd;
+    const reward = cmd[10] ?? 0;
     assert(Number.isSafeInteger(count) && count > 0 && count <= tokensPerRequestMax);
     assert(Number.isSafeInteger(price) && price > 0 && count * price <= amountMax);
+    assert(Number.isSafeInteger(reward) && reward >= 0 && reward <= tokensPerRequestMax, 'a bad referral reward from the switch');
     const idemKey = ['~tbuy', acc, idem];
     // The price is not in the fingerprint: a retry after the operator changed it answers the first purchase.
     const fp = 'tbuy|' + count + '|' + currency;
@@ -1852,6 +1869,7 @@ export class ShardState {
     tt.b += count;
     tt.hb += count;
     this.txEntries.push([Entry.tokenIssue, tokensIssuedAccount, tokenAccount(acc), count, tokenUnit, ref]);
+    this.referralReward(acc, reward, ref);
     return this.remember(cmd, idemKey, fp, 200, {
       status: 'bought', purchaseId: ref, count, priceMinor: price, amount, currency, balance: account.bal, tokens: tokenView(rec),
     });
@@ -1909,18 +1927,7 @@ export class ShardState {
     if (tokensHeld(rec) < count) return decline('TOKENS_INSUFFICIENT');
     const earned = this.vendorTokens(vendorId);
     if (earned + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the vendor\'s tokens here would exceed their limit');
-    // Incentive tokens first (earliest expiry first), then bought ones.
-    let fromIncentive = 0;
-    while (fromIncentive < count && rec.x.length > 0) {
-      const lot = rec.x[0];
-      const take = Math.min(lot[0], count - fromIncentive);
-      lot[0] -= take;
-      fromIncentive += take;
-      if (lot[0] === 0) rec.x.shift();
-    }
-    const fromBought = count - fromIncentive;
-    rec.b -= fromBought;
-    assert(rec.b >= 0, 'bought tokens spent beyond the balance');
+    const [fromIncentive, fromBought] = takeTokens(rec, count);
     this.txVtok.set(vendorId, earned + count);
     const tt = this.tokenTotals();
     tt.hx -= fromIncentive;
@@ -1930,6 +1937,164 @@ export class ShardState {
     if (fromIncentive > 0) this.txEntries.push([Entry.tokenSpend, incentiveAccount(acc), vendorTokenAccount(vendorId), fromIncentive, tokenUnit, ref]);
     if (fromBought > 0) this.txEntries.push([Entry.tokenSpend, tokenAccount(acc), vendorTokenAccount(vendorId), fromBought, tokenUnit, ref]);
     return this.remember(cmd, idemKey, fp, 200, { status: 'spent', spendId: ref, vendorId, count, fromIncentive, fromBought, tokens: tokenView(rec) });
+  }
+
+  /**
+   * Referral (seed 003 claim 12): the user's first token purchase rewards the vendor that brought them,
+   * once. The mark (tb) is on the primary account, set by that first purchase in its own transaction,
+   * so a retry (answered from idempotency) or any later purchase finds it and rewards nothing. The
+   * reward is issued here (tokens-rewards -> vtok:vendor, in the user's shard, where the vendor's
+   * earned tokens here live), with the operator's count at the time (0: nothing, the mark still set).
+   */
+  private referralReward(acc: string, reward: number, ref: string): void {
+    const primary = this.account(acc);
+    assert(primary, 'a token purchase without its account');
+    if (primary.tb) return;
+    primary.tb = 1;
+    if (primary.rf === undefined || reward === 0) return;
+    const vendorId = primary.rf;
+    const earned = this.vendorTokens(vendorId);
+    // The vendor's tokens here stay within their limit: a reward that would pass it is capped (the
+    // limit is a trillion tokens; reaching it is a bug elsewhere, not a reason to fail the purchase).
+    const n = Math.min(reward, tokenBalanceMax - earned);
+    if (n <= 0) return;
+    this.txVtok.set(vendorId, earned + n);
+    const tt = this.tokenTotals();
+    tt.r = (tt.r ?? 0) + n;
+    tt.v += n;
+    this.txEntries.push([Entry.tokenReward, tokensRewardsAccount, vendorTokenAccount(vendorId), n, tokenUnit, ref]);
+    const r = (this.tokens.get(['r', vendorId]) as [users: number, tokens: number] | undefined) ?? [0, 0];
+    this.tokens.putSync(['r', vendorId], [r[0] + 1, r[1] + n]);
+  }
+
+  // Tokens between users: only bought tokens move. Incentive tokens are a promotion the granting party
+  // (we, or a vendor) gave this user; letting them be passed on would turn a promotion into a currency
+  // and defeat its expiry, so a transfer that only incentive tokens could cover answers
+  // TOKENS_NOT_TRANSFERABLE. The path is the money transfer's, with its own transit account:
+  //
+  //   sender's shard, one transaction:   tok:from ──token-transfer-out──► token-transit + outbox [dest, seq]
+  //   receiver's shard, one transaction: token-transit ──token-transfer-in──► tok:to  + inbox [src, seq]
+  //
+  // applied once per (src, seq), acknowledged after it is durable, sent again until acknowledged. The
+  // receiver learns the count and the memo, never the sender (as for money).
+
+  private tokenTransfer(cmd: TokenTransferCmd): Outcome {
+    const [, , , , , from, to, toShard, count, idem, memo] = cmd;
+    assert(Number.isSafeInteger(count) && count > 0 && count <= tokensPerRequestMax);
+    assert(from !== to, 'a token transfer to its own account');
+    const idemKey = ['~ttx', from, idem];
+    const fp = 'ttx|' + to + '|' + count + '|' + (memo ?? '');
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(from);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (account.pz) return decline('ACCOUNT_PAUSED');
+    const rec = this.tokenRecord(from);
+    if (rec.b < count) return decline(tokensHeld(rec) >= count ? 'TOKENS_NOT_TRANSFERABLE' : 'TOKENS_INSUFFICIENT');
+    rec.b -= count;
+    const tt = this.tokenTotals();
+    tt.hb -= count;
+    tt.o = (tt.o ?? 0) + count;
+    const seq = this.nextOutSeq(toShard);
+    const transferId = 'tt_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + toShard.toString(36) + '.' + seq.toString(36);
+    this.txEntries.push([Entry.tokenTransferOut, tokenAccount(from), tokenTransitAccount, count, tokenUnit, transferId]);
+    const item: OutboxItem = { src: this.shardId, seq, transferId, to, amount: count, currency: tokenUnit, memo, k: 'token' };
+    this.outbox.putSync([toShard, seq], item);
+    this.txEvents.push({ k: 'outbox', dest: toShard, items: [item] });
+    return this.remember(cmd, idemKey, fp, 200, { status: 'sent', transferId, count, tokens: tokenView(rec) });
+  }
+
+  /** The receiving side of a token transfer or a token royalty (deliver has checked the inbox). The
+   * tokens arrive as bought tokens: they were bought (a transfer moves only those) or earned. */
+  private deliverTokens(item: OutboxItem, key: [number, number], done: Outcome): Outcome {
+    assert(item.currency === tokenUnit && Number.isSafeInteger(item.amount) && item.amount > 0, 'a token item without a count');
+    // The switch checks the receiver before the sender is debited, and accounts never go away.
+    assert(this.account(item.to), 'tokens for an account this shard does not have');
+    const rec = this.tokenRecord(item.to);
+    rec.b += item.amount;
+    const tt = this.tokenTotals();
+    tt.hb += item.amount;
+    tt.i = (tt.i ?? 0) + item.amount;
+    const kind = item.k === 'token-royalty' ? Entry.tokenRoyaltyIn : Entry.tokenTransferIn;
+    this.txEntries.push([kind, tokenTransitAccount, tokenAccount(item.to), item.amount, tokenUnit, item.transferId]);
+    this.inbox.putSync(key, 1);
+    this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
+    if (item.k === 'token' && this.presence.has(item.to)) {
+      this.txEvents.push({ k: 'tokens-received', accountId: item.to, transferId: item.transferId, count: item.amount, memo: item.memo });
+    }
+    return done;
+  }
+
+  /**
+   * Content priced in tokens (its currency is tokenUnit, its price a count of tokens): the buyer's
+   * tokens, incentive first as for a spend, go to the vendor's earned tokens; a royalty share goes on
+   * to the rights holder as bought tokens through the outbox, floor(price × bp / 10000) as for money,
+   * the remainder staying with the vendor:
+   *
+   *   buyer's shard:   tokx/tok:buyer ──token-content (price)──► vtok:vendor ──token-royalty-out──► token-transit + outbox
+   *   holder's shard:  token-transit ──token-royalty-in──► tok:holder
+   *
+   * Same idempotency key, declines, purchase record and purchase list as a money purchase.
+   */
+  private contentBuyTokens(cmd: ContentBuyCmd): Outcome {
+    const [, , , , , acc, sale, idem] = cmd;
+    const { itemId, vendorId, price, rightsHolder, rightsShard, royaltyBp } = sale;
+    assert(Number.isSafeInteger(price) && price > 0 && price <= tokensPerRequestMax);
+    assert(Number.isInteger(royaltyBp) && royaltyBp >= 0 && royaltyBp <= 10_000);
+    assert((rightsHolder === null) === (rightsShard === null));
+    const idemKey = ['~buy', acc, idem];
+    const fp = 'buy|' + itemId;
+    const seen = this.idemGet(idemKey);
+    if (seen) return this.replay(cmd, seen, fp);
+    const account = this.account(acc);
+    if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
+    if (sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs) return decline('CONTENT_EXPIRED');
+    if (account.pz) return decline('ACCOUNT_PAUSED');
+    const rec = this.tokenRecord(acc);
+    if (tokensHeld(rec) < price) return decline('TOKENS_INSUFFICIENT');
+    const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
+    assert(Number.isSafeInteger(royalty) && royalty >= 0 && royalty <= price, 'a royalty outside 0..price');
+    const earned = this.vendorTokens(vendorId);
+    if (earned + price - royalty > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the vendor\'s tokens here would exceed their limit');
+    const [fromIncentive, fromBought] = takeTokens(rec, price);
+    this.txVtok.set(vendorId, earned + price - royalty);
+    const tt = this.tokenTotals();
+    tt.hx -= fromIncentive;
+    tt.hb -= fromBought;
+    tt.v += price - royalty;
+    const seq = this.journalSeq + 1;
+    const leg = this.txEntries.length;
+    if (fromIncentive > 0) this.txEntries.push([Entry.tokenContent, incentiveAccount(acc), vendorTokenAccount(vendorId), fromIncentive, tokenUnit, itemId]);
+    if (fromBought > 0) this.txEntries.push([Entry.tokenContent, tokenAccount(acc), vendorTokenAccount(vendorId), fromBought, tokenUnit, itemId]);
+    if (royalty > 0) {
+      tt.o = (tt.o ?? 0) + royalty;
+      const outSeq = this.nextOutSeq(rightsShard!);
+      const transferId = 'ry_' + partitionPrefix(partitionOfKeyedId(acc)) + this.shardId.toString(36) + '.' + rightsShard!.toString(36) + '.' + outSeq.toString(36);
+      this.txEntries.push([Entry.tokenRoyaltyOut, vendorTokenAccount(vendorId), tokenTransitAccount, royalty, tokenUnit, itemId]);
+      const item: OutboxItem = { src: this.shardId, seq: outSeq, transferId, to: rightsHolder!, amount: royalty, currency: tokenUnit, memo: sale.title, k: 'token-royalty' };
+      this.outbox.putSync([rightsShard!, outSeq], item);
+      this.txEvents.push({ k: 'outbox', dest: rightsShard!, items: [item] });
+    }
+    const accessEnd = sale.accessMs === null ? null : this.txNow + sale.accessMs;
+    const until = accessEnd === null ? sale.expiresAtMs : sale.expiresAtMs === null ? accessEnd : Math.min(accessEnd, sale.expiresAtMs);
+    const prec: PurchaseRecord = {
+      it: itemId, v: vendorId, t: sale.title, u: sale.url, p: price, cur: tokenUnit, at: this.txNow, vl: sale.viewLimit, vu: 0, until,
+    };
+    this.purchases.putSync([acc, seq, leg], prec);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'bought', purchaseId: purchaseIdOf(acc, seq, leg), itemId, vendorId, amount: price, currency: tokenUnit, fromIncentive, fromBought,
+      tokens: tokenView(rec), viewLimit: prec.vl, accessUntil: until === null ? null : isoOf(until),
+    });
+  }
+
+  /** One shard's part of a vendor's tokens: earned here (sales, spends, rewards, less its grants and
+   * royalties), and the referral rewards it received here (users brought, tokens). */
+  private vendorTokensOf(cmd: VendorTokensCmd): Outcome {
+    const vendorId = cmd[5];
+    const r = (this.tokens.get(['r', vendorId]) as [number, number] | undefined) ?? [0, 0];
+    return { kind: 'reply', cmd, status: 200, body: { tokens: this.vendorTokens(vendorId), referrals: r[0], referralTokens: r[1] } };
   }
 
   private tokenBalance(cmd: TokenBalanceCmd): Outcome {
@@ -1966,7 +2131,7 @@ export class ShardState {
   }
 
   private tokenTotals(): TokenTotals {
-    return this.txTokTotals ??= (this.tokens.get(['t']) as TokenTotals | undefined) ?? { b: 0, g: 0, hb: 0, hx: 0, v: 0, e: 0 };
+    return this.txTokTotals ??= (this.tokens.get(['t']) as TokenTotals | undefined) ?? { b: 0, g: 0, hb: 0, hx: 0, v: 0, e: 0, r: 0, o: 0, i: 0 };
   }
 
   private writeBackTokens(): void {
@@ -1980,8 +2145,8 @@ export class ShardState {
     }
     const tt = this.txTokTotals;
     if (tt !== null) {
-      assert.equal(tt.b + tt.g, tt.hb + tt.hx + tt.v + tt.e, 'tokens not conserved');
-      assert(tt.hb >= 0 && tt.hx >= 0 && tt.v >= 0 && tt.e >= 0, 'a token total below zero');
+      assert.equal(tt.b + tt.g + (tt.r ?? 0) + (tt.i ?? 0), tt.hb + tt.hx + tt.v + tt.e + (tt.o ?? 0), 'tokens not conserved');
+      assert(tt.hb >= 0 && tt.hx >= 0 && tt.v >= 0 && tt.e >= 0 && (tt.r ?? 0) >= 0 && (tt.o ?? 0) >= 0 && (tt.i ?? 0) >= 0, 'a token total below zero');
       this.tokens.putSync(['t'], tt);
     }
   }
@@ -2008,12 +2173,16 @@ export class ShardState {
       if (at(vendorTokenAccount(vendorId)) !== value) problems.push(`vendor ${vendorId}: tokens differ from the journal`);
     }
     const tt = (this.tokens.get(['t']) as TokenTotals | undefined) ?? { b: 0, g: 0, hb: 0, hx: 0, v: 0, e: 0 };
+    const [rewarded, sentOut, receivedIn] = [tt.r ?? 0, tt.o ?? 0, tt.i ?? 0];
     if (tt.hb !== held || tt.hx !== incentive || tt.v !== vendor) problems.push('tokens: running totals differ from the scan');
-    if (-at(tokensIssuedAccount) !== tt.b || -at(tokensGrantedAccount) !== tt.g || at(tokensExpiredAccount) !== tt.e) {
-      problems.push('tokens: issued, granted or expired differ from the journal');
+    if (-at(tokensIssuedAccount) !== tt.b || -at(tokensGrantedAccount) !== tt.g || at(tokensExpiredAccount) !== tt.e || -at(tokensRewardsAccount) !== rewarded) {
+      problems.push('tokens: issued, granted, rewarded or expired differ from the journal');
     }
-    if (tt.b + tt.g !== held + incentive + vendor + tt.e) problems.push('tokens: issued != held + incentive + vendors\' + expired');
-    return { bought: tt.b, granted: tt.g, held, incentive, vendor, expired: tt.e };
+    if (at(tokenTransitAccount) !== sentOut - receivedIn) problems.push('tokens: sent and received differ from the journal');
+    if (tt.b + tt.g + rewarded + receivedIn !== held + incentive + vendor + tt.e + sentOut) {
+      problems.push('tokens: issued + received != held + incentive + vendors\' + expired + sent');
+    }
+    return { bought: tt.b, granted: tt.g, held, incentive, vendor, expired: tt.e, rewarded, sentOut, receivedIn };
   }
   // --- end tokens ---
 
@@ -2760,7 +2929,11 @@ export class ShardState {
     let sum = 0;
     for (const balance of ledger.values()) sum += balance;
     if (sum !== 0) problems.push('journal does not sum to zero');
-    for (const { value: item } of this.outbox.getRange()) cur(item.currency).outboxPending += item.amount;
+    let tokensPending = 0; // tokens: their items are counted apart from every currency
+    for (const { value: item } of this.outbox.getRange()) {
+      if (item.currency === tokenUnit) tokensPending += item.amount;
+      else cur(item.currency).outboxPending += item.amount;
+    }
     const cardsOutstanding = new Map<string, number>();
     for (const { value: card } of this.prepaid.getRange()) if (card.st === 1) cardsOutstanding.set(card.cur, (cardsOutstanding.get(card.cur) ?? 0) + card.v);
     for (const [c, v] of Object.entries(currencies)) {
@@ -2772,7 +2945,7 @@ export class ShardState {
         problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tax + tokens sold + fx position`);
       }
     }
-    const tokens = this.auditTokens(ledger, problems);
+    const tokens = { ...this.auditTokens(ledger, problems), outboxPending: tokensPending };
     return { shardId, conserved: problems.length === 0, problems, currencies, accounts, auths, journalEntries, tokens, tokensSold };
   }
 }
@@ -2956,6 +3129,22 @@ function tokensHeld(rec: TokenRecord): number {
   let n = rec.b;
   for (const l of rec.x) n += l[0];
   return n;
+}
+/** Take `count` tokens from an account: incentive lots first (earliest expiry first), then bought ones.
+ * The caller has checked that the account holds them. Answers [from incentive, from bought]. */
+function takeTokens(rec: TokenRecord, count: number): [fromIncentive: number, fromBought: number] {
+  let fromIncentive = 0;
+  while (fromIncentive < count && rec.x.length > 0) {
+    const lot = rec.x[0];
+    const take = Math.min(lot[0], count - fromIncentive);
+    lot[0] -= take;
+    fromIncentive += take;
+    if (lot[0] === 0) rec.x.shift();
+  }
+  const fromBought = count - fromIncentive;
+  rec.b -= fromBought;
+  assert(rec.b >= 0, 'bought tokens spent beyond the balance');
+  return [fromIncentive, fromBought];
 }
 function assertTokens(rec: TokenRecord): void {
   assert(Number.isSafeInteger(rec.b) && rec.b >= 0, 'bought tokens must be a non-negative integer');
