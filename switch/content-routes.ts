@@ -9,10 +9,14 @@
 //   POST /v1/content/{itemId}/buy            user     {idem}
 //   GET  /v1/purchases                       user     newest first
 //   POST /v1/purchases/{purchaseId}/open     user     {idem} -> {url} (counts one view)
+//
+// Tokens: an item may be priced in tokens instead ({priceTokens} in place of {price, currency}); it is
+// stored and shown with currency "TOKEN" and its price a count of tokens, bought with the buyer's
+// tokens (incentive first), its royalty paid in tokens (workers/shard-state.ts, contentBuyTokens).
 
-import { Op, Format, type Command, type ContentSale } from '../workers/contract.ts';
+import { Op, Format, tokenUnit, type Command, type ContentSale } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
-import { contentAccessHoursMax, contentViewLimitMax, purchasesListedMax } from '../workers/limits.ts';
+import { contentAccessHoursMax, contentViewLimitMax, purchasesListedMax, tokensPerRequestMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
 import type { ContentItem, VendorPrincipal } from './control-plane.ts';
@@ -47,7 +51,8 @@ export function installContentRoutes(app: TemplatedApp, deps: RouteDeps, { relay
         const rs = await router.request(shardOfAccount(r.item.rh), (tag) => [Op.getAccount, 0, tag, Format.http, null, r.item.rh!]);
         if (rs.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'rightsHolder.accountId names no account');
         if (rs.status !== 200) return reply.json(rs.status, rs.body);
-        if (rs.body.currency !== r.item.cur) return reply.error('CURRENCY_MISMATCH', `the rights holder's account holds another currency`);
+        // Tokens have no currency: any account receives a royalty in tokens.
+        if (r.item.cur !== tokenUnit && rs.body.currency !== r.item.cur) return reply.error('CURRENCY_MISMATCH', `the rights holder's account holds another currency`);
       }
       if (control.contentCount(vendor.vendorId) >= contentItemsPerVendorMax) {
         return reply.error('BAD_REQUEST', `a vendor may register at most ${contentItemsPerVendorMax} items`);
@@ -145,7 +150,7 @@ function publicView(itemId: string, i: ContentItem, vendorName: string | null): 
   };
 }
 
-const contentFields = new Set(['title', 'price', 'currency', 'description', 'url', 'viewLimit', 'accessHours', 'expiresAt', 'incentiveIds',
+const contentFields = new Set(['title', 'price', 'currency', 'priceTokens', 'description', 'url', 'viewLimit', 'accessHours', 'expiresAt', 'incentiveIds',
   'rightsHolder', 'royaltyBasisPoints', 'idem']);
 
 /** A registration body: the item (without vendor and time), its idem, and the fingerprint of the rest. */
@@ -154,9 +159,19 @@ export function checkContent(body: Record<string, unknown>): { item: Omit<Conten
   if (extra !== null) return bad(`unknown field ${JSON.stringify(extra.slice(0, 32))}`);
   const title = checkText(body.title, 'title', descriptionCharsMax);
   if (title instanceof InputError) return title;
-  const price = checkAmount(body.price, 'price');
-  if (price instanceof InputError) return price;
-  const currency = checkCurrency(body.currency);
+  // Priced in money ({price, currency}) or in tokens ({priceTokens}), never both.
+  let price: number | InputError;
+  let currency: string | InputError;
+  if (body.priceTokens !== undefined) {
+    if (body.price !== undefined || body.currency !== undefined) return bad('an item has either price and currency, or priceTokens');
+    const n = body.priceTokens;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > tokensPerRequestMax) return bad(`priceTokens must be an integer from 1 to ${tokensPerRequestMax}`);
+    [price, currency] = [n, tokenUnit];
+  } else {
+    price = checkAmount(body.price, 'price');
+    if (price instanceof InputError) return price;
+    currency = checkCurrency(body.currency);
+  }
   if (currency instanceof InputError) return currency;
   const description = body.description === undefined || body.description === null ? null : checkText(body.description, 'description', contentDescriptionCharsMax);
   if (description instanceof InputError) return description;

@@ -12,6 +12,10 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
 import { scryptCost, settlementThresholdMinorDefault, settlementPeriodHoursDefault } from './limits.ts';
+import { referralRewardTokensDefault } from '../workers/limits.ts';
+
+/** Tokens: the referral reward's key in the token-prices database (currencies are three capitals). */
+const referralKey = '#referral';
 
 export interface UserRecord {
   email: string; pw: string; acc: string;
@@ -418,7 +422,18 @@ export class ControlPlane {
   }
 
   tokenPriceList(): Array<{ currency: string; priceMinor: number; setAt: string }> {
-    return [...this.tokenPrices.getRange()].map(({ key, value }) => ({ currency: key as string, priceMinor: value.p, setAt: new Date(value.at).toISOString() }));
+    return [...this.tokenPrices.getRange()].filter(({ key }) => key !== referralKey)
+      .map(({ key, value }) => ({ currency: key as string, priceMinor: value.p, setAt: new Date(value.at).toISOString() }));
+  }
+
+  /** The referral reward in tokens (seed 003 claim 12), kept beside the prices under a key no currency
+   * can have; until an operator sets it, the documented default. */
+  referralReward(): number {
+    return this.tokenPrices.get(referralKey)?.p ?? referralRewardTokensDefault;
+  }
+
+  async setReferralReward(tokens: number): Promise<void> {
+    await this.tokenPrices.put(referralKey, { p: tokens, at: Date.now() });
   }
 
   async setTokenPrice(currency: string, priceMinor: number): Promise<void> {

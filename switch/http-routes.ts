@@ -37,7 +37,7 @@ import {
 } from './limits.ts';
 import {
   checkAuthorize, checkAuthOp, checkAuthId, checkAccountId, checkAmount, checkCurrency, checkIdem, checkIssueIds,
-  checkFingerprint, isPlainObject, unknownField, unsafeText, InputError, checkLogin,
+  checkFingerprint, isPlainObject, unknownField, unsafeText, InputError, checkLogin, checkVendorId,
 } from './validate.ts';
 
 const statusText: Record<number, string> = {
@@ -194,7 +194,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
 
   app.post('/v1/users', guard((reply, req) => {
     readJson(reply, req, async (body) => {
-      const extra = unknownField(body, new Set(['email', 'password', 'currency', 'pin', 'device']));
+      const extra = unknownField(body, new Set(['email', 'password', 'currency', 'pin', 'device', 'referredBy']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
       const login = checkLogin(body);
       if (login instanceof InputError) return reply.error(login.code, login.message);
@@ -204,10 +204,14 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       // A device enrolled at activation (for the device check; the user manages the list later).
       const device = body.device === undefined ? null : checkFingerprint(body.device, 'device');
       if (device instanceof InputError) return reply.error(device.code, device.message);
+      // Tokens: the vendor that brought the user (seed 003 claim 12), rewarded at their first token purchase.
+      const referredBy = body.referredBy === undefined || body.referredBy === null ? null : checkVendorId(body.referredBy, 'referredBy');
+      if (referredBy instanceof InputError) return reply.error(referredBy.code, referredBy.message);
+      if (referredBy !== null && !control.vendorExists(referredBy)) return reply.error('BAD_REQUEST', 'referredBy names no vendor');
       if (!control.reserveEmail(email)) return reply.error('EMAIL_TAKEN', 'an account with this email exists');
       const accountId = control.newAccountId();
       const shard = router.shardOf(partitionOfKeyedId(accountId));
-      const opened = await router.request(shard, (tag) => [Op.openAccount, 0, tag, Format.http, null, accountId, currency]);
+      const opened = await router.request(shard, (tag) => [Op.openAccount, 0, tag, Format.http, null, accountId, currency, referredBy]);
       if (opened.status !== 201) {
         control.releaseEmail(email);
         return reply.json(opened.status, opened.body);
@@ -322,12 +326,22 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut
           + t.taxCollected + t.tokensSold + t.fxPosition);
       // Tokens: their own unit, summed apart from every currency (each shard checked its own identity).
-      const tokens = { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0 };
-      for (const s of shards) for (const k of Object.keys(tokens) as Array<keyof typeof tokens>) tokens[k] += s.tokens?.[k] ?? 0;
-      const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0));
-      lastAudit.conserved = conserved ? 1 : 0;
+      // Tokens sent between shards and not yet applied are in flight, as money is: across shards,
+      // bought + granted + rewarded = held + incentive + vendors' + expired + in flight.
+      const tokens = { bought: 0, granted: 0, rewarded: 0, held: 0, incentive: 0, vendor: 0, expired: 0, inFlight: 0 };
+      let tokensPending = 0;
+      for (const s of shards) {
+        for (const k of ['bought', 'granted', 'rewarded', 'held', 'incentive', 'vendor', 'expired'] as const) tokens[k] += s.tokens?.[k] ?? 0;
+        tokens.inFlight += (s.tokens?.sentOut ?? 0) - (s.tokens?.receivedIn ?? 0);
+        tokensPending += s.tokens?.outboxPending ?? 0;
+      }
+      const tokensConserved = tokens.bought + tokens.granted + tokens.rewarded
+        === tokens.held + tokens.incentive + tokens.vendor + tokens.expired + tokens.inFlight;
+      const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0))
+        && tokens.inFlight >= 0 && tokens.inFlight <= tokensPending;
+      lastAudit.conserved = conserved && tokensConserved ? 1 : 0;
       lastAudit.at = Math.floor(Date.now() / 1000);
-      reply.json(200, { conserved, inFlightCovered, currencies, shards, tokens });
+      reply.json(200, { conserved: conserved && tokensConserved, inFlightCovered, currencies, shards, tokens });
     }, (err: Error) => reply.error('SHARD_UNAVAILABLE', err.message));
   }));
 

@@ -9,14 +9,21 @@
 //   POST /v1/tokens/spend           user     {vendorId, count, idem, memo?}   incentive first, then bought
 //   POST /v1/admin/tokens/grant     admin    {accountId, count, expiresAt?, idem}   newly issued incentive
 //   POST /v1/vendor/tokens/grant    vendor   {accountId, count, expiresAt?, idem}   from the vendor's earned tokens
+//   POST /v1/tokens/transfers       user     {to: {accountId} | {email}, count, idem, memo?}   bought tokens only
+//   PUT  /v1/admin/token-referral   admin    {rewardTokens}   the reward of a vendor that brought a user
+//   GET  /v1/vendor/tokens          vendor   its earned tokens (every shard's), referrals and their rewards
+//
+// Transfers go through the sender's durable outbox to the receiver's shard (possibly the same), as
+// money transfers do; the receiver hears the count and the memo, never the sender.
 
 import { Op, Format, type Command } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { amountMax, tokensPerRequestMax, incentiveExpiryMsMax } from '../workers/limits.ts';
+import { emailCharsMax } from './limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
 import type { VendorPrincipal } from './control-plane.ts';
-import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, unknownField, bad, InputError } from './validate.ts';
+import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, bad, InputError } from './validate.ts';
 import { descriptionCharsMax } from './limits.ts';
 
 interface Helpers {
@@ -50,7 +57,81 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
   }));
 
   app.get('/v1/tokens/prices', guard((reply) => {
-    reply.json(200, { prices: control.tokenPriceList() });
+    reply.json(200, { prices: control.tokenPriceList(), referralRewardTokens: control.referralReward() });
+  }));
+
+  app.put('/v1/admin/token-referral', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['rewardTokens']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const n = body.rewardTokens;
+      // 0 switches referral rewards off (a first purchase then rewards nobody, and stays the first).
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > tokensPerRequestMax) {
+        return reply.error('BAD_REQUEST', `rewardTokens must be an integer from 0 to ${tokensPerRequestMax}`);
+      }
+      await control.setReferralReward(n);
+      reply.json(200, { status: 'ok', rewardTokens: n });
+    });
+  }));
+
+  app.post('/v1/tokens/transfers', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['to', 'count', 'idem', 'memo']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const count = checkCount(body.count);
+      if (count instanceof InputError) return fail(reply, count);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return fail(reply, idem);
+      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      if (memo instanceof InputError) return fail(reply, memo);
+      const to = body.to;
+      if (!isPlainObject(to) || unknownField(to, new Set(['accountId', 'email'])) !== null || (to.accountId === undefined) === (to.email === undefined)) {
+        return reply.error('BAD_REQUEST', 'to must be {"accountId": "ac_…"} or {"email": "…"}');
+      }
+      let toAccount: string | null;
+      if (to.accountId !== undefined) {
+        const a = checkAccountId(to.accountId);
+        if (a instanceof InputError) return fail(reply, a);
+        toAccount = a;
+      } else {
+        if (typeof to.email !== 'string' || to.email.length > emailCharsMax) return reply.error('BAD_REQUEST', 'to.email must be an e-mail address');
+        toAccount = control.accountOfEmail(to.email.trim().toLowerCase());
+      }
+      if (toAccount === null) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
+      if (toAccount === user.accountId) return reply.error('BAD_REQUEST', 'a transfer needs another account');
+      // The receiver is checked before the sender is debited: accounts never close, so tokens that
+      // leave are always applied where they land. Tokens have no currency: any account receives them.
+      const toShard = shardOfAccount(toAccount);
+      const receiver = await router.request(toShard, (tag) => [Op.getAccount, 0, tag, Format.http, null, toAccount]);
+      if (receiver.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
+      if (receiver.status !== 200) return reply.json(receiver.status, receiver.body);
+      // Only the transfer goes back: nothing of the receiver's account.
+      relay(reply, shardOfAccount(user.accountId), (tag) =>
+        [Op.tokenTransfer, 0, tag, Format.http, null, user.accountId, toAccount, toShard, count, idem, memo]);
+    });
+  }));
+
+  app.get('/v1/vendor/tokens', guard((reply, req) => {
+    const vendor = vendorOf(reply, req);
+    if (!vendor) return;
+    // A vendor earns tokens in the shards of the users who pay it: every shard's part, summed.
+    Promise.all(Array.from({ length: router.shardCount }, (_, shard) =>
+      router.request(shard, (tag) => [Op.vendorTokens, 0, tag, Format.http, null, vendor.vendorId]))).then((rs) => {
+      const sum = { tokens: 0, referrals: 0, referralTokens: 0 };
+      for (const r of rs) {
+        if (r.status !== 200) return reply.json(r.status, r.body);
+        sum.tokens += r.body.tokens as number;
+        sum.referrals += r.body.referrals as number;
+        sum.referralTokens += r.body.referralTokens as number;
+      }
+      reply.json(200, { vendorId: vendor.vendorId, ...sum });
+    }).catch((err: unknown) => {
+      console.error('request failed:', err); // the cause stays in our log, never in the answer
+      reply.error('INTERNAL', 'internal error');
+    });
   }));
 
   app.post('/v1/tokens/buy', guard((reply, req) => {
@@ -68,7 +149,9 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
       const price = control.tokenPrice(currency);
       // No price in this currency: nothing stored, the same answer until an operator sets one.
       if (price === null) return reply.json(200, { status: 'declined', code: 'TOKEN_PRICE_UNSET' });
-      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenBuy, 0, tag, Format.http, null, user.accountId, count, currency, price, idem]);
+      // The referral reward travels with the purchase; the shard pays it only at the user's first one.
+      const reward = control.referralReward();
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenBuy, 0, tag, Format.http, null, user.accountId, count, currency, price, idem, reward]);
     });
   }));
 

@@ -119,6 +119,10 @@ export const tokenBalanceMax = 1_000_000_000_000;
 export const incentiveLotsMax = 64;
 /** How far ahead an incentive lot may expire (ten years). */
 export const incentiveExpiryMsMax = 10 * 366 * 24 * 3600 * 1000;
+/** The referral reward until an operator sets one (PUT /v1/admin/token-referral): ten tokens to the
+ * vendor that brought a user, at that user's first token purchase. Small on purpose: it is issued by
+ * us, and an operator who wants referrals to pay raises it knowingly. */
+export const referralRewardTokensDefault = 10;
 // --- end tokens ---
 // --- sales tax (seed 002 claim 12) ---
 /** A tax report's period: a year and a day of hours, so a calendar year (leap or not) fits in one. */
