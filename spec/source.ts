@@ -348,15 +348,26 @@ const schemas: Record<string, unknown> = {
     bought: int('Tokens issued by purchase, ever.', { minimum: 0 }), granted: int('Incentive tokens we issued, ever (vendors\' grants issue none).', { minimum: 0 }),
     held: int('Bought tokens users hold.', { minimum: 0 }), incentive: int('Incentive tokens users hold.', { minimum: 0 }),
     vendor: int('Tokens vendors earned and hold.', { minimum: 0 }), expired: int('Incentive tokens that expired, ever.', { minimum: 0 }),
+    rewarded: int('Referral rewards we issued to vendors, ever.', { minimum: 0 }),
+    sentOut: int('Tokens sent out of this shard by transfer or token royalty, ever.', { minimum: 0 }),
+    receivedIn: int('Tokens received into this shard, ever.', { minimum: 0 }),
+    outboxPending: int('Tokens in this shard\'s outbox items not yet acknowledged.', { minimum: 0 }),
   }, ['bought', 'granted', 'held', 'incentive', 'vendor', 'expired'], {
-    additionalProperties: false, description: 'Tokens, a unit of their own: bought + granted = held + incentive + vendor + expired.',
+    additionalProperties: false, description: 'One shard\'s tokens, a unit of their own: bought + granted + rewarded + receivedIn = held + incentive + vendor + expired + sentOut.',
+  }),
+  TokenAuditTotal: obj({
+    bought: int(undefined, { minimum: 0 }), granted: int(undefined, { minimum: 0 }), rewarded: int(undefined, { minimum: 0 }),
+    held: int(undefined, { minimum: 0 }), incentive: int(undefined, { minimum: 0 }), vendor: int(undefined, { minimum: 0 }), expired: int(undefined, { minimum: 0 }),
+    inFlight: int('Tokens sent between shards and not yet applied by the receiver (while transfers move, may be seen negative, as for money).'),
+  }, ['bought', 'granted', 'rewarded', 'held', 'incentive', 'vendor', 'expired', 'inFlight'], {
+    additionalProperties: false, description: 'Tokens across shards: bought + granted + rewarded = held + incentive + vendor + expired + inFlight (part of conserved).',
   }),
   Audit: obj({
     conserved: bool('Every shard conserved, and across shards every currency balances.'),
     inFlightCovered: bool('Money in flight between shards is covered by unacknowledged outbox items (meaningful when transfers are not moving: shards are read one after another).'),
     currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('AuditCurrency') },
     shards: { type: 'array', items: ref('ShardAudit') },
-    tokens: ref('TokenAudit'),
+    tokens: ref('TokenAuditTotal'),
   }, ['conserved', 'inFlightCovered', 'currencies', 'shards', 'tokens'], { additionalProperties: false }),
   // --- vendor WebSocket frames only
   GetFrame: obj({ op: { const: 'get' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId'], { additionalProperties: false }),
@@ -398,6 +409,11 @@ const schemas: Record<string, unknown> = {
     ['event', 'transferId', 'amount', 'currency'], {
       additionalProperties: false,
       description: 'Money arrived in the account (a transfer, or a prepaid card redeemed: memo "prepaid card"), sent to every session live when it is credited. It never names the sender. memo is absent when the sender gave none.',
+    }),
+  TokensEvent: obj({ event: { const: 'tokens' }, transferId: str('tt_…'), count: int(undefined, { minimum: 1 }), memo: str(undefined, { minLength: 1, maxLength: 200 }) },
+    ['event', 'transferId', 'count'], {
+      additionalProperties: false,
+      description: 'Tokens arrived from another user (as bought tokens), sent to every session live when they are credited. It never names the sender; memo is absent when the sender gave none.',
     }),
   AlertEvent: obj({ event: { const: 'alert' }, kind: { enum: ['fraud', 'device'] }, authId: nullable(ref('AuthId')), vendorName: nullable(str()), detail: str() },
     ['event', 'kind', 'authId', 'vendorName', 'detail'], { additionalProperties: false, description: 'Something the user should know: a reported fraud, or a device/IP check in warn mode.' }),
@@ -549,6 +565,7 @@ const paths: Record<string, Record<string, unknown>> = {
         email: str(undefined, { maxLength: 254 }), password: str(undefined, { minLength: 8, maxLength: 256 }), currency: { ...ref('Currency'), description: 'Default USD.' },
         pin: str('4 to 12 digits: approves confirmation prompts (the password does too).', { pattern: '^[0-9]{4,12}$' }),
         device: { ...ref('Fingerprint'), description: 'A device enrolled at sign-up, for the device check.' },
+        referredBy: nullable({ ...ref('VendorId'), description: 'Tokens: the vendor that brought the user; it is rewarded in tokens at the user\'s first token purchase (an unknown vendor: 400).' }),
       }, ['email', 'password'], { additionalProperties: false })),
       responses: { 201: json(ref('SignedIn'), 'Registered'), ...errors(400, 409, 413, 415, 503) },
     },
@@ -1066,8 +1083,10 @@ Object.assign(paths, {
 // --- content purchases and royalties (switch/content-routes.ts; seed 003 claims 1, 19, 20, 25, 44) ---
 schemas.ItemId = str('Content item id: a partition, then 16 hex digits.', { pattern: '^ci_[0-9]{4}[0-9a-f]{16}$' });
 schemas.PurchaseId = str('Purchase id: the buyer\'s partition, then the position of the sale in its shard\'s journal (base 36).', { pattern: '^cp_[0-9]{4}[0-9a-z]{1,11}$' });
+/** Tokens: an item priced in tokens shows currency "TOKEN" and its price as a count of tokens. */
+const contentCurrency = { oneOf: [ref('Currency'), { const: 'TOKEN' }], description: 'ISO 4217 code, or "TOKEN" for an item priced in tokens.' };
 const contentCommon = {
-  title: str('No control, line-separator or bidirectional characters.', { minLength: 1, maxLength: 200 }), price: ref('Amount'), currency: ref('Currency'),
+  title: str('No control, line-separator or bidirectional characters.', { minLength: 1, maxLength: 200 }), price: ref('Amount'), currency: contentCurrency,
   description: nullable(str(undefined, { minLength: 1, maxLength: contentDescriptionCharsMax })),
   viewLimit: nullable(int('How many times a buyer may open it; null: unlimited.', { minimum: 1, maximum: contentViewLimitMax })),
   accessHours: nullable({ type: 'number', minimum: 1 / 3600, maximum: contentAccessHoursMax, description: 'Access window from the purchase (fractions down to one second; days × 24); null: unlimited.' }),
@@ -1077,11 +1096,12 @@ const contentCommon = {
 };
 const contentUrl = str('An https URL: what a purchase buys (never shown in the catalogue).', { maxLength: contentUrlCharsMax, pattern: '^https://' });
 schemas.ContentRequest = obj({
-  ...contentCommon, expiresAt: nullable(str('ISO 8601 date and time.')), url: contentUrl,
+  ...contentCommon, currency: ref('Currency'), expiresAt: nullable(str('ISO 8601 date and time.')), url: contentUrl,
+  priceTokens: int('Tokens: the price in tokens, instead of price and currency (then the royalty is paid in tokens too, and the rights holder may hold any currency).', { minimum: 1, maximum: tokensPerRequestMax }),
   rightsHolder: nullable(obj({ accountId: ref('AccountId') }, ['accountId'], { additionalProperties: false, description: 'The account that receives the royalty (same currency as the item).' })),
   royaltyBasisPoints: int('The rights holder\'s share: royalty = floor(price × bp / 10000), the remainder stays with the vendor. Needs a rightsHolder when above 0.', { minimum: 0, maximum: 10_000 }),
   idem: { ...ref('Idem'), description: 'Scoped to the vendor.' },
-}, ['title', 'price', 'currency', 'url', 'idem'], { additionalProperties: false });
+}, ['title', 'url', 'idem'], { additionalProperties: false, description: 'Priced either in money (price and currency) or in tokens (priceTokens), never both.' });
 const contentItemProps = {
   itemId: ref('ItemId'), ...contentCommon, url: contentUrl,
   rightsHolder: nullable(obj({ accountId: ref('AccountId') }, ['accountId'], { additionalProperties: false })),
@@ -1097,10 +1117,17 @@ schemas.ContentBought = obj({
 }, ['status', 'purchaseId', 'itemId', 'vendorId', 'amount', 'currency', 'balance', 'viewLimit', 'accessUntil'], {
   additionalProperties: false, description: 'Debited and credited to the vendor (less the royalty, which reaches the rights holder exactly once through the outbox), in one transaction.',
 });
+schemas.ContentBoughtTokens = obj({
+  status: { const: 'bought' }, purchaseId: ref('PurchaseId'), itemId: ref('ItemId'), vendorId: ref('VendorId'), amount: int('Tokens.', { minimum: 1 }), currency: { const: 'TOKEN' },
+  fromIncentive: int(undefined, { minimum: 0 }), fromBought: int(undefined, { minimum: 0 }), tokens: ref('TokenBalances'),
+  viewLimit: nullable(int(undefined, { minimum: 1 })), accessUntil: nullable(ref('IsoTime')),
+}, ['status', 'purchaseId', 'itemId', 'vendorId', 'amount', 'currency', 'fromIncentive', 'fromBought', 'tokens', 'viewLimit', 'accessUntil'], {
+  additionalProperties: false, description: 'An item priced in tokens: the buyer\'s tokens (incentive first) to the vendor\'s, less the royalty in tokens, which reaches the rights holder exactly once through the outbox.',
+});
 schemas.ContentDeclineCode = { type: 'string', enum: contentDeclineCodes, description: 'Declines of a content purchase, in order of precedence. See docs/error-codes.md.' };
 schemas.ContentDeclined = obj({ status: { const: 'declined' }, code: ref('ContentDeclineCode') }, ['status', 'code'], { additionalProperties: false, description: 'Nothing moved. A replay of the idem answers the same.' });
 const purchaseProps = {
-  purchaseId: ref('PurchaseId'), itemId: ref('ItemId'), title: str(), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: ref('Currency'),
+  purchaseId: ref('PurchaseId'), itemId: ref('ItemId'), title: str(), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: contentCurrency,
   boughtAt: ref('IsoTime'), viewLimit: nullable(int(undefined, { minimum: 1 })), views: int(undefined, { minimum: 0 }), viewsLeft: nullable(int(undefined, { minimum: 0 })),
   accessUntil: nullable(ref('IsoTime')), state: { enum: ['active', 'used-up', 'expired'] },
 };
@@ -1136,7 +1163,7 @@ Object.assign(paths, {
       operationId: 'buyContent', summary: 'Buy a content item: debited at once; it joins the purchases list', tags: ['users'], security: bearer('userToken'),
       parameters: [pathParam('itemId', ref('ItemId'))],
       requestBody: body(idemBody),
-      responses: { 200: json({ oneOf: [ref('ContentBought'), ref('ContentDeclined')] }, 'Bought, or declined'), ...errors(400, 401, 404, 409, 413, 415, 503) },
+      responses: { 200: json({ oneOf: [ref('ContentBought'), ref('ContentBoughtTokens'), ref('ContentDeclined'), ref('TokenDeclined')] }, 'Bought, or declined'), ...errors(400, 401, 404, 409, 413, 415, 422, 503) },
     },
   },
   '/v1/purchases': {
@@ -1178,6 +1205,9 @@ schemas.TokensSpent = obj({
   status: { const: 'spent' }, spendId: str(), vendorId: ref('VendorId'), count: tokenCount, fromIncentive: int(undefined, { minimum: 0 }), fromBought: int(undefined, { minimum: 0 }),
   tokens: ref('TokenBalances'),
 }, ['status', 'spendId', 'vendorId', 'count', 'fromIncentive', 'fromBought', 'tokens'], { additionalProperties: false });
+schemas.TokensSent = obj({
+  status: { const: 'sent' }, transferId: str('tt_…'), count: tokenCount, tokens: ref('TokenBalances'),
+}, ['status', 'transferId', 'count', 'tokens'], { additionalProperties: false, description: 'Debited from the sender\'s bought tokens; the receiver hears the count and the memo (never the sender).' });
 const grantBody = obj({
   accountId: ref('AccountId'), count: tokenCount, expiresAt: nullable(str('ISO 8601 time in the future, at most ten years ahead; absent or null: never expires.')),
   idem: { ...ref('Idem'), description: 'Scoped to the granting party and the account.' },
@@ -1194,7 +1224,10 @@ Object.assign(paths, {
   '/v1/tokens/prices': {
     get: {
       operationId: 'tokenPrices', summary: 'The price of one token per currency', tags: ['users'],
-      responses: { 200: json(obj({ prices: { type: 'array', items: obj({ currency: ref('Currency'), priceMinor: int(), setAt: ref('IsoTime') }, ['currency', 'priceMinor', 'setAt'], { additionalProperties: false }) } }, ['prices'], { additionalProperties: false }), 'Prices') },
+      responses: { 200: json(obj({
+        prices: { type: 'array', items: obj({ currency: ref('Currency'), priceMinor: int(), setAt: ref('IsoTime') }, ['currency', 'priceMinor', 'setAt'], { additionalProperties: false }) },
+        referralRewardTokens: int('Tokens a vendor receives when a user it brought makes their first token purchase (0: none).', { minimum: 0, maximum: tokensPerRequestMax }),
+      }, ['prices', 'referralRewardTokens'], { additionalProperties: false }), 'Prices') },
     },
   },
   '/v1/tokens/buy': {
@@ -1229,6 +1262,38 @@ Object.assign(paths, {
       operationId: 'vendorGrantTokens', summary: 'Grant incentive tokens to an account, out of the tokens the vendor earned in that account\'s shard', tags: ['vendors'], security: bearer('vendorKey'),
       requestBody: body(grantBody),
       responses: { 200: json({ oneOf: [ref('TokensGranted'), ref('TokenDeclined')] }, 'Granted, or VENDOR_TOKENS_INSUFFICIENT'), ...errors(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+    },
+  },
+  '/v1/tokens/transfers': {
+    post: {
+      operationId: 'transferTokens', summary: 'Send bought tokens to another user, by account id or e-mail (incentive tokens are not transferable)', tags: ['users'], security: bearer('userToken'),
+      requestBody: body(obj({
+        to: obj({ accountId: ref('AccountId'), email: str(undefined, { maxLength: 254 }) }, [], { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'Exactly one of accountId or email.' }),
+        count: tokenCount, idem: { ...ref('Idem'), description: 'Scoped to the sender.' }, memo: nullable(str('Shown to the receiver.', { maxLength: 200 })),
+      }, ['to', 'count', 'idem'], { additionalProperties: false })),
+      responses: {
+        200: json({ oneOf: [ref('TokensSent'), ref('TokenDeclined')] }, 'Sent (applied once by the receiver\'s shard), or declined'),
+        ...errors(400, 401, 404, 409, 413, 415, 503),
+      },
+    },
+  },
+  '/v1/admin/token-referral': {
+    put: {
+      operationId: 'setReferralReward', summary: 'Set the referral reward: tokens a vendor receives when a user it brought makes their first token purchase', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(obj({ rewardTokens: int('0 switches rewards off. Default 10.', { minimum: 0, maximum: tokensPerRequestMax }) }, ['rewardTokens'], { additionalProperties: false })),
+      responses: { 200: json(obj({ status: { const: 'ok' }, rewardTokens: int(undefined, { minimum: 0 }) }, ['status', 'rewardTokens'], { additionalProperties: false }), 'Set'), ...errors(400, 401, 413, 415) },
+    },
+  },
+  '/v1/vendor/tokens': {
+    get: {
+      operationId: 'vendorTokens', summary: 'The tokens the vendor earned (every shard\'s), and its referral rewards', tags: ['vendors'], security: bearer('vendorKey'),
+      responses: {
+        200: json(obj({
+          vendorId: ref('VendorId'), tokens: int('Earned and held: spends, token-priced sales (less royalties) and rewards, less its grants.', { minimum: 0 }),
+          referrals: int('Users it brought who made their first token purchase.', { minimum: 0 }), referralTokens: int('Tokens those referrals earned it.', { minimum: 0 }),
+        }, ['vendorId', 'tokens', 'referrals', 'referralTokens'], { additionalProperties: false }), 'Tokens'),
+        ...errors(401, 403, 503),
+      },
     },
   },
 });
@@ -1352,6 +1417,7 @@ const userMessages: Record<string, unknown> = {
   credit: message('credit', 'CreditEvent', 'A credit application was decided'),
   alert: message('alert', 'AlertEvent', 'A fraud report or a device/IP warning'),
   transfer: message('transfer', 'TransferEvent', 'Money arrived: a transfer, or a prepaid card redeemed'),
+  tokens: message('tokens', 'TokensEvent', 'Tokens arrived from another user'),
   dispute: message('dispute', 'UserDisputeEvent', 'A step of a dispute on the account: opened, answered by the vendor, decided'),
   confirm: message('confirm', 'ConfirmFrame', 'Approve (with PIN or password), decline, or report fraud'),
   card: message('card', 'CardFrame', 'Answer a card prompt with the card\'s cryptogram'),
@@ -1406,8 +1472,8 @@ export const asyncapi = {
     userConfirm: receive('user', 'confirm', 'The user answers a confirm prompt', ['confirmResult', 'userError']),
     userCard: receive('user', 'card', 'The user\'s card answers a card prompt', ['confirmResult', 'userError']),
     userEvents: {
-      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts, money received, dispute steps', channel: { $ref: '#/channels/user' },
-      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer', 'dispute'].map(msgRef('user')),
+      action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts, money received, tokens received, dispute steps', channel: { $ref: '#/channels/user' },
+      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer', 'tokens', 'dispute'].map(msgRef('user')),
       security: userSecurity,
     },
   },

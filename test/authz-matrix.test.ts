@@ -79,6 +79,7 @@ const matrix: Record<string, Row> = {
   'POST /v1/accounts/me/convert': { who: 'user', path: '/v1/accounts/me/convert', body: { from: 'USD', to: 'EUR', amount: 1, idem: 'matrix-convert' } },
   'GET /v1/tokens': { who: 'user', path: '/v1/tokens' },
   'POST /v1/tokens/spend': { who: 'user', path: '/v1/tokens/spend', body: { vendorId: '{vendor}', count: 1, idem: 'matrix-token-spend' } },
+  'POST /v1/tokens/transfers': { who: 'user', path: '/v1/tokens/transfers', body: { to: { accountId: '{account}' }, count: 1, idem: 'matrix-token-transfer' } },
 
   'POST /v1/admin/vendors': { who: 'admin', path: '/v1/admin/vendors', body: { name: 'Matrix Shop' } },
   'POST /v1/admin/accounts/:accountId/fund': { who: 'admin', path: '/v1/admin/accounts/{account}/fund', body: { amount: 1, currency: 'USD', idem: 'matrix-fund' } },
@@ -106,6 +107,7 @@ const matrix: Record<string, Row> = {
   'PUT /v1/admin/token-prices': { who: 'admin', path: '/v1/admin/token-prices', body: { currency: 'USD', priceMinor: 5 } },
   'PUT /v1/admin/fx-rates': { who: 'admin', path: '/v1/admin/fx-rates', body: { from: 'USD', to: 'EUR', rate: '0.92', asOf: '2026-01-01T00:00:00Z' } }, // currencies
   'POST /v1/admin/tokens/grant': { who: 'admin', path: '/v1/admin/tokens/grant', body: { accountId: '{account}', count: 1, idem: 'matrix-token-grant' } },
+  'PUT /v1/admin/token-referral': { who: 'admin', path: '/v1/admin/token-referral', body: { rewardTokens: 10 } },
   'POST /v1/admin/disputes/:authId/decide': { who: 'admin', path: '/v1/admin/disputes/{auth}/decide', body: { winner: 'user', note: 'matrix', idem: 'matrix-decide' } },
 
   'POST /v1/authorize': { who: 'vendor', path: '/v1/authorize', body: { id: '{id}', code: '{code}', amount: 5, currency: 'USD', idem: 'matrix-auth' } },
@@ -128,6 +130,7 @@ const matrix: Record<string, Row> = {
   'GET /v1/vendor/content': { who: 'vendor', path: '/v1/vendor/content' },
   // --- tokens ---
   'POST /v1/vendor/tokens/grant': { who: 'vendor', path: '/v1/vendor/tokens/grant', body: { accountId: '{account}', count: 1, idem: 'matrix-vendor-grant' } },
+  'GET /v1/vendor/tokens': { who: 'vendor', path: '/v1/vendor/tokens' },
 
   'ANY /*': { who: 'public', path: '/no/such/route' }, // 404 for everything else
 };

@@ -236,6 +236,28 @@ async function tokenRoutes(A: string): Promise<void> {
   expect(await call('POST', '/v1/vendor/tokens/grant', {}, { token: shop.apiKey, body: { accountId: f.accountId, count: 1_000, idem: 'spec-vg' }, expect: 200 }))
     .toEqual({ status: 'declined', code: 'VENDOR_TOKENS_INSUFFICIENT' });
   expect(await call('GET', '/v1/tokens', {}, { token: f.token, expect: 200 })).toMatchObject({ bought: 95, incentive: 0 });
+  // Transfers (bought tokens only), the referral reward, a vendor's tokens, content priced in tokens.
+  expect(await call('POST', '/v1/tokens/transfers', {}, { token: f.token, body: { to: { accountId: shop.accountId }, count: 5, idem: 'spec-tt', memo: 'gift' }, expect: 200 }))
+    .toMatchObject({ status: 'sent', count: 5 });
+  expect(await call('POST', '/v1/tokens/transfers', {}, { token: f.token, body: { to: { email: shop.email }, count: 1_000, idem: 'spec-tt2' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'TOKENS_INSUFFICIENT' });
+  await call('POST', '/v1/tokens/transfers', {}, { token: f.token, body: { to: { accountId: f.accountId }, count: 1, idem: 'spec-tt3' }, expect: 400 });
+  await call('PUT', '/v1/admin/token-referral', {}, { token: A, body: { rewardTokens: 7 }, expect: 200 });
+  await call('PUT', '/v1/admin/token-referral', {}, { token: A, body: { rewardTokens: -7 }, expect: 400 });
+  expect((await call('GET', '/v1/tokens/prices', {}, { expect: 200 })).referralRewardTokens).toBe(7);
+  const referred = await call('POST', '/v1/users', {}, { body: { email: `specref${Date.now()}@example.com`, password: 'correct horse battery', referredBy: shop.vendorId }, expect: 201 });
+  await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: referred.accountId }, { token: A, body: { amount: 100, currency: 'USD', idem: 'spec-ref-fund' }, expect: 200 });
+  await call('POST', '/v1/tokens/buy', {}, { token: referred.token, body: { count: 2, currency: 'USD', idem: 'spec-ref-buy' }, expect: 200 });
+  expect(await call('GET', '/v1/vendor/tokens', {}, { token: shop.apiKey, expect: 200 })).toMatchObject({ referrals: 1, referralTokens: 7 });
+  await call('GET', '/v1/vendor/tokens', {}, { token: f.token, expect: 401 });
+  const item = await call('POST', '/v1/vendor/content', {}, { token: shop.apiKey, expect: 201, body: {
+    title: 'Spec token song', priceTokens: 10, url: 'https://cdn.example/token-song', rightsHolder: { accountId: f.accountId }, royaltyBasisPoints: 5000, idem: 'spec-token-ci',
+  } });
+  expect(await call('POST', '/v1/content/{itemId}/buy', { itemId: item.itemId }, { token: f.token, body: { idem: 'spec-token-buy' }, expect: 200 }))
+    .toMatchObject({ status: 'bought', currency: 'TOKEN', amount: 10 });
+  expect(await call('POST', '/v1/content/{itemId}/buy', { itemId: item.itemId }, { token: referred.token, body: { idem: 'spec-token-buy' }, expect: 200 }))
+    .toEqual({ status: 'declined', code: 'TOKENS_INSUFFICIENT' });
+  expect((await call('GET', '/v1/purchases', {}, { token: f.token, expect: 200 })).purchases[0]).toMatchObject({ currency: 'TOKEN' });
 }
 
 /** Users in control: every user, operator and vendor route that came with it, with the statuses a
