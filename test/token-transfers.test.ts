@@ -6,7 +6,7 @@
 // every new endpoint; the audit conserves money and tokens, with nothing left in flight.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSwitchProcess, http, setupVendorAndUser, type SwitchProcess, type Fixture } from './support/switch-process.ts';
+import { startSwitchProcess, http, setupVendorAndUser, tempDataDir, type SwitchProcess, type Fixture } from './support/switch-process.ts';
 import { UserClient } from './support/user-client.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 
@@ -166,5 +166,54 @@ describe('content priced in tokens', () => {
     const poor = await http(s, 'POST', `/v1/content/${reg.body.itemId}/buy`, { idem: 'film-2' }, c.token);
     expect(poor.body).toEqual({ status: 'declined', code: 'TOKENS_INSUFFICIENT' });
     await settled();
+  });
+});
+
+describe('token transfers under faults', () => {
+  it('are applied exactly once when the receiving shard crashes mid-stream and the whole switch is SIGKILLed between debit and credit', async () => {
+    await s.kill('SIGKILL');
+    const dataDir = tempDataDir();
+    const env = { ONCEPAY_FAULT_INJECTION: '1' };
+    s = await startSwitchProcess({ dataDir, env });
+    await http(s, 'PUT', '/v1/admin/token-prices', { currency: 'USD', priceMinor: 1 }, s.adminToken);
+    const x = await setupVendorAndUser(s, 100_000);
+    let y: Fixture;
+    for (;;) {
+      y = await setupVendorAndUser(s, 0);
+      if (shardOf(y.accountId) !== shardOf(x.accountId)) break;
+    }
+    expect((await http(s, 'POST', '/v1/tokens/buy', { count: 50_000, currency: 'USD', idem: 'stock' }, x.token)).body.status).toBe('bought');
+    const sentOk = new Map<string, number>(); // idem -> count, for every transfer that answered "sent"
+    const unknown = new Map<string, number>(); // no answer (crash): replayed later with the same idem
+    const send = async (idem: string, count: number) => {
+      try {
+        const r = await http(s, 'POST', '/v1/tokens/transfers', { to: { accountId: y.accountId }, count, idem }, x.token);
+        if (r.body.status === 'sent') sentOk.set(idem, count);
+        else unknown.set(idem, count); // BUSY / SHARD_UNAVAILABLE: outcome unknown
+      } catch {
+        unknown.set(idem, count);
+      }
+    };
+    let n = 0;
+    for (let crash = 0; crash < 2; crash++) {
+      const batch = Array.from({ length: 30 }, () => send(`f${n}`, 1 + (n++ % 13)));
+      expect((await http(s, 'POST', `/v1/admin/faults/shards/${shardOf(y.accountId)}/crash`, {}, s.adminToken)).status).toBe(202);
+      await Promise.all(batch);
+    }
+    const inFlight = Array.from({ length: 40 }, () => send(`f${n}`, 1 + (n++ % 13)));
+    await new Promise((r) => setTimeout(r, 15));
+    await s.kill('SIGKILL');
+    await Promise.all(inFlight);
+    s = await startSwitchProcess({ dataDir, env });
+    for (const [idem, count] of [...unknown]) {
+      unknown.delete(idem);
+      await send(idem, count);
+    }
+    expect(unknown.size).toBe(0);
+    expect(sentOk.size).toBe(n);
+    await settled();
+    const total = [...sentOk.values()].reduce((p, q) => p + q, 0);
+    expect(await tokens(x)).toMatchObject({ bought: 50_000 - total });
+    expect(await tokens(y)).toMatchObject({ bought: total });
   });
 });
