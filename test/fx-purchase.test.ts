@@ -86,6 +86,34 @@ describe('currencies at purchase', () => {
     v.close();
   });
 
+  it('a secondary wallet transfers and pays; the receiver gets a wallet on arrival; history and statements by currency', async () => {
+    const w = await setupVendorAndUser(s, 0);
+    expect((await http(s, 'POST', '/v1/accounts/me/wallets', { currency: 'CHF' }, u.token)).status).toBe(201);
+    expect((await http(s, 'POST', `/v1/admin/accounts/${u.accountId}/fund`, { amount: 3_000, currency: 'CHF', idem: 'fchf' }, s.adminToken)).status).toBe(200);
+    const sent = await http(s, 'POST', '/v1/transfers', { to: { accountId: w.accountId }, amount: 1_000, currency: 'CHF', idem: 'x1' }, u.token);
+    expect(sent.body).toMatchObject({ status: 'sent', amount: 1_000, currency: 'CHF', balance: 2_000 });
+    // Delivered through the outbox (perhaps to another shard): the receiver's CHF wallet appears.
+    const deadline = Date.now() + 10_000;
+    let got: any;
+    do {
+      got = (await http(s, 'GET', '/v1/accounts/me', undefined, w.token)).body;
+      if (got.wallets.length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (Date.now() < deadline);
+    expect(got.wallets).toEqual([{ currency: 'CHF', balance: 1_000, held: 0, available: 1_000 }]);
+    expect((await http(s, 'POST', '/v1/payments', { vendorId: u.vendorId, amount: 500, currency: 'CHF', idem: 'pay1' }, u.token)).body)
+      .toMatchObject({ status: 'paid', balance: 1_500 });
+    const hist = (await http(s, 'GET', '/v1/accounts/me/history?currency=CHF', undefined, u.token)).body.entries;
+    expect(hist.map((e: any) => [e.kind, e.amount, e.currency])).toEqual([['payment', 500, 'CHF'], ['transfer-out', 1_000, 'CHF'], ['fund', 3_000, 'CHF']]);
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 60_000).toISOString();
+    const st = await http(s, 'GET', `/v1/accounts/me/statement?from=${from}&to=${to}&currency=CHF`, undefined, u.token);
+    expect(st.body).toMatchObject({ currency: 'CHF', opening: { balance: 0 }, closing: { balance: 1_500 } });
+    expect((await http(s, 'GET', `/v1/accounts/me/statement?from=${from}&to=${to}&currency=chf`, undefined, u.token)).status).toBe(400);
+    expect((await http(s, 'GET', `/v1/accounts/me/statement?from=${from}&to=${to}&currency=GBP`, undefined, u.token)).status).toBe(404);
+    await audit();
+  });
+
   it('a restarted shard gets the rate table before it decides anything', async () => {
     const shard = partitionOfKeyedId(u.accountId) % 2;
     expect((await http(s, 'POST', `/v1/admin/faults/shards/${shard}/crash`, {}, s.adminToken)).status).toBe(202);

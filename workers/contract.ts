@@ -319,7 +319,9 @@ export interface HistoryFilter { fromMs: number | null; toMs: number | null; kin
 /** before: this shard's cursor (entries strictly before that position), null for the newest. */
 export type VendorHistoryCmd = [op: 30, session: 0, tag: number, format: 2, rid: null, vendorId: string, before: number | null, limit: number,
   filter: HistoryFilter];
-export type StatementCmd = [op: 31, session: 0, tag: number, format: 2, rid: null, accountId: string, fromMs: number, toMs: number];
+export type StatementCmd = [op: 31, session: 0, tag: number, format: 2, rid: null, accountId: string, fromMs: number, toMs: number,
+  /** Currencies: the statement of the user's wallet in this currency (absent or null: the primary). */
+  currency?: string | null];
 export type VendorStatementCmd = [op: 32, session: 0, tag: number, format: 2, rid: null, vendorId: string, fromMs: number, toMs: number];
 export type StatementCmds = VendorHistoryCmd | StatementCmd | VendorStatementCmd;
 

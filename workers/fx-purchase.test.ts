@@ -254,6 +254,43 @@ describe('fx at purchase: one step at a time', () => {
   });
 });
 
+describe('secondary wallets everywhere money moves', () => {
+  const U2 = accountId(2);
+  it('transfers, payments, token purchases and history from a secondary wallet; a transfer opens the receiver\'s wallet on arrival', () => {
+    const f = new Fixture('USD', 1_000);
+    f.one([Op.openWallet, 0, tag++, Format.http, null, U1, 'EUR']);
+    f.one([Op.fund, 0, tag++, Format.http, null, U1, 5_000, 'EUR', `fe${tag}`]);
+    f.one([Op.openAccount, 0, tag++, Format.http, null, U2, 'USD']);
+    f.one([Op.setCredit, 0, tag++, Format.http, null, U1, 10_000, 'active'] as Command);
+    // A secondary wallet spends what it holds: the primary's credit line does not lend euros.
+    const xfer = (amount: number, cur: string): Command => [Op.transfer, 0, tag++, Format.http, null, U1, U2, 0, amount, cur, `t${tag}`, 'hi'];
+    expect(f.one(xfer(5_001, 'EUR'))).toMatchObject({ status: 'declined', code: 'INSUFFICIENT_FUNDS' });
+    expect(f.one(xfer(100, 'GBP'))).toMatchObject({ status: 'declined', code: 'CURRENCY_MISMATCH' });
+    const r = f.s.applyBatch([xfer(1_200, 'EUR')], f.now);
+    expect(body(r.outcomes[0])).toMatchObject({ status: 'sent', amount: 1_200, currency: 'EUR', balance: 3_800 });
+    const item = (r.events.find((e) => e.k === 'outbox') as { items: Array<Record<string, unknown>> }).items[0];
+    // Delivered (twice: applied once): U2 holds USD only, so an EUR wallet is opened for it.
+    f.one([Op.deliver, 0, 0, Format.http, null, item] as unknown as Command);
+    f.one([Op.deliver, 0, 0, Format.http, null, item] as unknown as Command);
+    expect(f.one([Op.getAccount, 0, tag++, Format.http, null, U2])).toMatchObject({ balance: 0, wallets: [{ currency: 'EUR', balance: 1_200 }] });
+    // A payment to a vendor and a token purchase, both in EUR, from the EUR wallet.
+    expect(f.one([Op.payVendor, 0, tag++, Format.http, null, U1, V1, 800, 'EUR', `p${tag}`, null] as Command)).toMatchObject({ status: 'paid', balance: 3_000 });
+    expect(f.one([Op.tokenBuy, 0, tag++, Format.http, null, U1, 10, 'EUR', 50, `tb${tag}`] as Command)).toMatchObject({ status: 'bought', amount: 500, balance: 2_500 });
+    expect(f.account()).toMatchObject({ balance: 1_000, wallets: [{ currency: 'EUR', balance: 2_500 }] });
+    // History: the EUR wallet's legs under a currency filter, the primary's without one.
+    const hist = (cur: string | null) => f.one([Op.history, 0, tag++, Format.http, null, U1, null, 50, { fromMs: null, toMs: null, kinds: null, currency: cur }]).entries;
+    expect(hist('EUR').map((e: Body) => [e.kind, e.amount, e.currency])).toEqual([['token-purchase', 500, 'EUR'], ['payment', 800, 'EUR'], ['transfer-out', 1_200, 'EUR'], ['fund', 5_000, 'EUR']]);
+    expect(hist(null).map((e: Body) => e.kind)).toEqual(['fund']);
+    expect(hist('GBP')).toEqual([]);
+    // Statements likewise.
+    const st = f.one([Op.statement, 0, tag++, Format.http, null, U1, T0 - 1, T0 + 1, 'EUR'] as Command);
+    expect(st).toMatchObject({ accountId: U1, currency: 'EUR', opening: { balance: 0 }, closing: { balance: 2_500 } });
+    expect(f.one([Op.statement, 0, tag++, Format.http, null, U1, T0 - 1, T0 + 1, 'GBP'] as Command)).toMatchObject({ code: 'NOT_FOUND' });
+    const audit = f.audit();
+    expect(audit.currencies.EUR).toMatchObject({ funding: 5_000, available: 2_500 + 1_200, vendorPayable: 800, sentOut: 1_200, receivedIn: 1_200 });
+  });
+});
+
 describe('fx at purchase: property', () => {
   it('random holds, captures, voids, expiries, refunds, disputes, conversions and rate changes keep every currency whole', () => {
     const X = fc.constantFrom('USD', 'EUR', 'JPY', 'BHD');

@@ -1294,8 +1294,11 @@ export class ShardState {
   }
 
   private history(cmd: HistoryCmd): Outcome {
-    const [, , , , , accountId, before, limit, filter] = cmd;
-    if (!this.account(accountId)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const [, , , , , userAccount, before, limit, filter] = cmd;
+    if (!this.account(userAccount)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    // Currencies: a secondary wallet's legs are kept under its own record: a currency filter naming it
+    // reads them (a currency the user holds no wallet in has no entries).
+    const accountId = this.walletRecordOf(userAccount, filter?.currency ?? null) ?? userAccount;
     // The cursor is a position in the account's history (journal sequence × 1e5 + leg index) and is
     // exclusive: a page starts strictly after the last entry of the previous one, whatever the
     // filters skipped, so pages under the same filters concatenate to the filtered whole.
@@ -1401,8 +1404,11 @@ export class ShardState {
   }
 
   private statement(cmd: StatementCmd): Outcome {
-    const [, , , , , accountId, fromMs, toMs] = cmd;
+    const [, , , , , userAccount, fromMs, toMs, walletCurrency] = cmd;
     assert(Number.isSafeInteger(fromMs) && Number.isSafeInteger(toMs) && fromMs < toMs);
+    // Currencies: a secondary wallet's legs are kept under its own record: a statement in its currency reads them.
+    const accountId = this.walletRecordOf(userAccount, walletCurrency ?? null);
+    if (accountId === null) return this.error(cmd, 'NOT_FOUND', 'no wallet in this currency');
     const a = this.account(accountId);
     if (!a) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
     const lo = this.firstPosAt(this.hist, accountId, fromMs, 5);
@@ -1440,7 +1446,7 @@ export class ShardState {
     assert.equal(opening[1] + sumHeld, closing[1], 'a statement that does not reconcile (held)');
     return {
       kind: 'reply', cmd, status: 200, body: {
-        accountId, currency: a.cur, from: isoOf(fromMs), to: isoOf(toMs),
+        accountId: userAccount, currency: a.cur, from: isoOf(fromMs), to: isoOf(toMs),
         opening: { balance: opening[0], held: opening[1] }, closing: { balance: closing[0], held: closing[1] },
         totals, entries,
       },
@@ -1481,7 +1487,7 @@ export class ShardState {
     const fp = 'xfer|' + to + '|' + amount + '|' + currency + '|' + (memo ?? '');
     const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
@@ -1489,7 +1495,7 @@ export class ShardState {
     t.o = (t.o ?? 0) + amount;
     const seq = this.nextOutSeq(toShard);
     const transferId = 'tr_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + toShard.toString(36) + '.' + seq.toString(36);
-    this.txEntries.push([Entry.transferOut, availAccount(from), transitAccount, amount, currency, transferId]);
+    this.txEntries.push([Entry.transferOut, availAccount(wallet), transitAccount, amount, currency, transferId]);
     const item: OutboxItem = { src: this.shardId, seq, transferId, to, amount, currency, memo };
     this.outbox.putSync([toShard, seq], item);
     this.txEvents.push({ k: 'outbox', dest: toShard, items: [item] });
@@ -1498,24 +1504,26 @@ export class ShardState {
 
   /**
    * The common front of every debit a user makes (transfer, payment to a vendor, content, tokens):
-   * a replay answers its first answer; then the account must exist, hold the currency, not be paused,
-   * and cover the amount from balance plus credit line less holds. `first` is an op's own decline that
-   * comes before those (e.g. an expired content item). Either the finished answer, or the account to
-   * debit and how to decline (kept for replays).
+   * a replay answers its first answer; then the account must exist, hold the currency (the primary,
+   * or a secondary wallet in it), not be paused, and cover the amount from balance plus credit line
+   * less holds (a secondary wallet has no credit line: it spends what it holds). `first` is an op's
+   * own decline that comes before those (e.g. an expired content item). Either the finished answer,
+   * or the wallet to debit (its record and its ledger key) and how to decline (kept for replays).
    */
   private debitFront(cmd: Command, idemKey: Key[], fp: string, accountId: string, currency: string, amount: number,
     first: DeclineCode | null = null):
-    { done: Outcome } | { account: AccountRecord; decline: (code: DeclineCode) => ReplyOutcome } {
+    { done: Outcome } | { account: AccountRecord; key: string; decline: (code: DeclineCode) => ReplyOutcome } {
     const seen = this.idemGet(idemKey);
     if (seen) return { done: this.replay(cmd, seen, fp) };
     const account = this.account(accountId);
     if (!account) return { done: this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account') };
     const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
     if (first) return { done: decline(first) };
-    if (account.cur !== currency) return { done: decline('CURRENCY_MISMATCH') };
+    const wallet = account.cur === currency ? [accountId, account] as const : this.walletOf(accountId, currency);
+    if (!wallet) return { done: decline('CURRENCY_MISMATCH') };
     if (account.pz) return { done: decline('ACCOUNT_PAUSED') };
-    if (amount > spendable(account)) return { done: decline('INSUFFICIENT_FUNDS') };
-    return { account, decline };
+    if (amount > spendable(wallet[1])) return { done: decline('INSUFFICIENT_FUNDS') };
+    return { account: wallet[1], key: wallet[0], decline };
   }
 
   private nextOutSeq(dest: number): number {
@@ -1532,7 +1540,7 @@ export class ShardState {
     const fp = 'pay|' + vendorId + '|' + amount + '|' + currency + '|' + (memo ?? '');
     const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
@@ -1540,7 +1548,7 @@ export class ShardState {
     t.v += amount;
     this.addVendorPayable(vendorId, currency, amount);
     const paymentId = 'pm_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + (this.journalSeq + 1).toString(36) + '.' + this.txEntries.length.toString(36);
-    this.txEntries.push([Entry.payment, availAccount(from), vendorPayableAccount(vendorId), amount, currency, paymentId]);
+    this.txEntries.push([Entry.payment, availAccount(wallet), vendorPayableAccount(vendorId), amount, currency, paymentId]);
     return this.remember(cmd, idemKey, fp, 200, { status: 'paid', paymentId, vendorId, amount, currency, balance: account.bal });
   }
 
@@ -1553,18 +1561,24 @@ export class ShardState {
       this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
       return done;
     }
-    const account = this.account(item.to);
-    // The switch checks the receiver before the sender is debited, and accounts never go away or
-    // change currency, so a receiver that is not there is our bug.
-    assert(account, 'a transfer for an account this shard does not have');
-    assert.equal(account.cur, item.currency, 'a transfer in another currency than its receiver');
+    // The switch checks the receiver before the sender is debited, and accounts never go away, so a
+    // receiver that is not there is our bug. The money lands in the receiver's wallet in its currency
+    // (the primary, or a secondary wallet); with none, a wallet is opened for it: money that left the
+    // sender must land, never bounce or wait. The switch refuses a transfer to a receiver with no wallet
+    // in the currency and no room for one, so only a race with the receiver opening wallets can take
+    // the count past walletsPerAccountMax (by one per such transfer).
+    assert(this.account(item.to), 'a transfer for an account this shard does not have');
+    const landing = this.walletOf(item.to, item.currency);
+    const walletId = landing ? landing[0] : walletKey(item.to, item.currency);
+    if (!landing) this.txAccounts.set(walletId, { cur: item.currency, bal: 0, held: 0, at: this.txNow });
+    const account = this.account(walletId)!;
     account.bal += item.amount;
     this.assertAccount(account);
     const t = this.totals(item.currency);
     t.a += item.amount;
     t.i = (t.i ?? 0) + item.amount;
     const kind = item.k === 'royalty' ? Entry.royaltyIn : Entry.transferIn;
-    this.txEntries.push([kind, transitAccount, availAccount(item.to), item.amount, item.currency, item.transferId]);
+    this.txEntries.push([kind, transitAccount, availAccount(walletId), item.amount, item.currency, item.transferId]);
     this.inbox.putSync(key, 1);
     this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
     // A royalty is not a transfer: the rights holder reads it in their history (royalty-in), not as a
@@ -1598,7 +1612,7 @@ export class ShardState {
     const expired = sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs;
     const front = this.debitFront(cmd, idemKey, fp, acc, currency, price, expired ? 'CONTENT_EXPIRED' : null);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
     assert(Number.isSafeInteger(royalty) && royalty >= 0 && royalty <= price, 'a royalty outside 0..price');
     account.bal -= price;
@@ -1609,7 +1623,7 @@ export class ShardState {
     this.addVendorPayable(vendorId, currency, price - royalty);
     const seq = this.journalSeq + 1;
     const leg = this.txEntries.length;
-    this.txEntries.push([Entry.contentPurchase, availAccount(acc), vendorPayableAccount(vendorId), price, currency, itemId]);
+    this.txEntries.push([Entry.contentPurchase, availAccount(wallet), vendorPayableAccount(vendorId), price, currency, itemId]);
     if (royalty > 0) {
       t.o = (t.o ?? 0) + royalty;
       const outSeq = this.nextOutSeq(rightsShard!);
@@ -1779,6 +1793,14 @@ export class ShardState {
     const key = walletKey(accountId, currency);
     const w = this.account(key);
     return w ? [key, w] : null;
+  }
+
+  /** The record whose history holds `currency`'s legs: the primary (no currency, or its own), a
+   * secondary wallet, or null when the user holds no wallet in it. */
+  private walletRecordOf(accountId: string, currency: string | null): string | null {
+    if (currency === null) return accountId;
+    const w = this.walletOf(accountId, currency);
+    return w ? w[0] : null;
   }
 
   /** Secondary wallets, in currency order (those opened in this transaction included). */
@@ -2038,7 +2060,7 @@ export class ShardState {
     const amount = count * price;
     const front = this.debitFront(cmd, idemKey, fp, acc, currency, amount);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     const rec = this.tokenRecord(acc);
     if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
     account.bal -= amount;
@@ -2047,7 +2069,7 @@ export class ShardState {
     t.a -= amount;
     t.tk = (t.tk ?? 0) + amount;
     const ref = this.tokenRef('tb_', acc);
-    this.txEntries.push([Entry.tokenPurchase, availAccount(acc), tokensSoldAccount, amount, currency, ref]);
+    this.txEntries.push([Entry.tokenPurchase, availAccount(wallet), tokensSoldAccount, amount, currency, ref]);
     rec.b += count;
     const tt = this.tokenTotals();
     tt.b += count;
