@@ -83,6 +83,10 @@ describe('currencies at purchase', () => {
     expect(hist[0]).toMatchObject({ kind: 'fx-return', amount: 330, currency: 'USD', authId: a.authId, purchase: { amount: 1_000, currency: 'EUR' } });
     au = await audit();
     expect(au.currencies.EUR).toMatchObject({ vendorPayable: 0, fxPosition: 0 });
+    // Settlement sees the vendor's side in EUR only.
+    const st = await http(s, 'POST', `/v1/admin/vendors/${u.vendorId}/settle`, {}, s.adminToken);
+    expect(st.body.currencies.EUR).toMatchObject({ captured: 600, refunded: 600, payout: 0 });
+    expect(st.body.currencies.USD).toBeUndefined();
     v.close();
   });
 
@@ -111,6 +115,13 @@ describe('currencies at purchase', () => {
     expect(st.body).toMatchObject({ currency: 'CHF', opening: { balance: 0 }, closing: { balance: 1_500 } });
     expect((await http(s, 'GET', `/v1/accounts/me/statement?from=${from}&to=${to}&currency=chf`, undefined, u.token)).status).toBe(400);
     expect((await http(s, 'GET', `/v1/accounts/me/statement?from=${from}&to=${to}&currency=GBP`, undefined, u.token)).status).toBe(404);
+    // A receiver with no wallet in the currency and no room for another is refused before the debit.
+    for (const c of ['GBP', 'JPY', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK']) {
+      expect((await http(s, 'POST', '/v1/accounts/me/wallets', { currency: c }, w.token)).status).toBe(201);
+    }
+    const full = await http(s, 'POST', '/v1/transfers', { to: { accountId: w.accountId }, amount: 100, currency: 'EUR', idem: 'x2' }, u.token);
+    expect(full).toMatchObject({ status: 409, body: { code: 'CURRENCY_MISMATCH' } });
+    expect((await me()).balance).toBe(10_000);
     await audit();
   });
 

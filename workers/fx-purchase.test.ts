@@ -268,7 +268,7 @@ describe('secondary wallets everywhere money moves', () => {
     expect(f.one(xfer(100, 'GBP'))).toMatchObject({ status: 'declined', code: 'CURRENCY_MISMATCH' });
     const r = f.s.applyBatch([xfer(1_200, 'EUR')], f.now);
     expect(body(r.outcomes[0])).toMatchObject({ status: 'sent', amount: 1_200, currency: 'EUR', balance: 3_800 });
-    const item = (r.events.find((e) => e.k === 'outbox') as { items: Array<Record<string, unknown>> }).items[0];
+    const item = (r.events.find((e) => e.k === 'outbox') as unknown as { items: Array<Record<string, unknown>> }).items[0];
     // Delivered (twice: applied once): U2 holds USD only, so an EUR wallet is opened for it.
     f.one([Op.deliver, 0, 0, Format.http, null, item] as unknown as Command);
     f.one([Op.deliver, 0, 0, Format.http, null, item] as unknown as Command);

@@ -668,10 +668,9 @@ export class ShardState {
       if (this.txNow < rc.nx) return decline('RECURRING_PERIOD_USED');
     }
     // Currencies: the purchase's currency chooses the wallet (the primary, or a secondary wallet the
-    // user opened); no wallet in that currency declines. Controls (pause, limits, devices, mode) stay
-    // the primary account's.
+    // user opened); with no wallet in it, the primary converts at the operator's rate, or it declines.
+    // Controls (pause, limits, devices, mode) stay the primary account's.
     const holder = this.walletOf(rec.acc, currency);
-    // No wallet in the currency: converted from the primary at the operator's rate, if there is one.
     const fx = holder ? null : this.fxQuote(account, currency, amount);
     if (!holder && !fx) return decline('CURRENCY_MISMATCH');
     const [holderId, wallet] = holder ?? [rec.acc, account];
