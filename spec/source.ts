@@ -74,6 +74,7 @@ const authViewProps = {
   code: { ...ref('AuthorizeDeclineCode'), description: 'Declined only (USER_DECLINED, FRAUD_SUSPECTED, CONFIRM_TIMEOUT, CARD_NOT_PRESENT).' },
   description: str('What the vendor told the user the purchase is, when it did.'),
   tax: ref('TaxOfAuth'),
+  fx: ref('FxOfAuth'),
 };
 const authViewRequired = ['authId', 'status', 'amount', 'currency', 'captured', 'refunded', 'approvedAt', 'holdExpiresAt', 'idLast4'];
 const limitsProps = (value: unknown) => ({
@@ -139,6 +140,7 @@ const schemas: Record<string, unknown> = {
     rid: ref('Rid'), status: { const: 'approved' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'),
     expiresAt: ref('IsoTime'), approval: ref('Approval'),
     tax: { ...ref('TaxShown'), description: 'Sales tax, when the authorize named a country: shown next to the approval, not signed in it (the approval\'s fields are unchanged). amount: the tax part of the authorized amount.' },
+    fx: ref('FxShown'),
   }, ['status', 'authId', 'amount', 'currency', 'expiresAt', 'approval'], { additionalProperties: false }),
   AuthorizeDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthorizeDeclineCode'), authId: { ...ref('AuthId'), description: 'Present when a pending authorization ended in this decline.' } },
     ['status', 'code'], { additionalProperties: false }),
@@ -148,18 +150,20 @@ const schemas: Record<string, unknown> = {
   AuthOpDeclined: obj({ rid: ref('Rid'), status: { const: 'declined' }, code: ref('AuthOpDeclineCode') }, ['status', 'code'], { additionalProperties: false }),
   Pending: obj({
     rid: ref('Rid'), status: { const: 'pending' }, authId: ref('AuthId'), amount: ref('Amount'), currency: ref('Currency'),
-    mode: { enum: ['confirm', 'card'] }, decideBy: ref('IsoTime'), tax: ref('TaxShown'),
+    mode: { enum: ['confirm', 'card'] }, decideBy: ref('IsoTime'), tax: ref('TaxShown'), fx: ref('FxShown'),
   }, ['status', 'authId', 'amount', 'currency', 'mode', 'decideBy'], {
     additionalProperties: false,
     description: 'Confirmation or card mode: the hold is placed and the user decides by decideBy. The decision is pushed to the session that authorized (AuthEvent); after a reconnect, resume by authId (or GET /v1/auths/{authId}/approval). Capture, void and refund answer AUTH_PENDING meanwhile.',
   }),
   Captured: obj({ rid: ref('Rid'), status: { const: 'captured' }, authId: ref('AuthId'), captured: ref('Amount'), released: int(undefined, { minimum: 0 }), currency: ref('Currency'),
-    tax: { ...ref('TaxShown'), description: 'Sales tax collected from this capture (the tax part of the captured amount).' } },
+    tax: { ...ref('TaxShown'), description: 'Sales tax collected from this capture (the tax part of the captured amount).' },
+    fx: ref('FxCaptured') },
     ['status', 'authId', 'captured', 'released', 'currency'], { additionalProperties: false }),
   Voided: obj({ rid: ref('Rid'), status: { const: 'voided' }, authId: ref('AuthId'), released: ref('Amount'), currency: ref('Currency') },
     ['status', 'authId', 'released', 'currency'], { additionalProperties: false }),
   Refunded: obj({ rid: ref('Rid'), status: { const: 'refunded' }, authId: ref('AuthId'), refunded: ref('Amount'), refundedTotal: ref('Amount'), currency: ref('Currency'),
-    tax: { ...ref('TaxShown'), description: 'Sales tax given back by this refund (its share of the tax collected, rounded down cumulatively).' } },
+    tax: { ...ref('TaxShown'), description: 'Sales tax given back by this refund (its share of the tax collected, rounded down cumulatively).' },
+    fx: ref('FxRefunded') },
     ['status', 'authId', 'refunded', 'refundedTotal', 'currency'], { additionalProperties: false }),
   AuthView: obj(authViewProps, authViewRequired, { additionalProperties: false, description: 'The authorization as the switch holds it now. The signed approval is not repeated here: GET /v1/auths/{authId}/approval or resume answers it.' }),
   Hold: obj({ ...authViewProps, vendorId: ref('VendorId'), vendorName: nullable(str()) }, [...authViewRequired, 'vendorId', 'vendorName'], { additionalProperties: false, description: 'An open hold (held or pending) on the user\'s account.' }),
@@ -216,7 +220,7 @@ const schemas: Record<string, unknown> = {
   }, ['alertId', 'at', 'kind', 'vendorId', 'vendorName', 'accountId', 'authId', 'detail'], { additionalProperties: false }),
   HistoryEntry: obj({
     at: ref('IsoTime'), kind: { enum: userKinds }, amount: ref('Amount'), currency: ref('Currency'),
-    authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()),
+    authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()), purchase: ref('FxPurchase'),
   }, ['at', 'kind', 'amount', 'currency', 'vendorName'], { additionalProperties: false, description: 'One journal leg that moved the account\'s money (workers/ledger-names.ts). A prepaid redemption arrives as transfer-in.' }),
   // --- money between users, to vendors, and prepaid cards
   TransferId: str('Transfer id (a prepaid redemption\'s is tr_ and the card id).', { pattern: '^tr_([0-9]{4}[0-9a-z]+\\.[0-9a-z]+\\.[0-9a-z]+|pc_[0-9]{4}[0-9a-f]{32})$' }),
@@ -293,7 +297,12 @@ const schemas: Record<string, unknown> = {
     reason: str('Shown to the vendor and operators; no control, line-separator or bidirectional characters.', { minLength: 1, maxLength: disputeReasonCharsMax }),
     idem: { ...ref('Idem'), description: 'Scoped to the account.' },
   }, ['authId', 'reason', 'idem'], { additionalProperties: false }),
-  DisputeOpened: obj({ status: { const: 'opened' }, ...disputeProps }, ['status', ...disputeRequired], {
+  DisputeOpened: obj({
+    status: { const: 'opened' }, ...disputeProps, fx: ref('FxShown'),
+    credited: obj({ currency: ref('Currency'), amount: int(undefined, { minimum: 0 }) }, ['currency', 'amount'], {
+      additionalProperties: false, description: 'A converted purchase: what came back to the primary wallet, at the authorization\'s rate (its share, rounded down).',
+    }),
+  }, ['status', ...disputeRequired], {
     additionalProperties: false, description: 'The amount is credited back to the user at once (from the vendor\'s payable). A replay of the idem answers the same.',
   }),
   DisputeResponded: obj({ rid: ref('Rid'), status: { enum: ['accepted', 'contested'] }, ...vendorDisputeProps }, ['status', ...vendorDisputeRequired], {
@@ -441,6 +450,7 @@ schemas.StatementEntry = obj({
   at: ref('IsoTime'), kind: { enum: userKinds }, amount: signed('Signed, from the account\'s side: what the entry did to the balance (0 for a hold or a release).'),
   held: signed('What the entry did to the held part of the balance.'), balance: int('The balance after this entry.'), currency: ref('Currency'),
   reference: str('The authorization, transfer or payment id, or idem:<key> of a funding.'), vendorId: nullable(ref('VendorId')), vendorName: nullable(str()),
+  purchase: ref('FxPurchase'),
 }, ['at', 'kind', 'amount', 'held', 'balance', 'currency', 'reference', 'vendorId', 'vendorName'], { additionalProperties: false });
 const balances = obj({ balance: int(), held: int(undefined, { minimum: 0 }) }, ['balance', 'held'], { additionalProperties: false });
 schemas.Statement = obj({
@@ -522,6 +532,11 @@ const statementParams = [
   isoParam('from', true, 'Start of the period (inclusive).'),
   isoParam('to', true, 'End of the period (exclusive); at most 366 days after from (else PERIOD_TOO_LONG).'),
   query('format', { enum: ['json', 'csv'], default: 'json' }, 'csv: RFC 4180 with a header row, as an attachment; text starting with = + - @ tab or CR is prefixed with a single quote.'),
+];
+/** Users only: the statement of one of their wallets (vendors' statements refuse it). */
+const userStatementParams = [
+  ...statementParams,
+  query('currency', ref('Currency'), 'The statement of the wallet in this currency (default: the primary). 404 NOT_FOUND: no wallet in it.'),
 ];
 const jsonOrCsv = (schema: unknown, description: string) => ({
   description, content: { 'application/json': { schema }, 'text/csv': { schema: { type: 'string' } } },
@@ -939,6 +954,28 @@ const paths: Record<string, Record<string, unknown>> = {
   },
 };
 
+// --- currencies at purchase (issue 5 item 3) ---
+const fxMoney = (description: string) => obj({ currency: ref('Currency'), amount: int(undefined, { minimum: 0 }) }, ['currency', 'amount'], { additionalProperties: false, description });
+const fxProps = {
+  held: fxMoney('The hold on the primary wallet: the smallest amount whose conversion covers the purchase (workers/fx.ts coverMinor).'),
+  rate: str('The operator\'s rate primary -> purchase currency used, as a decimal string.'), spreadBasisPoints: int(undefined, { minimum: 0, maximum: 1000 }),
+  asOf: ref('IsoTime'),
+};
+schemas.FxShown = obj(fxProps, ['held', 'rate', 'spreadBasisPoints', 'asOf'], {
+  additionalProperties: false,
+  description: 'The purchase was converted from the user\'s primary currency (no wallet in the purchase currency): shown next to the approval, like tax; the approval stays in the purchase currency, its signed fields unchanged. Every later step uses this rate.',
+});
+schemas.FxOfAuth = obj({ ...fxProps, charged: int('Charged to the primary at capture.', { minimum: 0 }), givenBack: int('Given back by refunds and dispute credits, less reversals (never more than charged).', { minimum: 0 }) },
+  ['held', 'rate', 'spreadBasisPoints', 'asOf', 'charged', 'givenBack'], { additionalProperties: false, description: 'A converted purchase (FxShown), with what it charged and gave back in the primary currency.' });
+schemas.FxCaptured = obj({ ...fxProps, charged: fxMoney('What the captured amount cost at the recorded rate (coverMinor of it; never above the hold).'), released: fxMoney('The rest of the hold, released.') },
+  ['held', 'rate', 'spreadBasisPoints', 'asOf', 'charged', 'released'], { additionalProperties: false });
+schemas.FxRefunded = obj({ ...fxProps, returned: fxMoney('Given back to the primary: the refund\'s cumulative share of the charge, rounded down.') },
+  ['held', 'rate', 'spreadBasisPoints', 'asOf', 'returned'], { additionalProperties: false });
+schemas.FxPurchase = obj({ amount: ref('Amount'), currency: ref('Currency') }, ['amount', 'currency'], {
+  additionalProperties: false, description: 'A leg of a converted purchase (fx-hold, fx-capture, fx-return, fx-reversal): the purchase it was for, in its own currency.',
+});
+// --- end currencies at purchase ---
+
 // --- sales tax (seed 002 claim 12) ---
 schemas.Country = str('ISO 3166-1 alpha-2 country code.', { pattern: '^[A-Z]{2}$' });
 schemas.TaxShown = obj({
@@ -1053,7 +1090,7 @@ Object.assign(paths, {
   '/v1/accounts/me/statement': {
     get: {
       operationId: 'myStatement', summary: 'The account\'s statement for a period: opening, entries, totals per kind, closing', tags: ['users'], security: bearer('userToken'),
-      parameters: statementParams,
+      parameters: userStatementParams,
       responses: { 200: jsonOrCsv(ref('Statement'), 'The statement'), ...errors(400, 401, 404, 422, 503) },
     },
   },

@@ -452,6 +452,11 @@ export class ControlPlane {
     });
   }
 
+  /** The table as the shards hold it (shard-router.ts setFxRates). */
+  fxRateTable(): Array<{ from: string; to: string; num: number; den: number; bp: number; asOf: number }> {
+    return this.fxRateList().map(({ from, to, num, den, bp, asOf }) => ({ from, to, num, den, bp, asOf }));
+  }
+
   async setFxRate(from: string, to: string, rate: FxRateRecord): Promise<void> {
     await this.fxRatesDb.put(from + '>' + to, rate);
   }

@@ -2,6 +2,9 @@
 // between a user's wallets. The rate lives in the control plane and travels with the convert command,
 // so the shard never looks it up; the conversion is one transaction in the user's own shard
 // (workers/shard-state.ts "currencies"; the rounding rule is in workers/fx.ts).
+// Purchases in a currency the user holds no wallet in are converted in the shard at authorization,
+// from the shard's in-memory copy of the table: the router sends it whole to each shard as it spawns
+// and to all shards on every PUT (shard-router.ts setFxRates), so the hot path never asks the switch.
 //
 //   PUT  /v1/admin/fx-rates          admin    {from, to, rate, spreadBasisPoints, asOf}
 //   GET  /v1/fx/rates                anyone   every rate
@@ -58,6 +61,8 @@ export function installFxRoutes(app: TemplatedApp, deps: RouteDeps, { relay, adm
       if (!Number.isFinite(asOf)) return reply.error('BAD_REQUEST', 'asOf must be an ISO 8601 time such as "2026-11-23T12:00:00Z"');
       if (asOf > Date.now() + asOfAheadMsMax) return reply.error('BAD_REQUEST', 'asOf must not be in the future');
       await control.setFxRate(p[0], p[1], { num: rate.num, den: rate.den, bp, asOf, at: Date.now() });
+      // Conversion at purchase decides in the shards, from their copy of the table: send it whole.
+      router.setFxRates(control.fxRateTable());
       reply.json(200, { status: 'ok', from: p[0], to: p[1], rate: rateText(rate), spreadBasisPoints: bp, asOf: new Date(asOf).toISOString() });
     });
   }));

@@ -46,6 +46,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
   const router = new ShardRouter({
     shards: config.shards, dataDir: config.data, durability: config.durability, holdTtlMs: config.holdTtlMs, hsm,
     faultInjection: config.faultInjection, confirmTimeoutMs: config.confirmTimeoutMs,
+    fxRates: control.fxRateTable(), // currencies: conversion at purchase reads them in the shard
   });
   const users = new UserHub(router, control, hsm);
   userGauges.pendingConfirmations = () => users.pendingCount;

@@ -20,6 +20,7 @@ import { Packr } from 'msgpackr';
 import {
   REPLY_STRIDE, REPLY_UNKNOWN_ID, replyOp,
   Op, Format, type Command, type FromShard, type ShardAudit, type ShardStats, type ShardEvent, type OutboxItem,
+  type FxRateEntry, type ToShard,
 } from '../workers/contract.ts';
 import type { ShardWorkerData } from '../workers/shard-actor.ts';
 import { ShardMetrics, clockMicrosU32 } from '../workers/shard-metrics.ts';
@@ -67,6 +68,8 @@ export interface RouterOptions {
   confirmTimeoutMs?: number;
   hsm: HsmLink;
   faultInjection?: boolean;
+  /** Currencies: the operator's rate table at start (setFxRates sends every later change). */
+  fxRates?: FxRateEntry[];
 }
 
 export class ShardRouter {
@@ -102,7 +105,12 @@ export class ShardRouter {
   /** A shard (re)started and is ready: the switch tells it again what it keeps only in memory. */
   onShardReady: ((shard: number) => void) | null = null;
 
+  /** The rate table every shard holds in memory: sent to each shard as it spawns (before any command
+   * can reach it: commands wait for its 'ready') and to all of them on every change. */
+  private fxTable: FxRateEntry[];
+
   constructor(private readonly opts: RouterOptions) {
+    this.fxTable = opts.fxRates ?? [];
     for (let i = 0; i < opts.shards; i++) this.shards.push(this.spawn(i, 0));
     opts.hsm.onRestart = () => this.reattachHsm();
   }
@@ -157,6 +165,7 @@ export class ShardRouter {
       name: `shard-${index}`,
     });
     const handle: ShardHandle = { index, worker, ready: false, pending: [], inFlight: 0, restarts };
+    worker.postMessage({ t: 'fxRates', rates: this.fxTable } satisfies ToShard);
     worker.on('message', (msg: FromShard) => this.onShardMessage(handle, msg));
     worker.on('error', (err) => console.error(`shard ${index} failed:`, err));
     worker.on('exit', (code) => this.onShardExit(handle, code));
@@ -258,6 +267,13 @@ export class ShardRouter {
 
   private acknowledge(src: number, dest: number, seqs: number[]): void {
     if (src >= 0 && src < this.shards.length) this.submit(src, [Op.ackOutbox, 0, 0, Format.http, null, dest, seqs]);
+  }
+
+  /** Currencies: a new rate table for every shard (a worker's port keeps order, so a command sent
+   * after this call is decided with the new table). */
+  setFxRates(rates: FxRateEntry[]): void {
+    this.fxTable = rates;
+    for (const h of this.shards) h.worker.postMessage({ t: 'fxRates', rates } satisfies ToShard);
   }
 
   /** Tell the shard of an account where its user's live sessions come from. */

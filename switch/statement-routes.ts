@@ -16,7 +16,7 @@ import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { historyPageMax, statementDaysMax, statementEntriesMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
-import { InputError } from './validate.ts';
+import { InputError, checkCurrency } from './validate.ts';
 
 /** The entry kinds of a user's history, and of a vendor's. */
 export const userKinds: readonly string[] = userHistoryKinds;
@@ -67,8 +67,8 @@ export function parseHistoryFilter(q: URLSearchParams, kinds: readonly string[])
 }
 
 /** from and to (both required, at most statementDaysMax apart) and format (json or csv). */
-function parseStatementQuery(q: URLSearchParams): { fromMs: number; toMs: number; csv: boolean } | InputError {
-  const extra = [...q.keys()].find((k) => k !== 'from' && k !== 'to' && k !== 'format');
+function parseStatementQuery(q: URLSearchParams): { fromMs: number; toMs: number; csv: boolean; currency: string | null } | InputError {
+  const extra = [...q.keys()].find((k) => k !== 'from' && k !== 'to' && k !== 'format' && k !== 'currency');
   if (extra !== undefined) return new InputError('BAD_REQUEST', `unknown parameter ${JSON.stringify(extra.slice(0, 32))}`);
   const fromRaw = q.get('from');
   const toRaw = q.get('to');
@@ -83,7 +83,11 @@ function parseStatementQuery(q: URLSearchParams): { fromMs: number; toMs: number
   }
   const format = q.get('format') ?? 'json';
   if (format !== 'json' && format !== 'csv') return new InputError('BAD_REQUEST', 'format must be json or csv');
-  return { fromMs, toMs, csv: format === 'csv' };
+  // Currencies: a secondary wallet's statement (vendors' statements take no currency: they span them all).
+  const currencyRaw = q.get('currency');
+  const currency = currencyRaw === null ? null : checkCurrency(currencyRaw);
+  if (currency instanceof InputError) return currency;
+  return { fromMs, toMs, csv: format === 'csv', currency };
 }
 
 // --- CSV (RFC 4180) ------------------------------------------------------------------------------
@@ -152,7 +156,7 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
     const p = parseStatementQuery(new URLSearchParams(req.getQuery() ?? ''));
     if (p instanceof InputError) return reply.error(p.code, p.message);
     const shard = router.shardOf(partitionOfKeyedId(user.accountId));
-    router.request(shard, (tag) => [Op.statement, 0, tag, Format.http, null, user.accountId, p.fromMs, p.toMs]).then((r) => {
+    router.request(shard, (tag) => [Op.statement, 0, tag, Format.http, null, user.accountId, p.fromMs, p.toMs, p.currency]).then((r) => {
       if (r.status !== 200) return reply.json(r.status, r.body);
       const s = r.body as {
         accountId: string; currency: string; from: string; to: string; opening: { balance: number; held: number };
@@ -232,6 +236,7 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
     if (!vendor) return;
     const p = parseStatementQuery(new URLSearchParams(req.getQuery() ?? ''));
     if (p instanceof InputError) return reply.error(p.code, p.message);
+    if (p.currency !== null) return reply.error('BAD_REQUEST', 'unknown parameter "currency"');
     Promise.all(Array.from({ length: router.shardCount }, (_, shard) => router.request(shard, (tag) =>
       [Op.vendorStatement, 0, tag, Format.http, null, vendor.vendorId, p.fromMs, p.toMs]))).then((rs) => {
       const bad = rs.find((r) => r.status !== 200);

@@ -8,7 +8,7 @@ import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
 import { Op, Format, clientModes, devicePolicies, type AccountPatch, type Command, type SpendingLimits, type IdAction } from '../workers/contract.ts';
 import { idPartition } from '../workers/payment-id.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
-import { amountMax, confirmTimeoutMsMin, confirmTimeoutMsMax, historyPageMax } from '../workers/limits.ts';
+import { amountMax, confirmTimeoutMsMin, confirmTimeoutMsMax, historyPageMax, walletsPerAccountMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknownFields } from './http-routes.ts';
 import { parseHistoryFilter, userKinds } from './statement-routes.ts';
@@ -301,7 +301,12 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       const receiver = await router.request(toShard, (tag) => [Op.getAccount, 0, tag, Format.http, null, toAccount]);
       if (receiver.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
       if (receiver.status !== 200) return reply.json(receiver.status, receiver.body);
-      if (receiver.body.currency !== currency) return reply.error('CURRENCY_MISMATCH', `the receiver's account holds another currency`);
+      // Currencies: the money lands in the receiver's wallet in its currency, or in one opened for it
+      // on receipt (workers/shard-state.ts deliver) if the receiver has room for another wallet.
+      const wallets = receiver.body.wallets as Array<{ currency: string }>;
+      if (receiver.body.currency !== currency && !wallets.some((w) => w.currency === currency) && wallets.length >= walletsPerAccountMax) {
+        return reply.error('CURRENCY_MISMATCH', `the receiver holds no ${currency} wallet and cannot open another`);
+      }
       // Only what the sender may know of the receiver goes back: nothing but the transfer.
       relay(reply, shardOfAccount(user.accountId), (tag) =>
         [Op.transfer, 0, tag, Format.http, null, user.accountId, toAccount, toShard, amount, currency, idem, memo]);
@@ -356,7 +361,9 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       if (!genuine) return reply.json(200, { status: 'declined', code: 'PREPAID_FORGED' });
       const account = await router.request(shardOfAccount(user.accountId), (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId]);
       if (account.status !== 200) return reply.json(account.status, account.body);
-      if (account.body.currency !== currency) return reply.json(200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
+      if (account.body.currency !== currency && !(account.body.wallets as Array<{ currency: string }>).some((w) => w.currency === currency)) {
+        return reply.json(200, { status: 'declined', code: 'CURRENCY_MISMATCH' });
+      }
       relay(reply, router.shardOf(partitionOfKeyedId(cardId)), (tag) =>
         [Op.prepaidRedeem, 0, tag, Format.http, null, cardId, value, currency, user.accountId, shardOfAccount(user.accountId), idem]);
     });

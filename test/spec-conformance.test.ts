@@ -217,6 +217,19 @@ async function fxRoutes(A: string): Promise<void> {
   expect((await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: f.accountId }, { token: A, body: { amount: 7, currency: 'JPY', idem: 'spec-fxf' }, expect: 200 })).wallets)
     .toEqual([{ currency: 'JPY', balance: 156, held: 0, available: 156 }]);
   expect((await call('GET', '/v1/accounts/me', {}, { token: f.token, expect: 200 })).wallets).toHaveLength(1);
+  // Currencies at purchase: a EUR purchase held in USD, captured and refunded; the fx fields validate.
+  await call('PUT', '/v1/admin/fx-rates', {}, { token: A, body: { from: 'USD', to: 'EUR', rate: '0.92', asOf }, expect: 200 });
+  const id = await issueId(s, f.token);
+  const a = await call('POST', '/v1/authorize', {}, { token: f.apiKey, body: { id: id.id, code: id.code, amount: 100, currency: 'EUR', idem: 'spec-fxa' }, expect: 200 });
+  expect(a.fx).toMatchObject({ held: { currency: 'USD', amount: 109 }, rate: '0.92' });
+  expect((await call('POST', '/v1/capture', {}, { token: f.apiKey, body: { authId: a.authId, idem: 'spec-fxc' }, expect: 200 })).fx.charged).toEqual({ currency: 'USD', amount: 109 });
+  expect((await call('POST', '/v1/refund', {}, { token: f.apiKey, body: { authId: a.authId, amount: 50, idem: 'spec-fxr' }, expect: 200 })).fx.returned).toEqual({ currency: 'USD', amount: 54 });
+  expect((await call('GET', '/v1/auths/{authId}', { authId: a.authId }, { token: f.apiKey, expect: 200 })).fx).toMatchObject({ charged: 109, givenBack: 54 });
+  expect((await call('GET', '/v1/accounts/me/history', {}, { token: f.token, query: 'limit=1', expect: 200 })).entries[0]).toMatchObject({ kind: 'fx-return', purchase: { amount: 100, currency: 'EUR' } });
+  const period = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`;
+  expect((await call('GET', '/v1/accounts/me/statement', {}, { token: f.token, query: `${period}&currency=JPY`, expect: 200 })).closing).toEqual({ balance: 156, held: 0 });
+  await call('GET', '/v1/accounts/me/statement', {}, { token: f.token, query: `${period}&currency=GBP`, expect: 404 });
+  await call('GET', '/v1/vendor/statement', {}, { token: f.apiKey, query: `${period}&currency=USD`, expect: 400 });
 }
 
 /** Tokens: every route once, with a decline and a refusal where they are cheap. */

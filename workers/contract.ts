@@ -344,7 +344,9 @@ export interface HistoryFilter { fromMs: number | null; toMs: number | null; kin
 /** before: this shard's cursor (entries strictly before that position), null for the newest. */
 export type VendorHistoryCmd = [op: 30, session: 0, tag: number, format: 2, rid: null, vendorId: string, before: number | null, limit: number,
   filter: HistoryFilter];
-export type StatementCmd = [op: 31, session: 0, tag: number, format: 2, rid: null, accountId: string, fromMs: number, toMs: number];
+export type StatementCmd = [op: 31, session: 0, tag: number, format: 2, rid: null, accountId: string, fromMs: number, toMs: number,
+  /** Currencies: the statement of the user's wallet in this currency (absent or null: the primary). */
+  currency?: string | null];
 export type VendorStatementCmd = [op: 32, session: 0, tag: number, format: 2, rid: null, vendorId: string, fromMs: number, toMs: number];
 export type StatementCmds = VendorHistoryCmd | StatementCmd | VendorStatementCmd;
 
@@ -417,7 +419,12 @@ export interface HsmChannel { t: 'hsm'; port: import('node:worker_threads').Mess
 /** Which IPs the account's live user sessions come from (empty: none live). Not durable: the switch
  * sends the whole picture again to a restarted shard. */
 export interface PresenceMessage { t: 'presence'; accountId: string; ips: string[] }
-export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest | HsmChannel | PresenceMessage;
+/** Currencies: one operator rate, as the shard holds it (rate Y->X = num/den, spread, as-of ms). */
+export interface FxRateEntry { from: string; to: string; num: number; den: number; bp: number; asOf: number }
+/** The whole rate table (on spawn, before any command, and on every change). Not durable: the switch's
+ * control plane keeps it, and an authorization records the rate it used. */
+export interface FxRatesMessage { t: 'fxRates'; rates: FxRateEntry[] }
+export type ToShard = BatchMessage | AuditRequest | StatsRequest | CrashRequest | HsmChannel | PresenceMessage | FxRatesMessage;
 
 /** meta holds REPLY_STRIDE numbers per reply: session, tag, start, end, status word. The status
  * word is the HTTP status in its low 16 bits, plus flags the switch acts on (REPLY_UNKNOWN_ID). */

@@ -16,6 +16,19 @@
 // holds on its own, pools included; no cross-currency sum is ever needed.
 //
 // An amount that would credit 0 is refused (FX_AMOUNT_TOO_SMALL) rather than taking money for nothing.
+//
+// Conversion at purchase time (a purchase in X by a user who holds no X wallet; shard-state.ts
+// "currencies at purchase") runs the same rule backwards, and every rounding favours the switch:
+//
+//   held Y      = the smallest y with convertMinor(y, Y, X) >= the X amount
+//               = ceil( amountX × den × 10000 × 10^(eY − eX) / (num × (10000 − spreadBp)) )   (coverMinor)
+//   captured Y  = coverMinor(captured X), at the authorization's rate: a partial capture costs what a
+//                 purchase of the captured amount would have cost then; never above the hold, because
+//                 coverMinor is monotone and the captured X is at most the authorized X
+//   given back Y (refunds and dispute credits, cumulative) = floor( captured Y × X given back / captured X ),
+//                 so the whole capture refunded gives back exactly the captured Y, never more
+//
+// What the ceilings and floors leave over stays in fx-pool:Y and fx-pool:X, as for conversions.
 
 import { currencyExponent } from './currencies.ts';
 
@@ -74,4 +87,28 @@ export function convertMinor(amount: number, from: string, to: string, rate: Rat
   else den *= 10n ** BigInt(eFrom - eTo);
   const q = num / den; // BigInt division truncates: a floor for non-negative operands
   return q > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(q);
+}
+
+/**
+ * Minor units of `from` needed to credit at least `target` minor units of `to`: the smallest amount
+ * whose convertMinor covers `target` (conversion at purchase time; the rule at the top of the file).
+ * MAX_SAFE_INTEGER when no safe amount does (the caller then declines).
+ */
+export function coverMinor(target: number, from: string, to: string, rate: Rate, spreadBp: number): number {
+  const eFrom = currencyExponent[from];
+  const eTo = currencyExponent[to];
+  if (eFrom === undefined || eTo === undefined) throw new RangeError('unknown currency');
+  // convertMinor(y) = floor(y × n / d); floor(y × n / d) >= target  <=>  y >= target × d / n.
+  let n = BigInt(rate.num) * BigInt(10000 - spreadBp);
+  let d = BigInt(rate.den) * 10000n;
+  if (eTo >= eFrom) n *= 10n ** BigInt(eTo - eFrom);
+  else d *= 10n ** BigInt(eFrom - eTo);
+  const q = (BigInt(target) * d + n - 1n) / n;
+  return q > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(q);
+}
+
+/** floor(total × part / whole) without overflow: a proportional share, rounded down. */
+export function shareMinor(total: number, part: number, whole: number): number {
+  if (whole === 0) return 0;
+  return Number((BigInt(total) * BigInt(part)) / BigInt(whole));
 }

@@ -68,6 +68,18 @@ export const Entry = {
   //   fx-pool:TO ──fx-in──► avail:wallet(TO)           (the credited amount, rounded down)
   fxOut: 'fx-out',
   fxIn: 'fx-in',
+  // A purchase in X by a user who holds Y only (shard-state.ts "currencies at purchase"): the user's
+  // legs are in Y, the vendor's in X, and the pools stand between them:
+  //   Y: avail:acc ──fx-hold──► held:acc ──fx-capture──► fx-pool:Y        (release/expire as usual)
+  //   X: fx-pool:X ──capture──► vpay:vendor   (and sales-tax ──► tax:CC)
+  //   refunds and dispute credits, at the authorization's rate:
+  //   X: vpay:vendor ──refund / dispute-credit──► fx-pool:X   (tax:CC ──tax-refund──► fx-pool:X)
+  //   Y: fx-pool:Y ──fx-return──► avail:acc
+  //   a dispute reversal: Y avail:acc ──fx-reversal──► fx-pool:Y;  X fx-pool:X ──dispute-reversal──► vpay:vendor
+  fxHold: 'fx-hold',
+  fxCapture: 'fx-capture',
+  fxReturn: 'fx-return',
+  fxReversal: 'fx-reversal',
   // --- end currencies ---
 } as const;
 export type EntryKind = (typeof Entry)[keyof typeof Entry];
@@ -114,6 +126,7 @@ export const userHistoryKinds: readonly EntryKind[] = [
   Entry.tokenPurchase, // tokens: the money leg only (token legs touch no avail: or held:)
   Entry.salesTax, Entry.taxRefund, // sales tax
   Entry.fxOut, Entry.fxIn, // currencies
+  Entry.fxHold, Entry.fxCapture, Entry.fxReturn, Entry.fxReversal, // currencies at purchase
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
   Entry.payout, Entry.contentPurchase, Entry.royaltyOut];

@@ -21,7 +21,7 @@ const K = {
   rid: key('rid'), status: key('status'), approved: key('approved'), authId: key('authId'), amount: key('amount'),
   currency: key('currency'), expiresAt: key('expiresAt'), approval: key('approval'), vendorId: key('vendorId'),
   approvedAt: key('approvedAt'), idLast4: key('idLast4'), kid: key('kid'), root: key('root'), index: key('index'),
-  size: key('size'), path: key('path'), sig: key('sig'), tax: key('tax'),
+  size: key('size'), path: key('path'), sig: key('sig'), tax: key('tax'), fx: key('fx'),
 };
 
 export interface ApprovalReply {
@@ -41,6 +41,9 @@ export interface ApprovalReply {
   sig: string;
   /** Sales tax: shown next to the approval, never inside it (its canonical fields are signed). */
   tax?: { country: string; basisPoints: number; amount: number };
+  /** Currencies: a purchase converted from the user's primary currency (the hold and the rate used);
+   * beside the approval, like tax, which stays in the purchase's currency. */
+  fx?: { held: { currency: string; amount: number }; rate: string; spreadBasisPoints: number; asOf: string };
 }
 
 /** The reply object of an approval, for the encoders that take objects (JSON, HTTP, tests). */
@@ -57,6 +60,7 @@ export function approvalObject(a: ApprovalReply, withRid: boolean): Record<strin
       path: a.path, sig: a.sig,
     },
     ...(a.tax ? { tax: a.tax } : {}),
+    ...(a.fx ? { fx: a.fx } : {}),
   };
   return withRid ? { rid: a.rid, ...body } : body;
 }
@@ -154,7 +158,7 @@ export class ReplyWriter {
 
   /** An approval as a msgpack WebSocket frame. */
   approvalMsgpack(a: ApprovalReply): void {
-    this.map(a.tax ? 8 : 7);
+    this.map(7 + (a.tax ? 1 : 0) + (a.fx ? 1 : 0));
     this.bytes(K.rid);
     if (typeof a.rid === 'string') this.str(a.rid);
     else if (a.rid === null) this.bytes(packr.pack(null));
@@ -201,6 +205,10 @@ export class ReplyWriter {
     if (a.tax) {
       this.bytes(K.tax);
       this.msgpack(a.tax);
+    }
+    if (a.fx) {
+      this.bytes(K.fx);
+      this.msgpack(a.fx);
     }
   }
 

@@ -24,7 +24,7 @@ import {
   type Command, type ToShard, type FromShard, type ErrorCode, type ShardEvent, errorHttpStatus,
   taxOfGross,
 } from './contract.ts';
-import { ShardState, isoOf, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
+import { ShardState, isoOf, fxShown, type ApprovalOutcome, type BatchResult, type ReplyOutcome } from './shard-state.ts';
 import { batchSizeMax, signRoundsInFlightMax, sweepIntervalMs } from './limits.ts';
 import { MerkleTree } from '../hsm-sim/merkle.ts';
 import type { HsmSignRequest, HsmSignReply } from '../hsm-sim/hsm-worker.ts';
@@ -133,6 +133,9 @@ parent.on('message', (msg: ToShard) => {
       break;
     case 'presence':
       state.setPresence(msg.accountId, msg.ips);
+      break;
+    case 'fxRates':
+      state.setFxRates(msg.rates);
       break;
     case 'crash':
       // Fault injection: behave exactly like one of our own bugs (a failed assertion).
@@ -403,6 +406,7 @@ function stageApproval(o: ApprovalOutcome, s: SignedRound): void {
     kid: s.kid, root: s.tree.rootHex, index: o.auth.ix, size: s.tree.size, path: s.tree.pathHex(o.auth.ix), sig: s.sigHex,
   };
   if (o.auth.tx) a.tax = { country: o.auth.tx[0], basisPoints: o.auth.tx[1], amount: taxOfGross(o.auth.amt, o.auth.tx[1]) };
+  if (o.auth.fx) a.fx = fxShown(o.auth).fx as ApprovalReply['fx'];
   if (o.push) {
     // A pending authorization the user approved: the vendor hears it as an event.
     outEvents.push({

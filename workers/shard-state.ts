@@ -47,7 +47,7 @@ import {
   type TaxReportCmd, type TaxFigures, taxOfGross, taxOfRefund,
   type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
   type TokenTransferCmd, type VendorTokensCmd,
-  type OpenWalletCmd, type FxConvertCmd, walletKey,
+  type OpenWalletCmd, type FxConvertCmd, walletKey, type FxRateEntry,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, fxPoolAccount, type JournalEntry } from './ledger-names.ts';
 import {
@@ -55,7 +55,7 @@ import {
   tokenTransitAccount, tokensRewardsAccount,
 } from './ledger-names.ts';
 import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax, walletsPerAccountMax } from './limits.ts';
-import { convertMinor, spreadBasisPointsMax } from './fx.ts';
+import { convertMinor, coverMinor, shareMinor, rateText, spreadBasisPointsMax } from './fx.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
@@ -152,6 +152,11 @@ export interface AuthRecord {
   tr?: number;          // tax given back by refunds so far (≤ tc)
   // --- currencies ---
   w?: string;           // the secondary wallet whose funds are held (`<acc>/<CUR>`); absent: the primary, acc
+  /** Converted at purchase (no wallet in cur): the primary's currency Y, the Y held, and the rate Y->cur
+   * used (num/den, spread, as-of ms). Every later step uses this rate, whatever the operator sets since. */
+  fx?: [cur: string, held: number, num: number, den: number, bp: number, asOf: number];
+  fc?: number;          // converted: Y charged at capture
+  fb?: number;          // converted: Y given back so far (refunds and dispute credits, less reversals)
   // --- end sales tax ---
 }
 
@@ -165,6 +170,8 @@ export interface DisputeRecord {
   evidenceUrl?: string;
   note?: string;        // the operator's, when it decides
   reversed?: number;    // won_vendor: moved back avail -> vpay
+  fy?: number;          // converted purchase: the Y credited at opening (fx-return)
+  fyr?: number;         // converted purchase, won_vendor: the Y taken back (fx-reversal)
   owed?: number;        // won_vendor: what the user's available balance could not cover (amt - reversed)
   /** Every step: when, who, and the status it reached. */
   hist: Array<[at: number, by: 'user' | 'vendor' | 'operator', status: DisputeStatus]>;
@@ -239,7 +246,9 @@ interface PrepaidRecord { v: number; cur: string; b: string; at: number; st: 1 |
 /** One leg of an account's history: [kind, amount, currency, reference, vendor or null, at ms, and the
  * account's balance and held after this leg]. Records written before statements lack the last two. */
 type HistRecord = [kind: string, amount: number, currency: string, ref: string, vendorId: string | null, at: number,
-  bal?: number, held?: number];
+  bal?: number, held?: number,
+  /** Currencies at purchase: the purchase a leg in the primary's currency was for (its amount and currency). */
+  purchase?: [amount: number, currency: string]];
 /** One leg of a vendor's history: [kind, amount, currency, authId or null (direct payments), at ms].
  * Nothing names the user: no account, no payment ID, no payment reference. */
 type VendorHistRecord = [kind: string, amount: number, currency: string, authId: string | null, at: number];
@@ -344,6 +353,9 @@ export class ShardState {
   private txOpening = new Map<string, [bal: number, held: number]>();
   /** Live user sessions' IPs per account (from the switch; not durable). */
   private readonly presence = new Map<string, Set<string>>();
+  /** The operator's rates, 'FROM>TO' -> rate (from the switch on start and on every change; not durable:
+   * an authorization records the rate it used). */
+  private readonly fxRates = new Map<string, FxRateEntry>();
   readonly confirmTimeoutMs: number;
 
   private idKey: Buffer | null = null;
@@ -665,13 +677,16 @@ export class ShardState {
       if (this.txNow < rc.nx) return decline('RECURRING_PERIOD_USED');
     }
     // Currencies: the purchase's currency chooses the wallet (the primary, or a secondary wallet the
-    // user opened); no wallet in that currency declines. Controls (pause, limits, devices, mode) stay
-    // the primary account's.
+    // user opened); with no wallet in it, the primary converts at the operator's rate, or it declines.
+    // Controls (pause, limits, devices, mode) stay the primary account's.
     const holder = this.walletOf(rec.acc, currency);
-    if (!holder) return decline('CURRENCY_MISMATCH');
-    const [holderId, wallet] = holder;
-    if (rec.max !== null && amount > rec.max) return decline('AMOUNT_OVER_LIMIT');
-    const overLimit = this.limitDecline(account, vendorId, amount);
+    const fx = holder ? null : this.fxQuote(account, currency, amount);
+    if (!holder && !fx) return decline('CURRENCY_MISMATCH');
+    const [holderId, wallet] = holder ?? [rec.acc, account];
+    // What the hold takes from the wallet, in the wallet's currency (the converted amount, or the amount).
+    const held = fx ? fx[1] : amount;
+    if (rec.max !== null && held > rec.max) return decline('AMOUNT_OVER_LIMIT');
+    const overLimit = this.limitDecline(account, vendorId, held);
     if (overLimit) return decline(overLimit);
     const [, , , , , , , , , , , description, buyerIp, device] = cmd;
     const warnings: string[] = [];
@@ -687,18 +702,18 @@ export class ShardState {
       }
     }
     // A secondary wallet has no credit line (wallet.cl is never set): it spends what it holds.
-    if (amount > spendable(wallet)) return decline('INSUFFICIENT_FUNDS');
+    if (held > spendable(wallet)) return decline('INSUFFICIENT_FUNDS');
 
     // Approve (or, in confirmation and card modes, hold and ask): place the hold, move the ID along,
     // record the authorization.
     const authId = this.nextAuthId(idPartition(id));
-    wallet.held += amount;
+    wallet.held += held;
     this.assertAccount(wallet);
-    const t = this.totals(currency);
-    t.a -= amount;
-    t.h += amount;
-    this.txEntries.push([Entry.hold, availAccount(holderId), heldAccount(holderId), amount, currency, authId]);
-    const spendHour = this.countSpend(account, vendorId, amount);
+    const t = this.totals(wallet.cur);
+    t.a -= held;
+    t.h += held;
+    this.txEntries.push([fx ? Entry.fxHold : Entry.hold, availAccount(holderId), heldAccount(holderId), held, wallet.cur, authId]);
+    const spendHour = this.countSpend(account, vendorId, held);
     if (rc) {
       rc.pnx = rc.nx;
       rc.nx = addPeriod(this.txNow, rc.pd);
@@ -721,6 +736,7 @@ export class ShardState {
     };
     if (spendHour !== null) auth.sh = spendHour;
     if (holderId !== rec.acc) auth.w = holderId;
+    if (fx) auth.fx = fx;
     if (description != null) auth.ds = description;
     if (tax) {
       assert(/^[A-Z]{2}$/.test(tax[0]) && Number.isSafeInteger(tax[1]) && tax[1] >= 0 && tax[1] <= 10_000, 'a bad tax rate from the switch');
@@ -769,7 +785,7 @@ export class ShardState {
   }
 
   private pendingBody(authId: string, auth: AuthRecord): Record<string, unknown> {
-    return { status: 'pending', authId, amount: auth.amt, currency: auth.cur, mode: auth.md, decideBy: isoOf(auth.dl!), ...taxShown(auth) };
+    return { status: 'pending', authId, amount: auth.amt, currency: auth.cur, mode: auth.md, decideBy: isoOf(auth.dl!), ...taxShown(auth), ...fxShown(auth) };
   }
 
   private askEvent(authId: string, auth: AuthRecord, session: number, format: number): ShardEvent {
@@ -925,6 +941,7 @@ export class ShardState {
     if (stateDecline) return decline(stateDecline);
     const amount = cmd[7] ?? auth.amt;
     if (amount > auth.amt) return decline('AMOUNT_OVER_LIMIT');
+    if (auth.fx) return this.fxCapture(cmd, authId, auth, amount, idemKey, fp);
 
     const primary = this.account(auth.acc);
     const account = this.account(holderOf(auth));
@@ -985,6 +1002,7 @@ export class ShardState {
     const refundable = auth.cap - auth.ref - disputeCredited(auth);
     const amount = cmd[7] ?? refundable;
     if (amount > refundable || amount <= 0) return decline('AMOUNT_OVER_LIMIT');
+    if (auth.fx) return this.fxRefund(cmd, authId, auth, amount, idemKey, fp);
 
     const account = this.account(holderOf(auth));
     assert(account);
@@ -1036,13 +1054,16 @@ export class ShardState {
     const primary = this.account(auth.acc);
     const account = this.account(holderOf(auth));
     assert(primary && account);
-    account.held -= auth.amt;
+    // Currencies: a converted purchase holds its converted amount in the primary's currency.
+    const held = heldOf(auth);
+    const cur = auth.fx ? auth.fx[0] : auth.cur;
+    account.held -= held;
     this.assertAccount(account);
-    this.uncountSpend(primary, auth, auth.amt);
-    const t = this.totals(auth.cur);
-    t.h -= auth.amt;
-    t.a += auth.amt;
-    this.txEntries.push([kind, heldAccount(holderOf(auth)), availAccount(holderOf(auth)), auth.amt, auth.cur, authId]);
+    this.uncountSpend(primary, auth, held);
+    const t = this.totals(cur);
+    t.h -= held;
+    t.a += held;
+    this.txEntries.push([kind, heldAccount(holderOf(auth)), availAccount(holderOf(auth)), held, cur, authId]);
     auth.st = to;
     this.auths.putSync(authKey(authId), auth);
     this.moveId(auth.idh, authId, IdState.voided);
@@ -1091,6 +1112,7 @@ export class ShardState {
     if (auth.st === AuthState.declined) body.code = auth.dc;
     if (auth.ds != null) body.description = auth.ds;
     if (auth.tx) body.tax = { ...(taxShown(auth).tax as object), collected: auth.tc ?? 0, refunded: auth.tr ?? 0 };
+    if (auth.fx) body.fx = { ...(fxShown(auth).fx as object), charged: auth.fc ?? 0, givenBack: auth.fb ?? 0 };
     return body;
   }
 
@@ -1284,14 +1306,18 @@ export class ShardState {
   }
 
   private history(cmd: HistoryCmd): Outcome {
-    const [, , , , , accountId, before, limit, filter] = cmd;
-    if (!this.account(accountId)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    const [, , , , , userAccount, before, limit, filter] = cmd;
+    if (!this.account(userAccount)) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    // Currencies: a secondary wallet's legs are kept under its own record: a currency filter naming it
+    // reads them (a currency the user holds no wallet in has no entries).
+    const accountId = this.walletRecordOf(userAccount, filter?.currency ?? null) ?? userAccount;
     // The cursor is a position in the account's history (journal sequence × 1e5 + leg index) and is
     // exclusive: a page starts strictly after the last entry of the previous one, whatever the
     // filters skipped, so pages under the same filters concatenate to the filtered whole.
     const page = this.historyPage(this.hist, accountId, before, Math.min(limit, historyPageMax), filter ?? noFilter, 5, 0, 2);
-    const entries = page.rows.map(({ value: [kind, amount, currency, ref, vendorId, at] }) =>
-      ({ at: isoOf(at), kind, amount, currency, ...(ref.startsWith('au_') ? { authId: ref } : {}), ...(vendorId ? { vendorId } : {}) }));
+    const entries = page.rows.map(({ value: [kind, amount, currency, ref, vendorId, at, , , purchase] }) =>
+      ({ at: isoOf(at), kind, amount, currency, ...(ref.startsWith('au_') ? { authId: ref } : {}), ...(vendorId ? { vendorId } : {}),
+        ...(purchase ? { purchase: { amount: purchase[0], currency: purchase[1] } } : {}) }));
     return { kind: 'reply', cmd, status: 200, body: { entries, next: page.next === null ? null : String(page.next) } };
   }
 
@@ -1390,8 +1416,11 @@ export class ShardState {
   }
 
   private statement(cmd: StatementCmd): Outcome {
-    const [, , , , , accountId, fromMs, toMs] = cmd;
+    const [, , , , , userAccount, fromMs, toMs, walletCurrency] = cmd;
     assert(Number.isSafeInteger(fromMs) && Number.isSafeInteger(toMs) && fromMs < toMs);
+    // Currencies: a secondary wallet's legs are kept under its own record: a statement in its currency reads them.
+    const accountId = this.walletRecordOf(userAccount, walletCurrency ?? null);
+    if (accountId === null) return this.error(cmd, 'NOT_FOUND', 'no wallet in this currency');
     const a = this.account(accountId);
     if (!a) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
     const lo = this.firstPosAt(this.hist, accountId, fromMs, 5);
@@ -1407,7 +1436,7 @@ export class ShardState {
         if (entries.length === statementEntriesMax) {
           return this.error(cmd, 'PERIOD_TOO_LONG', `more than ${statementEntriesMax} entries in this period: ask for a shorter one`);
         }
-        const [kind, amount, currency, ref, vendorId, at] = value;
+        const [kind, amount, currency, ref, vendorId, at, , , purchase] = value;
         const [dBal, dHeld] = userEffect(kind, amount);
         sumBal += dBal;
         sumHeld += dHeld;
@@ -1415,7 +1444,8 @@ export class ShardState {
         t.count++;
         t.amount += dBal;
         t.held += dHeld;
-        entries.push({ at: isoOf(at), kind, amount: dBal, held: dHeld, currency, reference: ref, vendorId });
+        entries.push({ at: isoOf(at), kind, amount: dBal, held: dHeld, currency, reference: ref, vendorId,
+          ...(purchase ? { purchase: { amount: purchase[0], currency: purchase[1] } } : {}) });
       }
     }
     const opening = this.stateBefore(accountId, lo ?? hi);
@@ -1428,7 +1458,7 @@ export class ShardState {
     assert.equal(opening[1] + sumHeld, closing[1], 'a statement that does not reconcile (held)');
     return {
       kind: 'reply', cmd, status: 200, body: {
-        accountId, currency: a.cur, from: isoOf(fromMs), to: isoOf(toMs),
+        accountId: userAccount, currency: a.cur, from: isoOf(fromMs), to: isoOf(toMs),
         opening: { balance: opening[0], held: opening[1] }, closing: { balance: closing[0], held: closing[1] },
         totals, entries,
       },
@@ -1469,7 +1499,7 @@ export class ShardState {
     const fp = 'xfer|' + to + '|' + amount + '|' + currency + '|' + (memo ?? '');
     const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
@@ -1477,7 +1507,7 @@ export class ShardState {
     t.o = (t.o ?? 0) + amount;
     const seq = this.nextOutSeq(toShard);
     const transferId = 'tr_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + toShard.toString(36) + '.' + seq.toString(36);
-    this.txEntries.push([Entry.transferOut, availAccount(from), transitAccount, amount, currency, transferId]);
+    this.txEntries.push([Entry.transferOut, availAccount(wallet), transitAccount, amount, currency, transferId]);
     const item: OutboxItem = { src: this.shardId, seq, transferId, to, amount, currency, memo };
     this.outbox.putSync([toShard, seq], item);
     this.txEvents.push({ k: 'outbox', dest: toShard, items: [item] });
@@ -1486,24 +1516,26 @@ export class ShardState {
 
   /**
    * The common front of every debit a user makes (transfer, payment to a vendor, content, tokens):
-   * a replay answers its first answer; then the account must exist, hold the currency, not be paused,
-   * and cover the amount from balance plus credit line less holds. `first` is an op's own decline that
-   * comes before those (e.g. an expired content item). Either the finished answer, or the account to
-   * debit and how to decline (kept for replays).
+   * a replay answers its first answer; then the account must exist, hold the currency (the primary,
+   * or a secondary wallet in it), not be paused, and cover the amount from balance plus credit line
+   * less holds (a secondary wallet has no credit line: it spends what it holds). `first` is an op's
+   * own decline that comes before those (e.g. an expired content item). Either the finished answer,
+   * or the wallet to debit (its record and its ledger key) and how to decline (kept for replays).
    */
   private debitFront(cmd: Command, idemKey: Key[], fp: string, accountId: string, currency: string, amount: number,
     first: DeclineCode | null = null):
-    { done: Outcome } | { account: AccountRecord; decline: (code: DeclineCode) => ReplyOutcome } {
+    { done: Outcome } | { account: AccountRecord; key: string; decline: (code: DeclineCode) => ReplyOutcome } {
     const seen = this.idemGet(idemKey);
     if (seen) return { done: this.replay(cmd, seen, fp) };
     const account = this.account(accountId);
     if (!account) return { done: this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account') };
     const decline = (code: DeclineCode) => this.remember(cmd, idemKey, fp, 200, { status: 'declined', code });
     if (first) return { done: decline(first) };
-    if (account.cur !== currency) return { done: decline('CURRENCY_MISMATCH') };
+    const wallet = account.cur === currency ? [accountId, account] as const : this.walletOf(accountId, currency);
+    if (!wallet) return { done: decline('CURRENCY_MISMATCH') };
     if (account.pz) return { done: decline('ACCOUNT_PAUSED') };
-    if (amount > spendable(account)) return { done: decline('INSUFFICIENT_FUNDS') };
-    return { account, decline };
+    if (amount > spendable(wallet[1])) return { done: decline('INSUFFICIENT_FUNDS') };
+    return { account: wallet[1], key: wallet[0], decline };
   }
 
   private nextOutSeq(dest: number): number {
@@ -1520,7 +1552,7 @@ export class ShardState {
     const fp = 'pay|' + vendorId + '|' + amount + '|' + currency + '|' + (memo ?? '');
     const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
@@ -1528,7 +1560,7 @@ export class ShardState {
     t.v += amount;
     this.addVendorPayable(vendorId, currency, amount);
     const paymentId = 'pm_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + (this.journalSeq + 1).toString(36) + '.' + this.txEntries.length.toString(36);
-    this.txEntries.push([Entry.payment, availAccount(from), vendorPayableAccount(vendorId), amount, currency, paymentId]);
+    this.txEntries.push([Entry.payment, availAccount(wallet), vendorPayableAccount(vendorId), amount, currency, paymentId]);
     return this.remember(cmd, idemKey, fp, 200, { status: 'paid', paymentId, vendorId, amount, currency, balance: account.bal });
   }
 
@@ -1542,18 +1574,24 @@ export class ShardState {
       return done;
     }
     if (item.k === 'token' || item.k === 'token-royalty') return this.deliverTokens(item, key, done); // tokens
-    const account = this.account(item.to);
-    // The switch checks the receiver before the sender is debited, and accounts never go away or
-    // change currency, so a receiver that is not there is our bug.
-    assert(account, 'a transfer for an account this shard does not have');
-    assert.equal(account.cur, item.currency, 'a transfer in another currency than its receiver');
+    // The switch checks the receiver before the sender is debited, and accounts never go away, so a
+    // receiver that is not there is our bug. The money lands in the receiver's wallet in its currency
+    // (the primary, or a secondary wallet); with none, a wallet is opened for it: money that left the
+    // sender must land, never bounce or wait. The switch refuses a transfer to a receiver with no wallet
+    // in the currency and no room for one, so only a race with the receiver opening wallets can take
+    // the count past walletsPerAccountMax (by one per such transfer).
+    assert(this.account(item.to), 'a transfer for an account this shard does not have');
+    const landing = this.walletOf(item.to, item.currency);
+    const walletId = landing ? landing[0] : walletKey(item.to, item.currency);
+    if (!landing) this.txAccounts.set(walletId, { cur: item.currency, bal: 0, held: 0, at: this.txNow });
+    const account = this.account(walletId)!;
     account.bal += item.amount;
     this.assertAccount(account);
     const t = this.totals(item.currency);
     t.a += item.amount;
     t.i = (t.i ?? 0) + item.amount;
     const kind = item.k === 'royalty' ? Entry.royaltyIn : Entry.transferIn;
-    this.txEntries.push([kind, transitAccount, availAccount(item.to), item.amount, item.currency, item.transferId]);
+    this.txEntries.push([kind, transitAccount, availAccount(walletId), item.amount, item.currency, item.transferId]);
     this.inbox.putSync(key, 1);
     this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
     // A royalty is not a transfer: the rights holder reads it in their history (royalty-in), not as a
@@ -1588,7 +1626,7 @@ export class ShardState {
     const expired = sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs;
     const front = this.debitFront(cmd, idemKey, fp, acc, currency, price, expired ? 'CONTENT_EXPIRED' : null);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
     assert(Number.isSafeInteger(royalty) && royalty >= 0 && royalty <= price, 'a royalty outside 0..price');
     account.bal -= price;
@@ -1599,7 +1637,7 @@ export class ShardState {
     this.addVendorPayable(vendorId, currency, price - royalty);
     const seq = this.journalSeq + 1;
     const leg = this.txEntries.length;
-    this.txEntries.push([Entry.contentPurchase, availAccount(acc), vendorPayableAccount(vendorId), price, currency, itemId]);
+    this.txEntries.push([Entry.contentPurchase, availAccount(wallet), vendorPayableAccount(vendorId), price, currency, itemId]);
     if (royalty > 0) {
       t.o = (t.o ?? 0) + royalty;
       const outSeq = this.nextOutSeq(rightsShard!);
@@ -1771,6 +1809,14 @@ export class ShardState {
     return w ? [key, w] : null;
   }
 
+  /** The record whose history holds `currency`'s legs: the primary (no currency, or its own), a
+   * secondary wallet, or null when the user holds no wallet in it. */
+  private walletRecordOf(accountId: string, currency: string | null): string | null {
+    if (currency === null) return accountId;
+    const w = this.walletOf(accountId, currency);
+    return w ? w[0] : null;
+  }
+
   /** Secondary wallets, in currency order (those opened in this transaction included). */
   private walletsView(accountId: string): Array<Record<string, unknown>> {
     const keys = new Set<string>();
@@ -1842,6 +1888,182 @@ export class ShardState {
     });
   }
 
+  // --- currencies at purchase (issue 5 item 3): a purchase in X by a user who holds no X wallet ----
+  //
+  // The hold, capture, release, refunds and disputes of a converted purchase keep the vendor's side in
+  // X (approval, payable, sales tax, settlement) and the user's side in Y, the primary's currency; the
+  // fx pools stand between them (ledger-names.ts draws the legs), so each currency balances on its own.
+  // The rate is the one recorded at authorization (auth.fx); workers/fx.ts has the rounding rules.
+
+  /** The switch's rate table, whole (sent on start, restart, and every change). */
+  setFxRates(rates: readonly FxRateEntry[]): void {
+    this.fxRates.clear();
+    for (const r of rates) {
+      assert(isCurrency(r.from) && isCurrency(r.to) && r.from !== r.to, 'a bad fx pair from the switch');
+      assert(Number.isSafeInteger(r.num) && r.num > 0 && Number.isSafeInteger(r.den) && r.den > 0, 'a bad rate from the switch');
+      assert(Number.isSafeInteger(r.bp) && r.bp >= 0 && r.bp <= spreadBasisPointsMax, 'a bad spread from the switch');
+      this.fxRates.set(r.from + '>' + r.to, r);
+    }
+  }
+
+  /** The conversion of a purchase of `amount` X from the primary, or null without a rate Y->X. */
+  private fxQuote(primary: AccountRecord, currency: string, amount: number): NonNullable<AuthRecord['fx']> | null {
+    const r = this.fxRates.get(primary.cur + '>' + currency);
+    if (!r) return null;
+    const held = coverMinor(amount, primary.cur, currency, r, r.bp);
+    return [primary.cur, held, r.num, r.den, r.bp, r.asOf];
+  }
+
+  /** The Y a converted capture of `amount` X costs: what a purchase of that amount cost at authorization. */
+  private fxCapture(cmd: AuthOpCmd, authId: string, auth: AuthRecord, amount: number, idemKey: Key[], fp: string): Outcome {
+    const [ycur, yheld, num, den, bp] = auth.fx!;
+    const charged = coverMinor(amount, ycur, auth.cur, { num, den }, bp);
+    assert(charged <= yheld, 'a converted capture above its hold');
+    const releasedY = yheld - charged;
+    const h = holderOf(auth);
+    const primary = this.account(auth.acc);
+    const account = this.account(h);
+    assert(primary && account);
+    account.held -= yheld;
+    account.bal -= charged;
+    this.assertAccount(account);
+    this.uncountSpend(primary, auth, releasedY);
+    const tax = auth.tx ? taxOfGross(amount, auth.tx[1]) : 0;
+    const net = amount - tax;
+    assert(tax >= 0 && net >= 0, 'tax beyond the captured amount');
+    const ty = this.totals(ycur);
+    ty.h -= yheld;
+    ty.a += releasedY;
+    ty.fx = (ty.fx ?? 0) + charged;
+    const tx = this.totals(auth.cur);
+    tx.fx = (tx.fx ?? 0) - amount;
+    tx.v += net;
+    tx.x = (tx.x ?? 0) + tax;
+    this.addVendorPayable(auth.vid, auth.cur, net);
+    if (charged > 0) this.txEntries.push([Entry.fxCapture, heldAccount(h), fxPoolAccount(ycur), charged, ycur, authId]);
+    if (net > 0) this.txEntries.push([Entry.capture, fxPoolAccount(auth.cur), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
+    if (tax > 0) this.txEntries.push([Entry.salesTax, fxPoolAccount(auth.cur), taxAccount(auth.tx![0]), tax, auth.cur, authId]);
+    if (releasedY > 0) this.txEntries.push([Entry.release, heldAccount(h), availAccount(h), releasedY, ycur, authId]);
+    auth.st = AuthState.captured;
+    auth.cap = amount;
+    auth.fc = charged;
+    if (auth.tx) {
+      auth.tc = tax;
+      this.addTaxFigures(auth.tx[0], auth.cur, amount, tax, 0);
+    }
+    this.auths.putSync(authKey(authId), auth);
+    this.moveId(auth.idh, authId, IdState.captured);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'captured', authId, captured: amount, released: auth.amt - amount, currency: auth.cur, ...taxShown(auth, tax),
+      fx: { ...(fxShown(auth).fx as object), charged: { currency: ycur, amount: charged }, released: { currency: ycur, amount: releasedY } },
+    });
+  }
+
+  /**
+   * The Y that giving back X (a refund, a dispute credit) returns: the captured Y's share of everything
+   * given back so far, rounded down, less what earlier steps returned (never below 0, never past the
+   * captured Y: the whole capture given back returns exactly the captured Y).
+   */
+  private fxGiveBack(auth: AuthRecord, xBackTotal: number): number {
+    const y = shareMinor(auth.fc ?? 0, xBackTotal, auth.cap);
+    const back = Math.max(0, y - (auth.fb ?? 0));
+    assert((auth.fb ?? 0) + back <= (auth.fc ?? 0), 'a converted purchase giving back more than it charged');
+    return back;
+  }
+
+  private fxRefund(cmd: AuthOpCmd, authId: string, auth: AuthRecord, amount: number, idemKey: Key[], fp: string): Outcome {
+    const ycur = auth.fx![0];
+    const h = holderOf(auth);
+    const account = this.account(h);
+    assert(account);
+    const yBack = this.fxGiveBack(auth, auth.ref + amount + disputeCredited(auth));
+    account.bal += yBack;
+    this.assertAccount(account);
+    const taxBack = auth.tc ? taxOfRefund(auth.tc, auth.cap, auth.ref, auth.ref + amount, auth.tr ?? 0) : 0;
+    const net = amount - taxBack;
+    assert(taxBack >= 0 && net >= 0 && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
+    const tx = this.totals(auth.cur);
+    tx.v -= net;
+    tx.x = (tx.x ?? 0) - taxBack;
+    tx.fx = (tx.fx ?? 0) + amount;
+    const ty = this.totals(ycur);
+    ty.fx = (ty.fx ?? 0) - yBack;
+    ty.a += yBack;
+    this.addVendorPayable(auth.vid, auth.cur, -net, true);
+    if (net > 0) this.txEntries.push([Entry.refund, vendorPayableAccount(auth.vid), fxPoolAccount(auth.cur), net, auth.cur, authId]);
+    if (taxBack > 0) this.txEntries.push([Entry.taxRefund, taxAccount(auth.tx![0]), fxPoolAccount(auth.cur), taxBack, auth.cur, authId]);
+    if (yBack > 0) this.txEntries.push([Entry.fxReturn, fxPoolAccount(ycur), availAccount(h), yBack, ycur, authId]);
+    auth.ref += amount;
+    auth.fb = (auth.fb ?? 0) + yBack;
+    if (auth.tx) {
+      auth.tr = (auth.tr ?? 0) + taxBack;
+      this.addTaxFigures(auth.tx[0], auth.cur, 0, 0, taxBack);
+    }
+    if (auth.ref === auth.cap) auth.st = AuthState.refunded;
+    this.auths.putSync(authKey(authId), auth);
+    return this.remember(cmd, idemKey, fp, 200, {
+      status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur, ...taxShown(auth, taxBack),
+      fx: { ...(fxShown(auth).fx as object), returned: { currency: ycur, amount: yBack } },
+    });
+  }
+
+  private fxDisputeOpen(cmd: OpenDisputeCmd, authId: string, auth: AuthRecord, amount: number, reason: string, idemKey: Key[], fp: string): Outcome {
+    const ycur = auth.fx![0];
+    const h = holderOf(auth);
+    const account = this.account(h);
+    assert(account, 'an authorization without its account');
+    const yBack = this.fxGiveBack(auth, auth.ref + amount);
+    if (account.bal + yBack > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
+    account.bal += yBack;
+    this.assertAccount(account);
+    const tx = this.totals(auth.cur);
+    tx.v -= amount;
+    tx.fx = (tx.fx ?? 0) + amount;
+    const ty = this.totals(ycur);
+    ty.fx = (ty.fx ?? 0) - yBack;
+    ty.a += yBack;
+    this.addVendorPayable(auth.vid, auth.cur, -amount, true);
+    this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), fxPoolAccount(auth.cur), amount, auth.cur, authId]);
+    if (yBack > 0) this.txEntries.push([Entry.fxReturn, fxPoolAccount(ycur), availAccount(h), yBack, ycur, authId]);
+    auth.fb = (auth.fb ?? 0) + yBack;
+    auth.dp = { amt: amount, st: 'open', at: this.txNow, reason, hist: [], fy: yBack };
+    this.disputeStep(authId, auth, 'open', 'user');
+    return this.remember(cmd, idemKey, fp, 200, { status: 'opened', ...this.disputeView(authId, auth), ...fxShown(auth), credited: { currency: ycur, amount: yBack } });
+  }
+
+  /** The vendor won: the Y the dispute credited comes back as far as the wallet reaches (never below its
+   * credit line), and the X reversed is that part of the credit (all of it when all the Y came back). */
+  private fxDisputeReverse(authId: string, auth: AuthRecord): void {
+    const dp = auth.dp!;
+    const ycur = auth.fx![0];
+    const h = holderOf(auth);
+    const account = this.account(h);
+    assert(account, 'an authorization without its account');
+    const fy = dp.fy ?? 0;
+    const yRev = Math.min(fy, Math.max(0, spendable(account)));
+    const xRev = yRev === fy ? dp.amt : shareMinor(dp.amt, yRev, fy);
+    dp.reversed = xRev;
+    dp.owed = dp.amt - xRev;
+    dp.fyr = yRev;
+    if (yRev > 0) {
+      account.bal -= yRev;
+      this.assertAccount(account);
+      const ty = this.totals(ycur);
+      ty.a -= yRev;
+      ty.fx = (ty.fx ?? 0) + yRev;
+      this.txEntries.push([Entry.fxReversal, availAccount(h), fxPoolAccount(ycur), yRev, ycur, authId]);
+      auth.fb = (auth.fb ?? 0) - yRev;
+    }
+    if (xRev > 0) {
+      const tx = this.totals(auth.cur);
+      tx.fx = (tx.fx ?? 0) - xRev;
+      tx.v += xRev;
+      this.addVendorPayable(auth.vid, auth.cur, xRev);
+      this.txEntries.push([Entry.disputeReversal, fxPoolAccount(auth.cur), vendorPayableAccount(auth.vid), xRev, auth.cur, authId]);
+    }
+  }
+  // --- end currencies at purchase ---
+
   private tokenBuy(cmd: TokenBuyCmd): Outcome {
     const [, , , , , acc, count, currency, price, idem] = cmd;
     const reward = cmd[10] ?? 0;
@@ -1854,7 +2076,7 @@ export class ShardState {
     const amount = count * price;
     const front = this.debitFront(cmd, idemKey, fp, acc, currency, amount);
     if ('done' in front) return front.done;
-    const { account } = front;
+    const { account, key: wallet } = front;
     const rec = this.tokenRecord(acc);
     if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
     account.bal -= amount;
@@ -1863,7 +2085,7 @@ export class ShardState {
     t.a -= amount;
     t.tk = (t.tk ?? 0) + amount;
     const ref = this.tokenRef('tb_', acc);
-    this.txEntries.push([Entry.tokenPurchase, availAccount(acc), tokensSoldAccount, amount, currency, ref]);
+    this.txEntries.push([Entry.tokenPurchase, availAccount(wallet), tokensSoldAccount, amount, currency, ref]);
     rec.b += count;
     const tt = this.tokenTotals();
     tt.b += count;
@@ -2223,6 +2445,7 @@ export class ShardState {
     if (amount <= 0 || amount > disputable) return decline('AMOUNT_OVER_LIMIT');
     const account = this.account(holderOf(auth)); // currencies: the wallet the purchase was paid from
     assert(account, 'an authorization without its account');
+    if (auth.fx) return this.fxDisputeOpen(cmd, authId, auth, amount, reason, idemKey, fp);
     if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
 
     account.bal += amount;
@@ -2274,7 +2497,8 @@ export class ShardState {
     if (!dp) return decline('DISPUTE_UNKNOWN');
     if (dp.st !== 'open' && dp.st !== 'contested') return decline('DISPUTE_DECIDED');
     dp.note = note;
-    if (winner === 'vendor') {
+    if (winner === 'vendor' && auth.fx) this.fxDisputeReverse(authId, auth);
+    else if (winner === 'vendor') {
       const account = this.account(holderOf(auth));
       assert(account, 'an authorization without its account');
       // What the user has available now (the credit line included), never below it.
@@ -2704,7 +2928,15 @@ export class ShardState {
       const acc = userOfLedger(debit) ?? userOfLedger(credit);
       if (acc === null) continue;
       const st = states[i]!;
-      this.hist.putSync([acc, this.journalSeq, i], [kind, amount, currency, ref, vendor, this.txNow, st[0], st[1]]);
+      const rec: HistRecord = [kind, amount, currency, ref, vendor, this.txNow, st[0], st[1]];
+      // A converted purchase's legs (in the primary's currency) name the vendor and the purchase itself.
+      if (fxPurchaseKinds.has(kind)) {
+        const auth = this.auths.get(authKey(ref));
+        assert(auth, 'a converted purchase leg without its authorization');
+        rec[4] = auth.vid;
+        rec[8] = [auth.amt, auth.cur];
+      }
+      this.hist.putSync([acc, this.journalSeq, i], rec);
     }
     for (const [vendor, rec] of sums) this.vsum.putSync(vendor, rec);
   }
@@ -2866,9 +3098,11 @@ export class ShardState {
       const heldByAccount = new Map<string, number>();
       for (const { key, value: a } of this.auths.getRange()) {
         auths++;
-        if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(holderOf(a), (heldByAccount.get(holderOf(a)) ?? 0) + a.amt);
+        if (a.st === AuthState.held || a.st === AuthState.pending) heldByAccount.set(holderOf(a), (heldByAccount.get(holderOf(a)) ?? 0) + heldOf(a));
         if (a.cap > a.amt || a.ref > a.cap) problems.push(`authorization ${String(key)} captured/refunded beyond its amount`);
         if ((a.tr ?? 0) > (a.tc ?? 0) || (a.tc ?? 0) > a.cap) problems.push(`authorization ${String(key)}: tax refunded beyond collected, or collected beyond captured`);
+        // Currencies: a converted purchase never charges more than it held, nor gives back more than it charged.
+        if (a.fx && ((a.fc ?? 0) > a.fx[1] || (a.fb ?? 0) < 0 || (a.fb ?? 0) > (a.fc ?? 0))) problems.push(`authorization ${String(key)}: converted charge beyond its hold, or given back beyond its charge`);
         // Disputes: refunded and credited back never exceed the capture; the journal moved exactly
         // the credit less the reversal; owed is exactly what the reversal could not take.
         const authId = 'au_' + String(key).slice(-4) + String(key).slice(0, -4);
@@ -3071,6 +3305,10 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
     case Entry.taxRefund: return [amount, 0]; // tax authority -> avail
     case Entry.fxOut: return [-amount, 0]; // currencies: avail -> fx-pool:FROM
     case Entry.fxIn: return [amount, 0]; // currencies: fx-pool:TO -> avail
+    case Entry.fxHold: return [0, amount]; // currencies at purchase: avail -> held (in the primary's currency)
+    case Entry.fxCapture: return [-amount, -amount]; // held -> fx-pool
+    case Entry.fxReturn: return [amount, 0]; // fx-pool -> avail (refunds, dispute credits)
+    case Entry.fxReversal: return [-amount, 0]; // avail -> fx-pool (a dispute the vendor won)
     default: assert.fail('a history record of an unknown kind: ' + kind);
   }
 }
@@ -3164,6 +3402,22 @@ function tokenView(rec: TokenRecord): Record<string, unknown> {
 
 /** What a reply shows of an authorization's sales tax: the country, its rate, and the tax of the
  * amount in question (by default the tax part of the authorized amount). Nothing without a country. */
+/** The user legs of a converted purchase: their history records name the purchase (one read of its
+ * authorization per leg, off the same-currency hot path, whose hold kind is not among them). */
+const fxPurchaseKinds: ReadonlySet<string> = new Set([Entry.fxHold, Entry.fxCapture, Entry.fxReturn, Entry.fxReversal]);
+
+/** What a converted purchase's hold takes from its wallet, in that wallet's currency. */
+function heldOf(auth: AuthRecord): number {
+  return auth.fx ? auth.fx[1] : auth.amt;
+}
+
+/** What a reply shows of a converted purchase: the hold in the primary's currency and the rate used. */
+export function fxShown(auth: AuthRecord): Record<string, unknown> {
+  if (!auth.fx) return {};
+  const [cur, held, num, den, bp, asOf] = auth.fx;
+  return { fx: { held: { currency: cur, amount: held }, rate: rateText({ num, den }), spreadBasisPoints: bp, asOf: isoOf(asOf) } };
+}
+
 function taxShown(auth: AuthRecord, amount?: number): Record<string, unknown> {
   if (!auth.tx) return {};
   return { tax: { country: auth.tx[0], basisPoints: auth.tx[1], amount: amount ?? taxOfGross(auth.amt, auth.tx[1]) } };
