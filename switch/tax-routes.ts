@@ -56,11 +56,12 @@ export function installTaxRoutes(app: TemplatedApp, deps: RouteDeps, { admin }: 
         if (r.status !== 200) return reply.error(r.body.code ?? 'SHARD_UNAVAILABLE', r.body.message ?? 'a shard did not answer; retry');
         for (const [country, byCurrency] of Object.entries(r.body.figures as Record<string, Record<string, TaxFigures>>)) {
           for (const [currency, f] of Object.entries(byCurrency)) {
-            const t = ((figures[country] ??= {})[currency] ??= { sales: 0, collected: 0, refunded: 0, net: 0 });
+            const t = ((figures[country] ??= {})[currency] ??= { sales: 0, collected: 0, refunded: 0, net: 0, remitted: 0 });
             t.sales += f.sales;
             t.collected += f.collected;
             t.refunded += f.refunded;
             t.net = t.collected - t.refunded;
+            t.remitted += f.remitted;
           }
         }
       }

@@ -85,8 +85,12 @@ export const Op = {
   // --- sales tax (seed 002 claim 12) ---
   /** One shard's tax figures for a period, per country and currency (the switch merges every shard's). */
   taxReport: 39,
+  /** Pay this shard's part of a country's tax to the authority (tax:CC -> tax-remitted), once per id. */
+  taxRemit: 40,
+  /** This shard's parts of tax remittances, newest first. */
+  listRemittances: 41,
   // --- end sales tax ---
-  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4); 39 is sales tax's, 40..42 left free ---
+  // --- micropayment tokens (seed 003 claims 6, 7, 31; issue 5 item 4); 39..41 are sales tax's, 42 left free ---
   /** A user buys tokens with money at the operator's price: money to tokens-sold, tokens issued. */
   tokenBuy: 43,
   /** Incentive tokens to a user: by us (newly issued) or by a vendor (from its token payable here). */
@@ -191,7 +195,7 @@ export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | F
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
   | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds
-  | TaxReportCmd | TokenCmds | FxCmds;
+  | TaxReportCmd | TaxRemitCmd | ListRemittancesCmd | TokenCmds | FxCmds;
 
 // --- currencies (seeds 002, 003; issue 5 item 3) ---
 /** A secondary wallet is an account record of its own, keyed `<accountId>/<CUR>`: same partition prefix,
@@ -242,7 +246,22 @@ export type TaxRate = [country: string, basisPoints: number];
 export type TaxReportCmd = [op: 39, session: 0, tag: number, format: 2, rid: null, fromMs: number, toMs: number];
 /** One country and currency of a tax report: taxable sales (captured amounts, tax included, of
  * purchases that named the country), tax collected at capture, tax given back by refunds, net. */
-export interface TaxFigures { sales: number; collected: number; refunded: number; net: number }
+export interface TaxFigures { sales: number; collected: number; refunded: number; net: number;
+  /** Paid to the tax authority by remittances made in the period (taxRemit). */
+  remitted: number }
+/** Remit a country's tax collected and not yet remitted, in this shard, under one remittance id (the
+ * same on every shard); a replay of the id answers the part it already paid. */
+export type TaxRemitCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, country: string, remittanceId: string];
+/** This shard's remittances of a country (or every country's), newest first. */
+export type ListRemittancesCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, country: string | null, limit: number];
+/** One shard's part of a remittance: the period since its previous remittance of the country here,
+ * and per currency the amount paid (tax:CC -> tax-remitted) and what is left: negative when refunds
+ * and dispute credits after an earlier remittance gave back tax already paid (the authority owes it;
+ * the next remittance nets it). */
+export interface RemittancePart {
+  remittanceId: string; country: string; shard: number; fromMs: number | null; toMs: number;
+  currencies: Record<string, { remitted: number; left: number }>;
+}
 /**
  * The tax part of a tax-included amount: amount × bp / (10000 + bp), rounded half up, in integers.
  * The rest is the vendor's, so amount = tax + vendor part to the unit. BigInt because amount × bp
@@ -292,13 +311,37 @@ export function royaltyOf(price: number, bp: number): number {
 export const settlementTriggers = ['threshold', 'period', 'operator'] as const;
 export type SettlementTrigger = (typeof settlementTriggers)[number];
 export type SettleVendorCmd = [op: 33, session: 0, tag: number, format: 2, rid: null, vendorId: string, settlementId: string,
-  trigger: SettlementTrigger];
+  trigger: SettlementTrigger,
+  /** Fees of this shard's part, per currency (absent or null: none; see feeOfPart). The switch gives
+   * the fixed per-settlement fee to one shard only, so it is charged once per settlement. */
+  fees?: Record<string, PartFee> | null];
+/** A part's fee schedule in one currency: basis points of its gross sales, and a fixed amount (minor units). */
+export type PartFee = [basisPoints: number, fixedMinor: number];
+/**
+ * The fee a shard part deducts in one currency: floor(gross × bp / 10000) + fixed, where gross is the
+ * part's captured + payments (what the vendor sold in the period, tax included, before refunds),
+ * never more than the part's positive closing payable (a fee never makes a payout negative or puts
+ * the vendor in debt: what it cannot take is waived, not carried). Floor per part: a vendor whose
+ * sales are spread over n shards pays at most n − 1 minor units less than one floor over the sum
+ * would give, and every unit deducted is in the fees account, so money is conserved to the unit.
+ * Computed in two parts like royaltyOf (gross × bp can pass 2^53).
+ */
+export function feeOfPart(gross: number, closing: number, fee: PartFee | undefined): number {
+  if (!fee || closing <= 0) return 0;
+  const [bp, fixed] = fee;
+  const g = Math.max(0, gross);
+  const pct = Math.floor(g / 10_000) * bp + Math.floor((g % 10_000) * bp / 10_000);
+  return Math.min(closing, pct + fixed);
+}
 /** vendorId null: every vendor's (operators). limit at most settlementsListedMax. */
 export type ListSettlementsCmd = [op: 34, session: 0, tag: number, format: 2, rid: null, vendorId: string | null, limit: number];
 export type VendorPayablesCmd = [op: 35, session: 0, tag: number, format: 2, rid: null];
 export type SettlementCmds = SettleVendorCmd | ListSettlementsCmd | VendorPayablesCmd;
+/** A vendor's fees as the operator sets them, per currency (absent currency: no fee). */
+export interface VendorFee { basisPoints: number; fixedMinor: number }
 /** One currency of one shard's part of a settlement, minor units. The shard asserts
- * opening + captured + payments − refunded − disputeCredits + disputeReversals = payout + carried:
+ * opening + captured + payments − refunded − disputeCredits + disputeReversals − fees − taxWithheld
+ * = payout + carried:
  * `carried` is what stays in the payable (negative: the vendor owes it, recovered from the next one). */
 export interface SettlementFigures {
   opening: number; captured: number; payments: number; refunded: number; disputeCredits: number; disputeReversals: number;
@@ -429,8 +472,11 @@ export interface ShardAudit {
     /** Settlement: paid out to vendors so far, and what vendors owe back (the sum of negative payables:
      * refunds and dispute credits after their money was paid out; recovered from the next payout). */
     paidOut: number; vendorOwed: number;
-    /** Sales tax collected into the tax:<country> accounts, less what refunds gave back. */
+    /** Sales tax collected into the tax:<country> accounts, less what refunds and dispute credits gave
+     * back, less what was remitted (may be negative after a remittance: the authority owes it back). */
     taxCollected: number;
+    /** Sales tax paid to the authorities (the tax-remitted account), and settlement fees (the fees account). */
+    taxRemitted: number; fees: number;
     /** Currencies: the fx-pool:<CUR> account, the switch's position from conversions (what users
      * converted out of this currency less what they received in it; may be negative). */
     fxPosition: number }>;
@@ -448,7 +494,9 @@ export interface ShardStats {
   shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number;
   /** Running totals per currency (minor units), from the shard's meta records: what vendors are owed
    * (awaiting settlement), what this shard sent and received by transfer, prepaid cards outstanding. */
-  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }>;
+  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number;
+    /** Sales tax collected and not yet remitted (all countries), and settlement fees taken. */
+    taxOutstanding: number; fees: number }>;
 }
 export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
 
