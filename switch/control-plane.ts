@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
 import { scryptCost, settlementThresholdMinorDefault, settlementPeriodHoursDefault } from './limits.ts';
+import type { VendorFee } from '../workers/contract.ts';
 
 export interface UserRecord {
   email: string; pw: string; acc: string;
@@ -48,7 +49,9 @@ const tokensPerUserMax = 8;
 const alertsKeptMax = 10_000;
 
 /** A vendor's settlement settings (absent fields: the defaults in limits.ts). */
-export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number }
+export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number;
+  /** Settlement fees per currency, set by an operator (absent: none). */
+  fees?: Record<string, VendorFee> }
 
 /** A vendor's content item (seed 003 claim 44). Never changed after registration: a sale snapshots it. */
 export interface ContentItem {
@@ -410,6 +413,16 @@ export class ControlPlane {
 
   async noteSettled(vendorId: string, at: number): Promise<void> {
     await this.settle.put(vendorId, { ...this.settle.get(vendorId), lastAt: at });
+  }
+
+  /** A vendor's settlement fees per currency (an operator's; none by default). */
+  vendorFees(vendorId: string): Record<string, VendorFee> {
+    return this.settle.get(vendorId)?.fees ?? {};
+  }
+
+  /** Replace a vendor's fees (an empty object: no fees). */
+  async setVendorFees(vendorId: string, fees: Record<string, VendorFee>): Promise<void> {
+    await this.settle.put(vendorId, { ...this.settle.get(vendorId), fees });
   }
 
   // --- tokens (seed 003): the price of one token per currency ---

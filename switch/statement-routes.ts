@@ -88,20 +88,9 @@ function parseStatementQuery(q: URLSearchParams): { fromMs: number; toMs: number
 
 // --- CSV (RFC 4180) ------------------------------------------------------------------------------
 
-/** One field: text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
- * leading single quote; fields with a quote, comma or line break are quoted, quotes doubled.
- * Numbers are ours and go out as they are (a negative amount stays a number). */
-export function csvField(v: string | number | null | undefined): string {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'number') return String(v);
-  let s = v;
-  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
-  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-}
-
-export function csvText(header: string[], rows: Array<Array<string | number | null | undefined>>): string {
-  return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n';
-}
+import { csvText } from './csv.ts';
+// csvField and csvText live in csv.ts (the settlement task pool renders CSV too, without the routes).
+export { csvField, csvText } from './csv.ts';
 
 function sendCsv(reply: Reply, name: string, fromMs: number, toMs: number, text: string): void {
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');

@@ -5,17 +5,27 @@
 //
 //   PUT /v1/admin/tax-rates             operator  {country, basisPoints}: set (or change) a rate
 //   GET /v1/admin/tax-rates             operator  every rate
-//   GET /v1/admin/tax/report?from&to    operator  per country and currency: sales, collected, refunded, net
+//   GET /v1/admin/tax/report?from&to    operator  per country and currency: sales, collected, refunded, net, remitted
+//   POST /v1/admin/tax/remit            operator  {country, idem}: pay the country's tax collected and not
+//                                                  yet remitted to its authority (tax:CC -> tax-remitted)
+//   GET /v1/admin/tax/remittances?country&limit   operator  remittance records, newest first
+//
+// A remittance is like a settlement: one id (derived from the operator's idem and the country, so a
+// retry is the same remittance), every shard pays its own part of tax:CC in one small transaction
+// and keeps its part; a retry after a shard failed pays the missing parts and replays the others.
+// The records are merged here on the main thread: a handful of numbers per shard, a few times a month.
 //
 // Rates live in the control plane; a change applies to authorizations made after it (an
 // authorization keeps the rate it was made with, through capture and refunds).
 
-import { Op, Format, type TaxFigures } from '../workers/contract.ts';
+import { createHash } from 'node:crypto';
+import { Op, Format, type TaxFigures, type RemittancePart } from '../workers/contract.ts';
 import { taxReportHoursMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
 import { parseIsoTime } from './statement-routes.ts';
-import { InputError, checkCountry, unknownField } from './validate.ts';
+import { InputError, checkCountry, checkIdem, unknownField } from './validate.ts';
+import { remittancesListedMaxHttp } from './limits.ts';
 
 const hourMs = 3_600_000;
 
@@ -74,6 +84,89 @@ export function installTaxRoutes(app: TemplatedApp, deps: RouteDeps, { admin }: 
       reply.error('SHARD_UNAVAILABLE', 'a shard did not answer; retry');
     });
   }));
+
+  const unavailable = (reply: Reply) => (err: unknown) => {
+    console.error('tax remittance request failed:', err);
+    reply.error('SHARD_UNAVAILABLE', 'a shard did not answer; retry with the same idem');
+  };
+
+  app.post('/v1/admin/tax/remit', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    readJson(reply, req, async (body) => {
+      const extra = unknownField(body, new Set(['country', 'idem']));
+      if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+      const country = checkCountry(body.country);
+      if (country instanceof InputError) return reply.error(country.code, country.message);
+      const idem = checkIdem(body.idem);
+      if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      const remittanceId = remittanceIdOf(country, idem);
+      const rs = await Promise.all(Array.from({ length: router.shardCount }, (_, shard) =>
+        router.request(shard, (tag) => [Op.taxRemit, 0, tag, Format.http, null, country, remittanceId]))).catch((err: unknown) => err as Error);
+      if (rs instanceof Error) return unavailable(reply)(rs);
+      const bad = rs.find((r) => r.status !== 200);
+      if (bad) return unavailable(reply)(new Error(`remittance ${remittanceId}: a shard answered ${bad.status}`));
+      reply.json(200, mergeRemittance(rs.map((r) => r.body.part as RemittancePart)));
+    });
+  }));
+
+  app.get('/v1/admin/tax/remittances', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    const extra = [...q.keys()].find((k) => k !== 'country' && k !== 'limit');
+    if (extra !== undefined) return reply.error('BAD_REQUEST', `unknown parameter ${JSON.stringify(extra.slice(0, 32))}`);
+    const countryRaw = q.get('country');
+    const country = countryRaw === null ? null : checkCountry(countryRaw);
+    if (country instanceof InputError) return reply.error(country.code, country.message);
+    const raw = q.get('limit') ?? '20';
+    if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > remittancesListedMaxHttp) {
+      return reply.error('BAD_REQUEST', `limit must be 1 to ${remittancesListedMaxHttp}`);
+    }
+    const limit = Number(raw);
+    Promise.all(Array.from({ length: router.shardCount }, (_, shard) =>
+      router.request(shard, (tag) => [Op.listRemittances, 0, tag, Format.http, null, country, limit]))).then((rs) => {
+      const byId = new Map<string, RemittancePart[]>();
+      for (const r of rs) {
+        if (r.status !== 200) throw new Error(`a shard answered ${r.status} to listRemittances`);
+        for (const p of r.body.parts as RemittancePart[]) {
+          const k = p.country + '|' + p.remittanceId;
+          (byId.get(k) ?? byId.set(k, []).get(k)!).push(p);
+        }
+      }
+      const remittances = [...byId.values()].map(mergeRemittance)
+        .sort((a, b) => (a.to < b.to ? 1 : a.to > b.to ? -1 : a.remittanceId < b.remittanceId ? 1 : -1)).slice(0, limit);
+      reply.json(200, { remittances });
+    }).catch(unavailable(reply));
+  }));
+}
+
+/** A remittance as operators see it: every shard's part summed per currency. */
+export interface RemittanceRecord {
+  remittanceId: string; country: string; from: string | null; to: string;
+  currencies: Record<string, { remitted: number; left: number }>;
+}
+
+function mergeRemittance(parts: RemittancePart[]): RemittanceRecord {
+  const currencies: RemittanceRecord['currencies'] = {};
+  let fromMs: number | null = null;
+  let toMs = 0;
+  for (const p of parts) {
+    for (const [c, f] of Object.entries(p.currencies)) {
+      const t = (currencies[c] ??= { remitted: 0, left: 0 });
+      t.remitted += f.remitted;
+      t.left += f.left;
+    }
+    if (p.fromMs !== null && (fromMs === null || p.fromMs < fromMs)) fromMs = p.fromMs;
+    if (p.toMs > toMs) toMs = p.toMs;
+  }
+  return {
+    remittanceId: parts[0].remittanceId, country: parts[0].country,
+    from: fromMs === null ? null : new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), currencies,
+  };
+}
+
+/** The remittance id of an operator's request: the same idem and country always name the same one. */
+export function remittanceIdOf(country: string, idem: string): string {
+  return 'tr_' + createHash('sha256').update(country + '|' + idem).digest('hex').slice(0, 24);
 }
 
 /** from and to: ISO 8601 times on whole UTC hours (the shards keep figures per hour), from before
