@@ -176,7 +176,7 @@ describe('vendors: history across shards and statements', () => {
     const r = await get(`/v1/vendor/statement?from=${iso(t0)}&to=${iso(t1)}`, vendor.apiKey);
     expect(r.status).toBe(200);
     const captured = 2 * (900 + 901 + 902);
-    expect(r.body.currencies).toEqual({ USD: { captured, refunded: 200, payments: 500, content: 0, royalties: 0, disputes: 0, payouts: 0, net: captured - 200 + 500, entries: 10 } });
+    expect(r.body.currencies).toEqual({ USD: { captured, refunded: 200, payments: 500, content: 0, royalties: 0, disputes: 0, payouts: 0, fees: 0, net: captured - 200 + 500, entries: 10 } });
     expect(r.body.vendorName).toBe(vendorName);
     expect(JSON.stringify(r.body)).not.toContain(users[0].accountId);
     const a = (await get(`/v1/vendor/statement?from=${iso(t0)}&to=${iso(tMid)}`, vendor.apiKey)).body;
