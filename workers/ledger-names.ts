@@ -7,6 +7,8 @@
 //                        └─────release───────┘                      │
 //                        └──────────────────refund──────────────────┘
 //                                                          vpay:vendor ──payout──► payout (settlement)
+//                                                          vpay:vendor ──fee─────► fees   (settlement)
+//   held:acc ──sales-tax──► tax:CC ──tax-remit──► tax-remitted     (sales tax, paid to the authority)
 
 export const Entry = {
   fund: 'fund',
