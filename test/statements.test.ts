@@ -187,7 +187,7 @@ describe('vendors: history across shards and statements', () => {
     expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="oncepay-vendor-statement-.*\.csv"$/);
     const lines = csv.text.trimEnd().split('\r\n');
     expect(lines[0]).toBe('at,kind,amount,currency,authId,itemId');
-    expect(lines.length).toBe(1 + 10 + 8); // header, entries, and totals: captured, refunded, payments, content, royalties, disputes, payouts, net
+    expect(lines.length).toBe(1 + 10 + 9); // header, entries, and totals: captured, refunded, payments, content, royalties, disputes, payouts, fees, net
     expect(lines.at(-1)).toBe(`${r.body.to},net,${captured - 200 + 500},USD,,`);
   });
 });
