@@ -936,7 +936,7 @@ schemas.TaxShown = obj({
 }, ['country', 'basisPoints', 'amount'], { additionalProperties: false });
 schemas.TaxOfAuth = obj({
   country: ref('Country'), basisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), amount: int('The tax part of the authorized amount.', { minimum: 0 }),
-  collected: int('Collected at capture.', { minimum: 0 }), refunded: int('Given back by refunds (never more than collected).', { minimum: 0 }),
+  collected: int('Collected at capture.', { minimum: 0 }), refunded: int('Given back by refunds and dispute credits, less re-collected by dispute reversals (never more than collected).', { minimum: 0 }),
 }, ['country', 'basisPoints', 'amount', 'collected', 'refunded'], { additionalProperties: false, description: 'Sales tax, when the authorize named a country.' });
 schemas.TaxRate = obj({ country: ref('Country'), basisPoints: int('100 = 1 %.', { minimum: 0, maximum: 10_000 }) }, ['country', 'basisPoints'], { additionalProperties: false });
 schemas.TaxRateView = obj({ country: ref('Country'), basisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), updatedAt: ref('IsoTime') },
@@ -958,8 +958,8 @@ const figure = (description: string, extra: Record<string, unknown> = {}) => int
 schemas.SettlementFigures = obj({
   opening: figure('Carried from the previous settlement (negative: owed by the vendor).'),
   captured: figure('Captured in the period (gross).', { minimum: 0 }), payments: figure('Paid directly by users in the period.', { minimum: 0 }),
-  refunded: figure('Refunded in the period.', { minimum: 0 }), disputeCredits: figure('Given back to users by disputes in the period.', { minimum: 0 }),
-  disputeReversals: figure('Won back by disputes decided for the vendor in the period.', { minimum: 0 }),
+  refunded: figure('Refunded in the period.', { minimum: 0 }), disputeCredits: figure('Given back to users by disputes in the period (gross: their tax share is in taxWithheld).', { minimum: 0 }),
+  disputeReversals: figure('Won back by disputes decided for the vendor in the period (gross: the tax re-collected is in taxWithheld).', { minimum: 0 }),
   fees: figure('Settlement fees (vpay -> fees): per shard part floor(gross × basisPoints / 10000) of its captured + payments, plus the fixed fee in one part, never more than the positive payable; summed over the parts.', { minimum: 0 }),
   taxWithheld: figure('Sales tax of the period: taken from the vendor\'s captures (captured and refunded are gross, tax included) less given back by its refunds; negative when refunds gave back more tax than the period\'s captures collected.'),
   payout: figure('Net paid out: opening + captured + payments - refunded - disputeCredits + disputeReversals - fees - taxWithheld, when positive.', { minimum: 0 }),

@@ -8,8 +8,9 @@
 //
 //   main thread (uWS: every authorization's socket, parse, route, batch, reply)
 //     │  timer every ONCEPAY_SETTLEMENT_CHECK_MS: sends vendorPayables (op 35) to every shard and
-//     │  hands the answers, with each vendor's settings and fees, to the pool; sends settleVendor
-//     │  (op 33) for each due vendor; hands the parts to the pool. It only sends, receives and clones.
+//     │  hands the answers, with each vendor's settings and fees (a small control-plane read per
+//     │  vendor), to the pool; sends settleVendor (op 33) for each due vendor; hands the parts to the
+//     │  pool. It sends, receives, clones and awaits; no pass over vendors × shards × currencies.
 //     ▼
 //   settlement pool (piscina, ONE thread, started on first use, gone after settlementPoolIdleMs idle)
 //     settlement-tasks.ts: which vendors are due (a pass over every vendor × shard × currency), each
