@@ -210,6 +210,27 @@ describe('tax remittance table', () => {
   });
 });
 
+describe('tax remittance in several currencies', () => {
+  it('pays each currency of the country in one part', () => {
+    const state = openState();
+    const usd = accountId(6, 1);
+    const eur = accountId(6, 2);
+    state.applyBatch([cmd.open(usd), cmd.fund(usd, 5000), [Op.openAccount, 0, tag++, Format.http, null, eur, 'EUR'],
+      [Op.fund, 0, tag++, Format.http, null, eur, 5000, 'EUR', `f${tag}`]], T0);
+    const a = approved(state, usd, 1190, ['DE', 1900]);
+    const id = body(one(state, cmd.issue(eur), T0)) as { id: string; code: string };
+    const out = one(state, [Op.authorize, 1, tag++, Format.wsMsgpack, tag, V1, id.id, id.code, 595, 'EUR', `a${tag}`, null, null, null, ['DE', 1900]], T0);
+    const b = (out as { authId: string }).authId;
+    one(state, cmd.capture(a));
+    one(state, cmd.capture(b));
+    const part = body(one(state, cmd.remit('DE', 'tr_m'))).part as RemittancePart;
+    expect(part.currencies).toEqual({ EUR: { remitted: 95, left: 0 }, USD: { remitted: 190, left: 0 } });
+    const audit = state.audit(0);
+    expect(audit.problems).toEqual([]);
+    expect([audit.currencies.USD.taxRemitted, audit.currencies.EUR.taxRemitted, audit.currencies.USD.taxCollected, audit.currencies.EUR.taxCollected]).toEqual([190, 95, 0, 0]);
+  });
+});
+
 type Step =
   | { k: 'capture'; auth: number; amount: number | null }
   | { k: 'refund'; auth: number; amount: number | null }

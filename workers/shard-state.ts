@@ -2482,9 +2482,10 @@ export class ShardState {
     const done = this.meta.get(['taxr', country, remittanceId]) as number | undefined;
     if (done !== undefined) return { kind: 'reply', cmd, status: 200, body: { status: 'remitted', part: this.meta.get(['taxrt', done, remittanceId, country]) } };
     const currencies: RemittancePart['currencies'] = {};
-    for (const { key, value } of this.meta.getRange({ start: ['taxb', country], end: ['taxb', country, '\uffff'] })) {
-      const currency = (key as [string, string, string])[2];
-      const balance = value as number;
+    // Read the balances first: paying writes them, and a range is not iterated while it is written.
+    const balances = [...this.meta.getRange({ start: ['taxb', country], end: ['taxb', country, '\uffff'] })]
+      .map(({ key, value }) => [(key as [string, string, string])[2], value as number] as const);
+    for (const [currency, balance] of balances) {
       if (balance === 0) continue;
       const remitted = Math.max(0, balance);
       if (remitted > 0) {
