@@ -994,12 +994,14 @@ schemas.SettlementSettingsView = obj({
 }, ['thresholdMinor', 'periodHours', 'lastSettledAt', 'fees'], { additionalProperties: false });
 schemas.Remittance = obj({
   remittanceId: str('The same for the same country and idem.', { pattern: '^tr_[0-9a-f]{24}$' }), country: ref('Country'),
-  from: nullable({ ...ref('IsoTime'), description: 'The previous remittance of the country (the earliest over the shards); null for the first.' }), to: ref('IsoTime'),
+  from: nullable({ ...ref('IsoTime'), description: 'The end of the country\'s previous remittance (the earliest over the shards); null for the first.' }),
+  to: { ...ref('IsoTime'), description: 'The end of the period: the `to` asked, or when it was paid. A period ending before the previous one\'s end pays nothing.' },
+  paidAt: ref('IsoTime'),
   currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: obj({
-    remitted: int('Paid to the authority (tax:CC -> tax-remitted).', { minimum: 0 }),
-    left: int('Left in the tax account: 0, or negative when refunds and dispute credits gave back tax already remitted (netted by the next remittance).', { maximum: 0 }),
+    remitted: int('Paid to the authority (tax:CC -> tax-remitted): the tax collected before the period\'s end (less given back) and not remitted before.', { minimum: 0 }),
+    left: int('Left in the tax account: tax collected since the period\'s end, less give-backs of tax already remitted (negative: the authority owes it back; the next remittance nets it).'),
   }, ['remitted', 'left'], { additionalProperties: false }) },
-}, ['remittanceId', 'country', 'from', 'to', 'currencies'], { additionalProperties: false, description: 'Every shard\'s part, summed.' });
+}, ['remittanceId', 'country', 'from', 'to', 'paidAt', 'currencies'], { additionalProperties: false, description: 'Every shard\'s part, summed.' });
 const settlementLimit = query('limit', int(undefined, { minimum: 1, maximum: settlementsListedMaxHttp, default: 20 }), 'Records, newest first.');
 const settlementFormat = query('format', { enum: ['json', 'csv'], default: 'json' }, 'csv: one row per settlement and currency (RFC 4180, header row, as an attachment; text starting with = + - @ tab or CR is prefixed with a single quote).');
 
@@ -1074,8 +1076,12 @@ Object.assign(paths, {
   '/v1/admin/tax/remit': {
     post: {
       operationId: 'remitTax', summary: 'Pay a country\'s sales tax collected and not yet remitted to its authority: every shard pays its part (tax:CC -> tax-remitted)', tags: ['operators'], security: bearer('adminToken'),
-      requestBody: body(obj({ country: ref('Country'), idem: { ...ref('Idem'), description: 'With the country, names the remittance: a retry pays only what a failed attempt did not, and answers the same record.' } }, ['country', 'idem'], { additionalProperties: false })),
-      responses: { 200: json(ref('Remittance'), 'The remittance (currencies empty when nothing was held)'), ...errors(400, 401, 413, 415, 503) },
+      requestBody: body(obj({
+        country: ref('Country'),
+        idem: { ...ref('Idem'), description: 'With the country, names the remittance: a retry pays only what a failed attempt did not, and answers the same record; another `to` under it is IDEMPOTENCY_CONFLICT.' },
+        to: { ...ref('IsoTime'), description: 'The end of the period: a whole UTC hour that has passed. Absent: now (everything collected so far).' },
+      }, ['country', 'idem'], { additionalProperties: false })),
+      responses: { 200: json(ref('Remittance'), 'The remittance (currencies empty when nothing was held)'), ...errors(400, 401, 409, 413, 415, 422, 503) },
     },
   },
   '/v1/admin/tax/remittances': {

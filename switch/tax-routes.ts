@@ -6,9 +6,10 @@
 //   PUT /v1/admin/tax-rates             operator  {country, basisPoints}: set (or change) a rate
 //   GET /v1/admin/tax-rates             operator  every rate
 //   GET /v1/admin/tax/report?from&to    operator  per country and currency: sales, collected, refunded, net, remitted
-//   POST /v1/admin/tax/remit            operator  {country, idem}: pay the country's tax collected and not
+//   POST /v1/admin/tax/remit            operator  {country, idem, to?}: pay the country's tax collected
+//                                                  before `to` (a past whole UTC hour; absent: now) and not
 //                                                  yet remitted to its authority (tax:CC -> tax-remitted)
-//   GET /v1/admin/tax/remittances?country&limit   operator  remittance records, newest first
+//   GET /v1/admin/tax/remittances?country&limit   operator  remittance records, the last paid first
 //
 // A remittance is like a settlement: one id (derived from the operator's idem and the country, so a
 // retry is the same remittance), every shard pays its own part of tax:CC in one small transaction
@@ -93,16 +94,29 @@ export function installTaxRoutes(app: TemplatedApp, deps: RouteDeps, { admin }: 
   app.post('/v1/admin/tax/remit', guard((reply, req) => {
     if (!admin(reply, req)) return;
     readJson(reply, req, async (body) => {
-      const extra = unknownField(body, new Set(['country', 'idem']));
+      const extra = unknownField(body, new Set(['country', 'idem', 'to']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
       const country = checkCountry(body.country);
       if (country instanceof InputError) return reply.error(country.code, country.message);
       const idem = checkIdem(body.idem);
       if (idem instanceof InputError) return reply.error(idem.code, idem.message);
+      // The period's end: a whole UTC hour that has passed (its hourly figures are final), or now.
+      let toMs: number | null = null;
+      if (body.to !== undefined) {
+        const t = typeof body.to === 'string' ? parseIsoTime(body.to, 'to') : new InputError('BAD_REQUEST', 'to must be an ISO 8601 time');
+        if (t instanceof InputError) return reply.error(t.code, t.message);
+        if (t % hourMs !== 0 || t > Math.floor(Date.now() / hourMs) * hourMs) {
+          return reply.error('BAD_REQUEST', 'to must be a whole UTC hour that has passed (the tax is kept per hour), or absent for now');
+        }
+        toMs = t;
+      }
       const remittanceId = remittanceIdOf(country, idem);
       const rs = await Promise.all(Array.from({ length: router.shardCount }, (_, shard) =>
-        router.request(shard, (tag) => [Op.taxRemit, 0, tag, Format.http, null, country, remittanceId]))).catch((err: unknown) => err as Error);
+        router.request(shard, (tag) => [Op.taxRemit, 0, tag, Format.http, null, country, remittanceId, toMs]))).catch((err: unknown) => err as Error);
       if (rs instanceof Error) return unavailable(reply)(rs);
+      // A typed refusal (another period under the same idem, a period ending too long ago) is the answer.
+      const refused = rs.find((r) => r.status !== 200 && typeof r.body.code === 'string' && r.body.code !== 'SHARD_UNAVAILABLE');
+      if (refused) return reply.error(refused.body.code, refused.body.message ?? 'refused');
       const bad = rs.find((r) => r.status !== 200);
       if (bad) return unavailable(reply)(new Error(`remittance ${remittanceId}: a shard answered ${bad.status}`));
       reply.json(200, mergeRemittance(rs.map((r) => r.body.part as RemittancePart)));
@@ -133,7 +147,7 @@ export function installTaxRoutes(app: TemplatedApp, deps: RouteDeps, { admin }: 
         }
       }
       const remittances = [...byId.values()].map(mergeRemittance)
-        .sort((a, b) => (a.to < b.to ? 1 : a.to > b.to ? -1 : a.remittanceId < b.remittanceId ? 1 : -1)).slice(0, limit);
+        .sort((a, b) => (a.paidAt < b.paidAt ? 1 : a.paidAt > b.paidAt ? -1 : a.remittanceId < b.remittanceId ? 1 : -1)).slice(0, limit);
       reply.json(200, { remittances });
     }).catch(unavailable(reply));
   }));
@@ -141,7 +155,7 @@ export function installTaxRoutes(app: TemplatedApp, deps: RouteDeps, { admin }: 
 
 /** A remittance as operators see it: every shard's part summed per currency. */
 export interface RemittanceRecord {
-  remittanceId: string; country: string; from: string | null; to: string;
+  remittanceId: string; country: string; from: string | null; to: string; paidAt: string;
   currencies: Record<string, { remitted: number; left: number }>;
 }
 
@@ -149,6 +163,7 @@ function mergeRemittance(parts: RemittancePart[]): RemittanceRecord {
   const currencies: RemittanceRecord['currencies'] = {};
   let fromMs: number | null = null;
   let toMs = 0;
+  let at = 0;
   for (const p of parts) {
     for (const [c, f] of Object.entries(p.currencies)) {
       const t = (currencies[c] ??= { remitted: 0, left: 0 });
@@ -157,10 +172,11 @@ function mergeRemittance(parts: RemittancePart[]): RemittanceRecord {
     }
     if (p.fromMs !== null && (fromMs === null || p.fromMs < fromMs)) fromMs = p.fromMs;
     if (p.toMs > toMs) toMs = p.toMs;
+    if (p.at > at) at = p.at;
   }
   return {
     remittanceId: parts[0].remittanceId, country: parts[0].country,
-    from: fromMs === null ? null : new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), currencies,
+    from: fromMs === null ? null : new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), paidAt: new Date(at).toISOString(), currencies,
   };
 }
 

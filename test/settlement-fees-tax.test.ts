@@ -78,7 +78,8 @@ describe('settlement fees and the sales-tax gaps', () => {
     expect((await http(s, 'PUT', '/v1/admin/vendors/vd_0000nosuchvendor/fees', { fees: {} }, s.adminToken)).status).toBe(404);
     expect((await http(s, 'GET', '/v1/admin/vendors/vd_0000nosuchvendor/fees', undefined, s.adminToken)).status).toBe(404);
     for (const bad of [{}, { country: 'SE' }, { idem: 'x' }, { country: 'se', idem: 'x' }, { country: 'SE', idem: '' }, { country: 'SE', idem: 'a b' },
-      { country: 'SE', idem: 'x', extra: 1 }, { country: 'SE', idem: 'x'.repeat(200) }]) {
+      { country: 'SE', idem: 'x', extra: 1 }, { country: 'SE', idem: 'x'.repeat(200) }, { country: 'SE', idem: 'x', to: 1 },
+      { country: 'SE', idem: 'x', to: 'soon' }, { country: 'SE', idem: 'x', to: '2026-01-01T00:30:00Z' }, { country: 'SE', idem: 'x', to: '2999-01-01T00:00:00Z' }]) {
       const r = await http(s, 'POST', '/v1/admin/tax/remit', bad, s.adminToken);
       expect({ bad, status: r.status, code: r.body.code }).toEqual({ bad, status: 400, code: 'BAD_REQUEST' });
     }
@@ -177,8 +178,13 @@ describe('settlement fees and the sales-tax gaps', () => {
     expect(r2.body).toMatchObject({ currencies: { USD: { remitted: 0, left: -19 } } });
     expect(r2.body.from).not.toBeNull();
     expect(r2.body.remittanceId).not.toBe(r1.body.remittanceId);
+    // A period that ended before any of this: nothing more to pay; its idem with another period conflicts.
+    const r3 = await http(sw, 'POST', '/v1/admin/tax/remit', { country: 'DE', idem: 'de-2020', to: '2020-01-01T00:00:00Z' }, sw.adminToken);
+    expect(r3.body).toMatchObject({ to: '2020-01-01T00:00:00.000Z', currencies: { USD: { remitted: 0, left: -19 } } });
+    const clash = await http(sw, 'POST', '/v1/admin/tax/remit', { country: 'DE', idem: 'de-2020', to: '2021-01-01T00:00:00Z' }, sw.adminToken);
+    expect([clash.status, clash.body.code]).toEqual([409, 'IDEMPOTENCY_CONFLICT']);
     const listed = (await http(sw, 'GET', '/v1/admin/tax/remittances?country=DE', undefined, sw.adminToken)).body.remittances as Array<{ remittanceId: string }>;
-    expect(listed.map((r) => r.remittanceId)).toEqual([r2.body.remittanceId, r1.body.remittanceId]);
+    expect(listed.map((r) => r.remittanceId)).toEqual([r3.body.remittanceId, r2.body.remittanceId, r1.body.remittanceId]);
 
     // The report of this hour: collected (with the re-collection), given back, remitted.
     const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;

@@ -251,15 +251,19 @@ export interface TaxFigures { sales: number; collected: number; refunded: number
   remitted: number }
 /** Remit a country's tax collected and not yet remitted, in this shard, under one remittance id (the
  * same on every shard); a replay of the id answers the part it already paid. */
-export type TaxRemitCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, country: string, remittanceId: string];
+export type TaxRemitCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, country: string, remittanceId: string,
+  /** The end of the period (a whole UTC hour, not after now): the tax collected before it; null: up to now. */
+  toMs: number | null];
 /** This shard's remittances of a country (or every country's), newest first. */
 export type ListRemittancesCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, country: string | null, limit: number];
-/** One shard's part of a remittance: the period since its previous remittance of the country here,
- * and per currency the amount paid (tax:CC -> tax-remitted) and what is left: negative when refunds
- * and dispute credits after an earlier remittance gave back tax already paid (the authority owes it;
- * the next remittance nets it). */
+/** One shard's part of a remittance (tax:CC -> tax-remitted). */
 export interface RemittancePart {
-  remittanceId: string; country: string; shard: number; fromMs: number | null; toMs: number;
+  remittanceId: string; country: string; shard: number;
+  /** The period: from the end of this shard's previous remittance of the country (null: the first)
+   * to the period's end (askedTo, or the time it was paid). */
+  fromMs: number | null; toMs: number; askedTo: number | null; at: number;
+  /** Per currency: paid, and what stays in tax:CC (tax collected since the period's end, less give-backs
+   * of tax already remitted: negative when the authority owes it back). */
   currencies: Record<string, { remitted: number; left: number }>;
 }
 /**

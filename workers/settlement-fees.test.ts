@@ -34,7 +34,7 @@ const cmd = {
   decide: (authId: string, winner: 'user' | 'vendor'): Command => [Op.disputeDecide, 0, tag++, Format.http, null, authId, winner, 'looked', `o${tag}`],
   pay: (acc: string, amount: number): Command => [Op.payVendor, 0, tag++, Format.http, null, acc, V1, amount, 'USD', `p${tag}`, null],
   settle: (sid: string, fees: Record<string, PartFee> | null = null): Command => [Op.settleVendor, 0, tag++, Format.http, null, V1, sid, 'operator', fees],
-  remit: (country: string, rid: string): Command => [Op.taxRemit, 0, tag++, Format.http, null, country, rid],
+  remit: (country: string, rid: string, toMs: number | null = null): Command => [Op.taxRemit, 0, tag++, Format.http, null, country, rid, toMs],
   remittances: (country: string | null): Command => [Op.listRemittances, 0, tag++, Format.http, null, country, 50],
   report: (fromMs: number, toMs: number): Command => [Op.taxReport, 0, tag++, Format.http, null, fromMs, toMs],
   vhist: (): Command => [Op.vendorHistory, 0, tag++, Format.http, null, V1, null, 100, { fromMs: null, toMs: null, kinds: null, currency: null }],
@@ -207,6 +207,42 @@ describe('tax remittance table', () => {
     const figures = body(one(state, cmd.report(hour, hour + hourMs))).figures;
     expect(figures.DE.USD).toMatchObject({ collected: 380, refunded: 19, net: 361, remitted: 361 });
     expect(figures.FR.USD).toMatchObject({ collected: 100, net: 100, remitted: 100 });
+  });
+});
+
+describe('tax remittance for a period', () => {
+  it('pays the tax collected before the period\'s end, each unit once; a give-back nets the next one', () => {
+    const state = openShard({ name: 'settlement-fees-', holdTtlMs: 86_400_000 }); // holds outlive the hours below
+    const acc = accountId(8, 1);
+    const h0 = Math.floor(T0 / hourMs) * hourMs;
+    state.applyBatch([cmd.open(acc), cmd.fund(acc, 5000)], T0);
+    const a = approved(state, acc, 1190, ['DE', 1900]); // 190 tax
+    const c = approved(state, acc, 1190, ['DE', 1900]); // 190 tax
+    one(state, cmd.capture(a), h0 + 1000);              // hour 0
+    expect(body(one(state, cmd.capture(c), h0 + 1.5 * hourMs)).status).toBe('captured'); // hour 1
+    one(state, cmd.refund(a, 119), h0 + 2.2 * hourMs);  // hour 2: 19 back
+    // [name, command, at, expected part currencies (or an error code), tax collected after]
+    type Row = [string, () => Command, number, Record<string, { remitted: number; left: number }> | string, number];
+    const rows: Row[] = [
+      ['up to hour 1: hour 0\'s 190; hour 1\'s stays', () => cmd.remit('DE', 'tr_p1', h0 + hourMs), h0 + 2.3 * hourMs, { USD: { remitted: 190, left: 171 } }, 171],
+      ['the same id and period: the same part', () => cmd.remit('DE', 'tr_p1', h0 + hourMs), h0 + 2.4 * hourMs, { USD: { remitted: 190, left: 171 } }, 171],
+      ['the same id, another period: a conflict', () => cmd.remit('DE', 'tr_p1', h0 + 2 * hourMs), h0 + 2.4 * hourMs, 'IDEMPOTENCY_CONFLICT', 171],
+      ['up to hour 2: hour 1\'s 190 (the refund of hour 2 is later)', () => cmd.remit('DE', 'tr_p2', h0 + 2 * hourMs), h0 + 2.5 * hourMs, { USD: { remitted: 190, left: -19 } }, -19],
+      ['up to hour 1 again: nothing is paid twice', () => cmd.remit('DE', 'tr_p3', h0 + hourMs), h0 + 2.6 * hourMs, { USD: { remitted: 0, left: -19 } }, -19],
+      ['up to now: the refund is owed back, nothing to pay', () => cmd.remit('DE', 'tr_p4'), h0 + 2.7 * hourMs, { USD: { remitted: 0, left: -19 } }, -19],
+    ];
+    for (const [name, make, at, expected, taxAfter] of rows) {
+      const b = body(one(state, make(), at));
+      if (typeof expected === 'string') expect(b.code, name).toBe(expected);
+      else expect(b.part.currencies, name).toEqual(expected);
+      const audit = state.audit(0);
+      expect(audit.problems, name).toEqual([]);
+      expect(audit.currencies.USD.taxCollected, name).toBe(taxAfter);
+      expect(audit.currencies.USD.taxRemitted + audit.currencies.USD.taxCollected, name).toBe(190 + 190 - 19);
+    }
+    const parts = body(one(state, cmd.remittances('DE'), h0 + 3 * hourMs)).parts as RemittancePart[];
+    expect(parts.map((p) => [p.remittanceId, p.fromMs === null ? null : (p.fromMs - h0) / hourMs, (p.toMs - h0) / hourMs]))
+      .toEqual([['tr_p4', 2, 2.7], ['tr_p3', 2, 1], ['tr_p2', 1, 2], ['tr_p1', null, 1]]);
   });
 });
 

@@ -2467,41 +2467,67 @@ export class ShardState {
     return retake;
   }
 
-  // Remittance: an operator pays a country's tax to its authority. One remittance id on every shard;
-  // each pays what its tax:CC account holds in each currency (collected less given back less already
-  // remitted), once per id, in one small transaction (O(currencies of the country), no scan):
+  // Remittance: an operator pays a country's tax to its authority, for the tax collected up to the
+  // end of a period (a whole UTC hour that has passed) or up to now. One remittance id on every shard;
+  // each pays its own part, once per id, in one small transaction:
   //
   //   tax:CC ──tax-remit──► tax-remitted
   //
-  // A balance below zero (refunds or dispute credits after the tax was remitted: the authority owes it
-  // back) pays nothing and stays, so the next remittance nets it. The period of a part is from this
-  // shard's previous remittance of the country to now.
+  // Per country and currency the shard keeps the balance of tax:CC (taxb) and what was remitted so far
+  // (taxbr). The net collected up to T (collected less given back, all time) is the balance plus the
+  // remitted, less the net of the hourly figures from T on (only the hours since T are read); the part
+  // pays that less what was remitted before, when positive. So every unit is remitted once, whatever
+  // the periods: a give-back after a remittance (a refund or dispute credit of tax already paid) makes
+  // the next one pay that much less (or nothing), and tax:CC may go below zero meanwhile (the authority
+  // owes it back) but never below what was remitted (the audit: x + xr ≥ 0).
 
   private taxRemit(cmd: TaxRemitCmd): Outcome {
-    const [, , , , , country, remittanceId] = cmd;
+    const [, , , , , country, remittanceId, askedTo] = cmd;
     const done = this.meta.get(['taxr', country, remittanceId]) as number | undefined;
-    if (done !== undefined) return { kind: 'reply', cmd, status: 200, body: { status: 'remitted', part: this.meta.get(['taxrt', done, remittanceId, country]) } };
+    if (done !== undefined) {
+      const part = this.meta.get(['taxrt', done, remittanceId, country]) as RemittancePart;
+      if (part.askedTo !== askedTo) return this.error(cmd, 'IDEMPOTENCY_CONFLICT', 'this idem was used for a remittance of another period');
+      return { kind: 'reply', cmd, status: 200, body: { status: 'remitted', part } };
+    }
+    assert(askedTo === null || (askedTo % hourMs === 0 && askedTo <= this.txNow), 'a remittance period ends on a past whole hour');
+    // The net of the hours from the period's end on, per currency (none when up to now).
+    const since = new Map<string, number>();
+    if (askedTo !== null) {
+      let n = 0;
+      for (const { key, value } of this.meta.getRange({ start: ['taxh', askedTo / hourMs], end: ['taxh', '\uffff'] })) {
+        if (++n > taxReportRecordsMax) return this.error(cmd, 'PERIOD_TOO_LONG', 'too many tax records since the end of this period: remit a later one');
+        const [, , c, currency] = key as [string, number, string, string];
+        if (c !== country) continue;
+        const [, collected, refunded] = value as [number, number, number];
+        since.set(currency, (since.get(currency) ?? 0) + collected - refunded);
+      }
+    }
     const currencies: RemittancePart['currencies'] = {};
     // Read the balances first: paying writes them, and a range is not iterated while it is written.
     const balances = [...this.meta.getRange({ start: ['taxb', country], end: ['taxb', country, '\uffff'] })]
       .map(({ key, value }) => [(key as [string, string, string])[2], value as number] as const);
     for (const [currency, balance] of balances) {
-      if (balance === 0) continue;
-      const remitted = Math.max(0, balance);
+      const before = (this.meta.get(['taxbr', country, currency]) as number | undefined) ?? 0;
+      const netUpTo = balance + before - (since.get(currency) ?? 0);
+      const remitted = Math.max(0, netUpTo - before);
+      assert(Number.isSafeInteger(remitted), 'a remittance must be a safe integer');
+      if (remitted === 0 && balance === 0) continue;
       if (remitted > 0) {
         const t = this.totals(currency);
         t.x = (t.x ?? 0) - remitted;
         t.xr = (t.xr ?? 0) + remitted;
         this.txEntries.push([Entry.taxRemit, taxAccount(country), taxRemittedAccount, remitted, currency, remittanceId]);
         this.addTaxFigures(country, currency, 0, 0, 0, remitted);
+        this.meta.putSync(['taxbr', country, currency], before + remitted);
       }
       currencies[currency] = { remitted, left: balance - remitted };
     }
     const last = (this.meta.get(['taxrl', country]) as number | undefined) ?? null;
-    const part: RemittancePart = { remittanceId, country, shard: this.shardId, fromMs: last, toMs: this.txNow, currencies };
+    const toMs = askedTo ?? this.txNow;
+    const part: RemittancePart = { remittanceId, country, shard: this.shardId, fromMs: last, toMs, askedTo, at: this.txNow, currencies };
     this.meta.putSync(['taxr', country, remittanceId], this.txNow);
     this.meta.putSync(['taxrt', this.txNow, remittanceId, country], part);
-    this.meta.putSync(['taxrl', country], this.txNow);
+    if (last === null || toMs > last) this.meta.putSync(['taxrl', country], toMs);
     return { kind: 'reply', cmd, status: 200, body: { status: 'remitted', part } };
   }
 
