@@ -12,6 +12,7 @@
 //   duplicate-storm   vendor WebSocket (ws)     one ID from many sessions at once: exactly one approval
 //   confirm-share     HTTP + user WebSocket     a share of IDs in confirmation mode (if the build has it)
 //   slow-consumer     vendor WebSocket          one session stops reading; the others must not notice
+//   settlement        vendor WebSocket + HTTP   authorizations without, then with settlements running all along
 //
 // Each scenario starts its own switch (fresh temp data folder, loopback only; switch-child.ts) or uses a
 // running one (--url, loopback only), sets up over HTTP (setup.ts), prints a progress line every
@@ -40,6 +41,7 @@ import { Outcome, Timeline, summarize, writeSuiteReport, renderSuiteSummary, typ
 import { mulberry32, below } from './prng.ts';
 import { verifyApproval } from '../hsm-sim/verify-approval.ts';
 import { UsageError, numberFlag, durabilityFlag } from './cli.ts';
+import { SettlementChurn } from './settlement-load.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const reportsDir = fileURLToPath(new URL('./reports/', import.meta.url));
@@ -51,7 +53,7 @@ const deadlineSlackS = 90;
 /** Approvals verified offline per HTTP run (all of the first ones). */
 const verifyFirst = 50;
 
-export const scenarios = ['steady', 'ramp', 'hot-account', 'issue', 'mixed', 'steady-ws', 'ramp-ws', 'duplicate-storm', 'confirm-share', 'slow-consumer'] as const;
+export const scenarios = ['steady', 'ramp', 'hot-account', 'issue', 'mixed', 'steady-ws', 'ramp-ws', 'duplicate-storm', 'confirm-share', 'slow-consumer', 'settlement'] as const;
 type Scenario = (typeof scenarios)[number];
 
 const purposes: Record<Scenario, string> = {
@@ -65,6 +67,7 @@ const purposes: Record<Scenario, string> = {
   'duplicate-storm': 'The same ID sent by many vendor sessions at the same moment, ID after ID: exactly one approval per ID, every other answer ID_USED.',
   'confirm-share': 'A share of the IDs in confirmation mode: authorize answers pending, the user confirms on the user WebSocket.',
   'slow-consumer': 'Vendor sessions at a fixed open-loop rate while one more session stops reading its socket: the switch must close that one and the others must not notice.',
+  'settlement': 'Vendor WebSocket authorizations at a fixed open-loop rate, first with nothing to settle, then while other vendors capture over HTTP and are settled continuously (scheduler every 100 ms, thresholds of 1 unit, fees on): p50/p99/throughput of both phases side by side.',
 };
 
 const usage = `Usage: npm run bench -- <scenario> [flags]      (node --import tsx loadtest/suite.ts <scenario> ...)
@@ -79,7 +82,8 @@ Scenarios: ${scenarios.join(', ')}, all
   --steps LIST          ramp: connections per step (default 1,2,4,8,16,32,64,128,256);
                         ramp-ws: requests/s per step (default 2500,5000,10000,15000,20000,25000,30000)
   --pipeline N          steady-ws: requests in flight per session (default 256)
-  --rate N              slow-consumer: requests/s in total on the reading sessions (default 4000)
+  --rate N              slow-consumer: requests/s in total on the reading sessions (default 4000);
+                        settlement: requests/s in total on the measured sessions (default 4000)
   --share F             confirm-share: share of IDs in confirmation mode (default 0.1)
   --ids N               payment IDs to issue (default: sized from the duration)
   --seed N              seed (default 1)
@@ -865,9 +869,88 @@ async function slowConsumer(c: Ctx): Promise<ScenarioResult> {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Settlement off the hot path: the same open-loop WebSocket authorizations in two phases on one
+// switch, its scheduler checking every 100 ms in both. "without": no vendor has anything to settle
+// (the checks run and find nothing due). "with": churn vendors capture over HTTP all along and, at
+// thresholds of 1 unit, are settled at every check (SettlementChurn, settlement-load.ts). If
+// settlement blocked authorizations, the second phase's p99 and throughput would show it.
+
+/** The scheduler's check period in this scenario. */
+const settlementCheckMsLoad = 100;
+
+async function settlementScenario(c: Ctx): Promise<ScenarioResult> {
+  const sessions = c.f.connections ?? 4;
+  const rate = c.f.rate;
+  const shares = sharesOf(0.03);
+  const perPhase = Math.ceil(rate * (c.warmup + c.seconds) * 1.1) + 2000;
+  const need = idsNeeded(2 * perPhase, shares);
+  const fx = await fixture(c, { sessions, users: 64, ids: c.f.ids ?? need.rich, poor: need.poor });
+  const plan = new Plan(fx.rich, fx.poor, shares, c.f.seed);
+  const churn = new SettlementChurn({
+    baseUrl: c.target.url, adminToken: c.target.adminToken, vendors: 64, users: 4, idsPerUser: Math.ceil((c.warmup + c.seconds + 5) * 400 / 4), concurrency: 4, log: c.log,
+  });
+  await churn.prepare();
+  const whole = new Timeline();
+  const started = performance.now();
+  whole.startWindow(started, 1e12);
+  const markers: SuiteReport['markers'] = [];
+  const rows: Array<Array<string | number | null>> = [];
+  let wrong = 0;
+  let windowMs = 0;
+  let stats: Awaited<ReturnType<SettlementChurn['stop']>> | null = null;
+  for (const phase of ['without settlement', 'with settlement'] as const) {
+    if (phase === 'with settlement') {
+      churn.start();
+      await new Promise((r) => setTimeout(r, 1000)); // settlements under way before the warm-up starts
+    }
+    markers.push({ x: (performance.now() - started) / 1000, label: phase });
+    c.log(`settlement: ${phase}, ${rate} requests/s for ${c.seconds} s (after ${c.warmup} s not recorded)`);
+    const tl = new Timeline();
+    tl.startWindow(performance.now() + c.warmup * 1000, c.seconds * 1000);
+    const r = await runLoad({
+      host: c.target.host, port: c.target.port, vendors: fx.vendors, rate, pipeline: 256,
+      warmupMs: c.warmup * 1000, durationMs: c.seconds * 1000, drainMs: 10_000, plan, keys: fx.keys, decodeFull: false, log: c.log,
+      onWindow: (edge) => {
+        if (edge === 'start') tl.startWindow(performance.now(), c.seconds * 1000);
+      },
+      onAnswer: (now, ms, status, code) => {
+        recordWs(tl, now, ms, status, code);
+        recordWs(whole, now, ms, status, code);
+      },
+    });
+    if (phase === 'with settlement') stats = await churn.stop();
+    windowMs += r.windowMs;
+    wrong += r.mismatches + r.verifyFailures + r.lost + r.sessionsClosed.length;
+    const s = summarize(tl, r.windowMs / 1000);
+    rows.push([phase, rate, s.throughput.repliesPerSec, s.throughput.okPerSec, s.latencyMs.p50, s.latencyMs.p99, s.latencyMs.p999, s.errors]);
+  }
+  const st = stats!;
+  if (!st.conserved) wrong++;
+  return {
+    timeline: whole, windowMs,
+    settings: {
+      transport: 'vendor WebSocket, msgpack (raw-ws.ts), open loop', sessions, rate, declines: 0.03, seed: c.f.seed,
+      settlementCheckMs: settlementCheckMsLoad, churnVendors: 64, churnConcurrency: 4,
+    },
+    tables: [{
+      title: 'Authorizations without and with settlement running (latency from each request\'s scheduled send time)',
+      columns: ['phase', 'offered req/s', 'answered/s', 'approved/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors'], rows,
+      note: 'Both phases on one switch, its scheduler checking every 100 ms; the second with churn vendors captured and settled all along.',
+    }],
+    figures: {
+      'churn captures (HTTP, during "with")': st.captures, 'churn failures': st.failures,
+      'settlements recorded (≤ 100 listed per vendor)': st.settlements, 'paid out (USD minor units)': st.paidOut, 'fees (USD minor units)': st.fees,
+      'audit conserved after the run': st.conserved ? 'yes' : 'NO',
+    },
+    markers, wrong, wrongWhat: `${wrong} wrong answers (mismatches, verification failures, lost answers or sessions${st.conserved ? '' : ', audit NOT conserved'})`,
+  };
+}
+
 const runners: Record<Scenario, (c: Ctx) => Promise<ScenarioResult>> = {
   'steady': (c) => steady(c), 'ramp': ramp, 'hot-account': hotAccount, 'issue': issue, 'mixed': mixed,
   'steady-ws': steadyWs, 'ramp-ws': rampWs, 'duplicate-storm': duplicateStorm, 'confirm-share': confirmShare, 'slow-consumer': slowConsumer,
+  'settlement': settlementScenario,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -926,7 +1009,9 @@ async function runScenario(f: Flags, scenario: Scenario): Promise<number> {
     : scenario === 'ramp-ws' ? (f.steps ?? (f.short ? [1, 2, 3] : [1, 2, 3, 4, 5, 6, 7])).length : 1;
   // A ramp-ws step also has its warm-up second and up to 10 s of drain.
   const loadS = scenario === 'ramp' ? steps * (f.seconds ?? (f.short ? 3 : 5))
-    : scenario === 'ramp-ws' ? steps * ((f.seconds ?? (f.short ? 3 : 5)) + 11) : warmup + seconds;
+    : scenario === 'ramp-ws' ? steps * ((f.seconds ?? (f.short ? 3 : 5)) + 11)
+    // settlement: two phases, the churn's set-up and its final count.
+    : scenario === 'settlement' ? 2 * (warmup + seconds) + 30 : warmup + seconds;
   const deadlineS = loadS + deadlineSlackS;
   let target: SwitchTarget | null = null;
   const deadline = setTimeout(() => {
@@ -941,7 +1026,11 @@ async function runScenario(f: Flags, scenario: Scenario): Promise<number> {
       log(`suite ${scenario}: attaching to ${target.url}`);
     } else {
       log(`suite ${scenario}: starting the switch (${f.shards} shards, durability ${f.durability}, HSM ${f.hsmOpsPerSec} ops/s)`);
-      target = await startSwitchChild({ shards: f.shards, durability: f.durability, hsmOpsPerSec: f.hsmOpsPerSec, keepData: false });
+      target = await startSwitchChild({
+        shards: f.shards, durability: f.durability, hsmOpsPerSec: f.hsmOpsPerSec, keepData: false,
+        // The settlement scenario's scheduler checks every 100 ms (the default is 5 s), in both phases.
+        env: scenario === 'settlement' ? { ONCEPAY_SETTLEMENT_CHECK_MS: String(settlementCheckMsLoad) } : undefined,
+      });
       log(`suite ${scenario}: switch pid ${target.child!.pid} on ${target.url}`);
     }
     activeTarget = target;

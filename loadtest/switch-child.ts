@@ -38,6 +38,8 @@ export interface SwitchSettings {
   durability: 'sync' | 'nosync';
   hsmOpsPerSec: number;
   keepData: boolean;
+  /** More environment for the child (e.g. ONCEPAY_SETTLEMENT_CHECK_MS for the settlement scenario). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -76,6 +78,7 @@ export async function startSwitchChild(settings: SwitchSettings): Promise<Switch
       ONCEPAY_SHARDS: String(settings.shards),
       ONCEPAY_DURABILITY: settings.durability,
       ONCEPAY_HSM_OPS_PER_SEC: String(settings.hsmOpsPerSec),
+      ...settings.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

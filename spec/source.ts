@@ -27,6 +27,7 @@ import { disputesListedMax, purchasesListedMax, contentViewLimitMax, contentAcce
 import { contentDescriptionCharsMax, contentUrlCharsMax, contentIncentiveIdsMax, contentIncentiveIdCharsMax, contentItemsPerVendorMax } from '../switch/limits.ts';
 import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from '../switch/limits.ts';
 import { settlementsListedMaxHttp, settlementThresholdMinorMax, settlementPeriodHoursMax } from '../switch/limits.ts';
+import { settlementFeeBasisPointsMax, settlementFeeFixedMinorMax, settlementFeeCurrenciesMax, remittancesListedMaxHttp } from '../switch/limits.ts';
 
 const userKinds: string[] = [...userHistoryKinds];
 const vendorKinds: string[] = [...vendorHistoryKinds];
@@ -327,11 +328,13 @@ const schemas: Record<string, unknown> = {
     prepaidOutstanding: int('Prepaid cards issued and not yet redeemed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement, ever.', { minimum: 0 }),
     vendorOwed: int('What vendors owe back: refunds and dispute credits after their money was paid out (inside vendorPayable, negative there); recovered from the next settlement.', { minimum: 0 }),
-    taxCollected: int('Sales tax in the tax:<country> accounts: collected at capture less given back by refunds.', { minimum: 0 }),
+    taxCollected: int('Sales tax in the tax:<country> accounts: collected at capture (and re-collected by dispute reversals) less given back by refunds and dispute credits, less remitted. Negative when refunds after a remittance gave back tax already paid (the authority owes it; the next remittance nets it).'),
+    taxRemitted: int('Sales tax paid to the tax authorities by remittances (the tax-remitted account), ever.', { minimum: 0 }),
+    fees: int('Settlement fees taken from vendors\' payables (the fees account), ever.', { minimum: 0 }),
     tokensSold: int('Money users paid for tokens (the tokens-sold ledger account). Tokens themselves are never counted in a currency.', { minimum: 0 }),
     fxPosition: int('The switch\'s position in this currency from conversions (the fx-pool:<CUR> account): converted out of it less converted into it. May be negative.'),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected', 'tokensSold', 'fxPosition'], {
-    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected + tokensSold + fxPosition, and 0 <= inFlight <= what the outboxes still hold.',
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected', 'tokensSold', 'fxPosition', 'taxRemitted', 'fees'], {
+    additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected + tokensSold + fxPosition + taxRemitted + fees, and 0 <= inFlight <= what the outboxes still hold.',
   }),
   ShardAuditCurrency: obj({
     funding: int(), available: int(), held: int(undefined, { minimum: 0 }), vendorPayable: int(), creditDrawn: int(undefined, { minimum: 0 }),
@@ -341,10 +344,12 @@ const schemas: Record<string, unknown> = {
     disputeOwed: int('Disputes decided for the vendor whose reversal the user\'s available balance could not cover: left with the user, recorded as owed.', { minimum: 0 }),
     paidOut: int('Paid out to vendors by settlement from this shard, ever.', { minimum: 0 }),
     vendorOwed: int('The sum of negative vendor payables in this shard.', { minimum: 0 }),
-    taxCollected: int('Sales tax in this shard\'s tax:<country> accounts.', { minimum: 0 }),
+    taxCollected: int('Sales tax in this shard\'s tax:<country> accounts (negative after give-backs of remitted tax).'),
+    taxRemitted: int('Sales tax this shard paid to the authorities, ever.', { minimum: 0 }),
+    fees: int('Settlement fees this shard took from vendors\' payables, ever.', { minimum: 0 }),
     fxPosition: int('This shard\'s fx-pool:<CUR> account (conversions out of the currency less into it). May be negative.'),
-  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed', 'taxCollected', 'fxPosition'], {
-    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut + taxCollected + tokens sold + fxPosition.',
+  }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'sentOut', 'receivedIn', 'outboxPending', 'prepaidOutstanding', 'disputeCredited', 'disputeOwed', 'paidOut', 'vendorOwed', 'taxCollected', 'fxPosition', 'taxRemitted', 'fees'], {
+    additionalProperties: false, description: 'Per shard: funding + receivedIn = available + held + vendorPayable + sentOut + prepaidOutstanding + paidOut + taxCollected + tokens sold + fxPosition + taxRemitted + fees.',
   }),
   ShardAudit: obj({
     shardId: int(undefined, { minimum: 0 }), conserved: bool(), problems: { type: 'array', items: str() },
@@ -460,7 +465,7 @@ schemas.Statement = obj({
   entries: { type: 'array', items: ref('StatementEntry'), maxItems: 10_000 },
 }, ['accountId', 'currency', 'from', 'to', 'opening', 'closing', 'totals', 'entries'], { additionalProperties: false, description: 'The period [from, to): consecutive statements share no entry and miss none.' });
 schemas.VendorHistoryEntry = obj({
-  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments, content sales and dispute reversals in; refunds, dispute credits, royalties and settlement payouts out.'),
+  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments, content sales and dispute reversals in; refunds, dispute credits, royalties, settlement fees and payouts out.'),
   currency: ref('Currency'), authId: ref('AuthId'), itemId: ref('ItemId'),
 }, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId; content sales and royalties carry the itemId.' });
 schemas.VendorStatement = obj({
@@ -470,8 +475,9 @@ schemas.VendorStatement = obj({
     content: int('Content sales, gross (the whole price).', { minimum: 0 }),
     royalties: int('Royalties paid out of content sales to rights holders.', { minimum: 0 }),
     payouts: int('Paid out to the vendor by settlement in the period.', { minimum: 0 }),
-    net: int('captured - refunded + payments + content - royalties + disputes - payouts: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
-    ['captured', 'refunded', 'payments', 'content', 'royalties', 'disputes', 'payouts', 'net', 'entries'], { additionalProperties: false }) },
+    fees: int('Settlement fees taken from the vendor\'s payable in the period.', { minimum: 0 }),
+    net: int('captured - refunded + payments + content - royalties + disputes - payouts - fees: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
+    ['captured', 'refunded', 'payments', 'content', 'royalties', 'disputes', 'payouts', 'fees', 'net', 'entries'], { additionalProperties: false }) },
   entries: { type: 'array', items: ref('VendorHistoryEntry'), maxItems: 10_000 },
 }, ['vendorId', 'vendorName', 'from', 'to', 'currencies', 'entries'], { additionalProperties: false });
 
@@ -984,7 +990,7 @@ schemas.TaxShown = obj({
 }, ['country', 'basisPoints', 'amount'], { additionalProperties: false });
 schemas.TaxOfAuth = obj({
   country: ref('Country'), basisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), amount: int('The tax part of the authorized amount.', { minimum: 0 }),
-  collected: int('Collected at capture.', { minimum: 0 }), refunded: int('Given back by refunds (never more than collected).', { minimum: 0 }),
+  collected: int('Collected at capture.', { minimum: 0 }), refunded: int('Given back by refunds and dispute credits, less re-collected by dispute reversals (never more than collected).', { minimum: 0 }),
 }, ['country', 'basisPoints', 'amount', 'collected', 'refunded'], { additionalProperties: false, description: 'Sales tax, when the authorize named a country.' });
 schemas.TaxRate = obj({ country: ref('Country'), basisPoints: int('100 = 1 %.', { minimum: 0, maximum: 10_000 }) }, ['country', 'basisPoints'], { additionalProperties: false });
 schemas.TaxRateView = obj({ country: ref('Country'), basisPoints: int(undefined, { minimum: 0, maximum: 10_000 }), updatedAt: ref('IsoTime') },
@@ -994,9 +1000,10 @@ schemas.TaxReport = obj({
   rows: { type: 'array', items: obj({
     country: ref('Country'), currency: ref('Currency'),
     sales: int('Taxable sales: captured amounts, tax included, of purchases that named the country.', { minimum: 0 }),
-    collected: int('Tax collected at capture.', { minimum: 0 }), refunded: int('Tax given back by refunds in the period.', { minimum: 0 }),
+    collected: int('Tax collected at capture (and re-collected by dispute reversals).', { minimum: 0 }), refunded: int('Tax given back by refunds and dispute credits in the period.', { minimum: 0 }),
     net: int('collected - refunded (negative when refunds of earlier sales outweigh the period\'s).'),
-  }, ['country', 'currency', 'sales', 'collected', 'refunded', 'net'], { additionalProperties: false }) },
+    remitted: int('Paid to the tax authority by remittances made in the period.', { minimum: 0 }),
+  }, ['country', 'currency', 'sales', 'collected', 'refunded', 'net', 'remitted'], { additionalProperties: false }) },
 }, ['from', 'to', 'rows'], { additionalProperties: false, description: 'Per country and currency, sorted, merged across shards. Periods are whole UTC hours, from inclusive, to exclusive.' });
 // --- end sales tax ---
 
@@ -1005,9 +1012,9 @@ const figure = (description: string, extra: Record<string, unknown> = {}) => int
 schemas.SettlementFigures = obj({
   opening: figure('Carried from the previous settlement (negative: owed by the vendor).'),
   captured: figure('Captured in the period (gross).', { minimum: 0 }), payments: figure('Paid directly by users in the period.', { minimum: 0 }),
-  refunded: figure('Refunded in the period.', { minimum: 0 }), disputeCredits: figure('Given back to users by disputes in the period.', { minimum: 0 }),
-  disputeReversals: figure('Won back by disputes decided for the vendor in the period.', { minimum: 0 }),
-  fees: figure('Always 0: no fee is taken yet.', { minimum: 0 }),
+  refunded: figure('Refunded in the period.', { minimum: 0 }), disputeCredits: figure('Given back to users by disputes in the period (gross: their tax share is in taxWithheld).', { minimum: 0 }),
+  disputeReversals: figure('Won back by disputes decided for the vendor in the period (gross: the tax re-collected is in taxWithheld).', { minimum: 0 }),
+  fees: figure('Settlement fees (vpay -> fees): per shard part floor(gross × basisPoints / 10000) of its captured + payments, plus the fixed fee in one part, never more than the positive payable; summed over the parts.', { minimum: 0 }),
   taxWithheld: figure('Sales tax of the period: taken from the vendor\'s captures (captured and refunded are gross, tax included) less given back by its refunds; negative when refunds gave back more tax than the period\'s captures collected.'),
   payout: figure('Net paid out: opening + captured + payments - refunded - disputeCredits + disputeReversals - fees - taxWithheld, when positive.', { minimum: 0 }),
   carried: figure('Left in the payable for the next settlement (0, or negative when the vendor owes).', { maximum: 0 }),
@@ -1027,18 +1034,38 @@ schemas.SettlementSettings = obj({
   thresholdMinor: int('Settle once the pending amount (minor units, any one currency) reaches this.', { minimum: 1, maximum: settlementThresholdMinorMax }),
   periodHours: { type: 'number', minimum: 1 / 3600, maximum: settlementPeriodHoursMax, description: 'Settle once this long has passed since the last settlement (fractions allowed, down to one second).' },
 }, ['thresholdMinor', 'periodHours'], { additionalProperties: false });
+schemas.VendorFees = {
+  type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, maxProperties: settlementFeeCurrenciesMax,
+  additionalProperties: obj({
+    basisPoints: int('Of the gross sales (captured + payments, tax included, before refunds) of each settlement, rounded down per shard part.', { minimum: 0, maximum: settlementFeeBasisPointsMax }),
+    fixedMinor: int('Per settlement, in one shard part only; minor units.', { minimum: 0, maximum: settlementFeeFixedMinorMax }),
+  }, ['basisPoints', 'fixedMinor'], { additionalProperties: false }),
+  description: 'Settlement fees per currency (absent currency: none). A fee never exceeds what a part would pay out: what it cannot take is waived.',
+};
+schemas.VendorFeesView = obj({ vendorId: ref('VendorId'), fees: ref('VendorFees') }, ['vendorId', 'fees'], { additionalProperties: false });
 schemas.SettlementSettingsView = obj({
-  thresholdMinor: int(undefined, { minimum: 1 }), periodHours: { type: 'number' }, lastSettledAt: ref('IsoTime'),
-}, ['thresholdMinor', 'periodHours', 'lastSettledAt'], { additionalProperties: false });
+  thresholdMinor: int(undefined, { minimum: 1 }), periodHours: { type: 'number' }, lastSettledAt: ref('IsoTime'), fees: ref('VendorFees'),
+}, ['thresholdMinor', 'periodHours', 'lastSettledAt', 'fees'], { additionalProperties: false });
+schemas.Remittance = obj({
+  remittanceId: str('The same for the same country and idem.', { pattern: '^tr_[0-9a-f]{24}$' }), country: ref('Country'),
+  from: nullable({ ...ref('IsoTime'), description: 'The end of the country\'s previous remittance (the earliest over the shards); null for the first.' }),
+  to: { ...ref('IsoTime'), description: 'The end of the period: the `to` asked, or when it was paid. A period ending before the previous one\'s end pays nothing.' },
+  paidAt: ref('IsoTime'),
+  currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: obj({
+    remitted: int('Paid to the authority (tax:CC -> tax-remitted): the tax collected before the period\'s end (less given back) and not remitted before.', { minimum: 0 }),
+    left: int('Left in the tax account: tax collected since the period\'s end, less give-backs of tax already remitted (negative: the authority owes it back; the next remittance nets it).'),
+  }, ['remitted', 'left'], { additionalProperties: false }) },
+}, ['remittanceId', 'country', 'from', 'to', 'paidAt', 'currencies'], { additionalProperties: false, description: 'Every shard\'s part, summed.' });
 const settlementLimit = query('limit', int(undefined, { minimum: 1, maximum: settlementsListedMaxHttp, default: 20 }), 'Records, newest first.');
+const settlementFormat = query('format', { enum: ['json', 'csv'], default: 'json' }, 'csv: one row per settlement and currency (RFC 4180, header row, as an attachment; text starting with = + - @ tab or CR is prefixed with a single quote).');
 
 Object.assign(paths, {
   '/v1/vendor/settlements': {
     get: {
       operationId: 'vendorSettlements', summary: 'The vendor\'s settlement records, newest first, and its settlement settings', tags: ['vendors'], security: bearer('vendorKey'),
-      parameters: [settlementLimit],
+      parameters: [settlementLimit, settlementFormat],
       responses: {
-        200: json(obj({ settings: ref('SettlementSettingsView'), settlements: { type: 'array', maxItems: settlementsListedMaxHttp, items: ref('Settlement') } }, ['settings', 'settlements'], { additionalProperties: false }), 'Records'),
+        200: jsonOrCsv(obj({ settings: ref('SettlementSettingsView'), settlements: { type: 'array', maxItems: settlementsListedMaxHttp, items: ref('Settlement') } }, ['settings', 'settlements'], { additionalProperties: false }), 'Records'),
         ...errors(400, 401, 403, 503),
       },
     },
@@ -1083,8 +1110,39 @@ Object.assign(paths, {
   '/v1/admin/settlements': {
     get: {
       operationId: 'settlements', summary: 'Settlement records, of one vendor or all, newest first', tags: ['operators'], security: bearer('adminToken'),
-      parameters: [query('vendorId', ref('VendorId'), 'Only this vendor\'s.'), settlementLimit],
-      responses: { 200: json(obj({ settlements: { type: 'array', maxItems: settlementsListedMaxHttp, items: ref('AdminSettlement') } }, ['settlements'], { additionalProperties: false }), 'Records'), ...errors(400, 401, 503) },
+      parameters: [query('vendorId', ref('VendorId'), 'Only this vendor\'s.'), settlementLimit, settlementFormat],
+      responses: { 200: jsonOrCsv(obj({ settlements: { type: 'array', maxItems: settlementsListedMaxHttp, items: ref('AdminSettlement') } }, ['settlements'], { additionalProperties: false }), 'Records'), ...errors(400, 401, 503) },
+    },
+  },
+  '/v1/admin/vendors/{vendorId}/fees': {
+    put: {
+      operationId: 'setVendorFees', summary: 'Set a vendor\'s settlement fees per currency (replaces them; {} removes them); they apply from the next settlement', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('vendorId', ref('VendorId'))],
+      requestBody: body(obj({ fees: ref('VendorFees') }, ['fees'], { additionalProperties: false })),
+      responses: { 200: json(ref('VendorFeesView'), 'The fees now'), ...errors(400, 401, 404, 413, 415) },
+    },
+    get: {
+      operationId: 'vendorFees', summary: 'A vendor\'s settlement fees', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [pathParam('vendorId', ref('VendorId'))],
+      responses: { 200: json(ref('VendorFeesView'), 'The fees'), ...errors(401, 404) },
+    },
+  },
+  '/v1/admin/tax/remit': {
+    post: {
+      operationId: 'remitTax', summary: 'Pay a country\'s sales tax collected and not yet remitted to its authority: every shard pays its part (tax:CC -> tax-remitted)', tags: ['operators'], security: bearer('adminToken'),
+      requestBody: body(obj({
+        country: ref('Country'),
+        idem: { ...ref('Idem'), description: 'With the country, names the remittance: a retry pays only what a failed attempt did not, and answers the same record; another `to` under it is IDEMPOTENCY_CONFLICT.' },
+        to: { ...ref('IsoTime'), description: 'The end of the period: a whole UTC hour that has passed. Absent: now (everything collected so far).' },
+      }, ['country', 'idem'], { additionalProperties: false })),
+      responses: { 200: json(ref('Remittance'), 'The remittance (currencies empty when nothing was held)'), ...errors(400, 401, 409, 413, 415, 422, 503) },
+    },
+  },
+  '/v1/admin/tax/remittances': {
+    get: {
+      operationId: 'taxRemittances', summary: 'Tax remittances, of one country or all, newest first', tags: ['operators'], security: bearer('adminToken'),
+      parameters: [query('country', ref('Country'), 'Only this country\'s.'), query('limit', int(undefined, { minimum: 1, maximum: remittancesListedMaxHttp, default: 20 }), 'Records, newest first.')],
+      responses: { 200: json(obj({ remittances: { type: 'array', maxItems: remittancesListedMaxHttp, items: ref('Remittance') } }, ['remittances'], { additionalProperties: false }), 'Records'), ...errors(400, 401, 503) },
     },
   },
   '/v1/accounts/me/statement': {

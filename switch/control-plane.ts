@@ -16,6 +16,7 @@ import { referralRewardTokensDefault } from '../workers/limits.ts';
 
 /** Tokens: the referral reward's key in the token-prices database (currencies are three capitals). */
 const referralKey = '#referral';
+import type { VendorFee } from '../workers/contract.ts';
 
 export interface UserRecord {
   email: string; pw: string; acc: string;
@@ -52,7 +53,9 @@ const tokensPerUserMax = 8;
 const alertsKeptMax = 10_000;
 
 /** A vendor's settlement settings (absent fields: the defaults in limits.ts). */
-export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number }
+export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number;
+  /** Settlement fees per currency, set by an operator (absent: none). */
+  fees?: Record<string, VendorFee> }
 
 /** A vendor's content item (seed 003 claim 44). Never changed after registration: a sale snapshots it. */
 export interface ContentItem {
@@ -414,6 +417,16 @@ export class ControlPlane {
 
   async noteSettled(vendorId: string, at: number): Promise<void> {
     await this.settle.put(vendorId, { ...this.settle.get(vendorId), lastAt: at });
+  }
+
+  /** A vendor's settlement fees per currency (an operator's; none by default). */
+  vendorFees(vendorId: string): Record<string, VendorFee> {
+    return this.settle.get(vendorId)?.fees ?? {};
+  }
+
+  /** Replace a vendor's fees (an empty object: no fees). */
+  async setVendorFees(vendorId: string, fees: Record<string, VendorFee>): Promise<void> {
+    await this.settle.put(vendorId, { ...this.settle.get(vendorId), fees });
   }
 
   // --- tokens (seed 003): the price of one token per currency ---

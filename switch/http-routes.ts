@@ -293,15 +293,17 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
     if (!admin(reply, req)) return;
     router.audit().then((shards) => {
       type Sum = { funding: number; available: number; held: number; vendorPayable: number; creditDrawn: number; inFlight: number; prepaidOutstanding: number;
-        paidOut: number; vendorOwed: number; taxCollected: number; tokensSold: number; fxPosition: number };
+        paidOut: number; vendorOwed: number; taxCollected: number; tokensSold: number; fxPosition: number; taxRemitted: number; fees: number };
       const currencies: Record<string, Sum> = {};
       const pending: Record<string, number> = {};
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
-          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, tokensSold: 0, fxPosition: 0 });
+          const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, tokensSold: 0, fxPosition: 0, taxRemitted: 0, fees: 0 });
           t.tokensSold += s.tokensSold?.[c] ?? 0; // tokens: money users paid for tokens
           t.paidOut += v.paidOut;
           t.taxCollected += v.taxCollected; // sales tax in the tax:<country> accounts
+          t.taxRemitted += v.taxRemitted ?? 0; // sales tax paid to the authorities
+          t.fees += v.fees ?? 0; // settlement fees
           t.fxPosition += v.fxPosition ?? 0; // currencies: the fx-pool:<CUR> account (may be negative)
           t.vendorOwed += v.vendorOwed;
           t.prepaidOutstanding += v.prepaidOutstanding;
@@ -317,14 +319,15 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       }
       // Across shards: everything funded sits in an account, a hold, a vendor's payable, a prepaid
       // card, in flight, in a tax authority's account (sales tax), in tokens-sold (money paid for
-      // tokens), in the switch's fx position (fx-pool:<CUR>, from conversions; may be negative), or was paid out to a vendor by settlement. The shards are read one after the other while transfers move, so a
+      // tokens), in the switch's fx position (fx-pool:<CUR>, from conversions; may be negative), in
+      // settlement fees, or was paid out to a vendor by settlement or to a tax authority by remittance. The shards are read one after the other while transfers move, so a
       // transfer may be seen debited and not yet credited (in flight), or credited while its sender
       // was read before the debit (in flight then counts it negative, and available twice): the
       // identity holds either way. Whether in-flight money is covered by unacknowledged outbox items
       // can only be judged when nothing moves: reported as inFlightCovered, not part of conserved.
       const conserved = shards.every((s) => s.conserved)
         && Object.values(currencies).every((t) => t.funding === t.available + t.held + t.vendorPayable + t.inFlight + t.prepaidOutstanding + t.paidOut
-          + t.taxCollected + t.tokensSold + t.fxPosition);
+          + t.taxCollected + t.tokensSold + t.fxPosition + t.taxRemitted + t.fees);
       // Tokens: their own unit, summed apart from every currency (each shard checked its own identity).
       // Tokens sent between shards and not yet applied are in flight, as money is: across shards,
       // bought + granted + rewarded = held + incentive + vendors' + expired + in flight.

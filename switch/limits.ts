@@ -110,6 +110,20 @@ export const settlementCheckMsDefault = 5000;
 export const settlementsPerTickMax = 32;
 /** Settlement records in one listing (merged over shards). */
 export const settlementsListedMaxHttp = 100;
+/** The settlement task pool (piscina, settlement.ts): one thread is plenty for work done every few
+ * seconds, and leaves the other core to uWS and the shards; it exits after a minute idle (a switch
+ * whose vendors settle daily does not keep a thread for it), and at most 64 tasks wait (beyond, the
+ * request answers BUSY: listings are the only tasks a client can queue). */
+export const settlementPoolThreads = 1;
+export const settlementPoolIdleMs = 60_000;
+export const settlementPoolQueueMax = 64;
+/** A vendor's fees: at most 100 % (10,000 basis points) of gross sales, a fixed fee of at most
+ * 10^9 minor units per settlement, in at most 32 currencies. */
+export const settlementFeeBasisPointsMax = 10_000;
+export const settlementFeeFixedMinorMax = 1_000_000_000;
+export const settlementFeeCurrenciesMax = 32;
+/** Tax remittances in one listing (merged over shards). */
+export const remittancesListedMaxHttp = 100;
 
 // --- content purchases and royalties (seed 003 claims 1, 19, 20, 25, 44) ---
 /** A content item's description is shown to buyers in the catalogue; a paragraph, not a page. */

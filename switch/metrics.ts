@@ -196,6 +196,10 @@ export function createMetrics(router: ShardRouter, hsm: HsmLink, guard: Enumerat
   moneyGauge('oncepay_settlement_backlog_minor_units', 'captured money owed to vendors and not yet settled, by currency', (t) => t.vendorPayable);
   moneyGauge('oncepay_transfers_in_flight_minor_units', 'money sent between shards and not yet applied by the receiver, by currency', (t) => t.sentOut - t.receivedIn);
   moneyGauge('oncepay_prepaid_outstanding_minor_units', 'prepaid cards issued and not yet redeemed, by currency', (t) => t.prepaidOutstanding);
+  // Sales tax held for the authorities: what remittances would pay now (negative: refunds after a
+  // remittance gave back tax already paid, which the next one nets). Same scrape-time read as above.
+  moneyGauge('oncepay_tax_outstanding_minor_units', 'sales tax collected and not yet remitted to the authorities, by currency', (t) => t.taxOutstanding);
+  moneyGauge('oncepay_settlement_fees_minor_units', 'settlement fees taken from vendors so far, by currency', (t) => t.fees);
   reg(computed('oncepay_confirmations_pending', 'authorizations waiting for their user (confirmation or card prompts)', 'gauge',
     () => [{ value: userGauges.pendingConfirmations() }]));
   reg(computed('oncepay_vendor_sessions', 'open vendor WebSocket sessions', 'gauge', () => [{ value: edge.vendorSessions }]));

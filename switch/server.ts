@@ -86,7 +86,7 @@ export async function startSwitch(config: Config): Promise<RunningSwitch> {
     port, router, hsm, control,
     async stop() {
       live.stop();
-      settler.stop();
+      await settler.stop();
       clearInterval(pruner);
       uws.us_listen_socket_close(listenSocket);
       await router.close();

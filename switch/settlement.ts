@@ -1,83 +1,65 @@
 // Vendor settlement (seed 003 claims 16, 30): the money users paid a vendor accrues in the vendor's
 // payable (vpay:vendor, in every shard that holds a paying user) and is paid out when the vendor's
 // pending amount reaches its threshold, or its period has passed since the last settlement (each
-// vendor sets both; defaults in limits.ts), or an operator says so.
+// vendor sets both; defaults in limits.ts), or an operator says so. An operator may set the vendor's
+// fees (basis points of gross sales and/or a fixed amount per settlement, per currency).
 //
-//   scheduler (main thread, every ONCEPAY_SETTLEMENT_CHECK_MS)
-//        │ vendorPayables (op 35) to every shard: one small read each, summed per vendor and currency
-//        ▼
-//   due vendors (at most settlementsPerTickMax per tick)
-//        │ settleVendor (op 33) to every shard, one settlement id: each pays out its own part
-//        │ (vpay:vendor ──payout──► payout) in one small transaction, between authorization batches
-//        ▼
-//   the parts, merged: one settlement record (period, gross, refunds, disputes, fees, tax, net)
+// What runs where, and why:
 //
-// Nothing here blocks an authorization: the shard op is O(currencies) — the period's figures are kept
-// up to date leg by leg as transactions commit, so no history is scanned — and it queues in the
-// shard's mailbox like any other command. A run that fails half way (a shard restarting) leaves the
-// shards that answered paid out under its id; the next run (a new id) pays the rest. Money is
-// conserved either way: every part is one committed double entry.
+//   main thread (uWS: every authorization's socket, parse, route, batch, reply)
+//     │  timer every ONCEPAY_SETTLEMENT_CHECK_MS: sends vendorPayables (op 35) to every shard and
+//     │  hands the answers, with each vendor's settings and fees (a small control-plane read per
+//     │  vendor), to the pool; sends settleVendor (op 33) for each due vendor; hands the parts to the
+//     │  pool. It sends, receives, clones and awaits; no pass over vendors × shards × currencies.
+//     ▼
+//   settlement pool (piscina, ONE thread, started on first use, gone after settlementPoolIdleMs idle)
+//     settlement-tasks.ts: which vendors are due (a pass over every vendor × shard × currency), each
+//     part's fee schedule (the fixed fee to one shard), the merge of parts into records, listings
+//     merged over shards, and CSV. This is the O(vendors × shards) work; on the main thread it would
+//     stall every socket for as long as it runs, so it runs here and the main thread awaits it.
+//     ▼
+//   shard actors (their own threads): vendorPayables, settleVendor, listSettlements, taxRemit are
+//     O(currencies) or one bounded range read each, queued in the mailbox like any other command and
+//     applied between authorization batches: the period's figures are kept up to date leg by leg as
+//     transactions commit, so no history is scanned. Each part pays in one small transaction:
+//       vpay:vendor ──fee──► fees            floor(gross × bp / 10000) + fixed (feeOfPart, contract.ts)
+//       vpay:vendor ──payout──► payout       what is left, if positive
+//
+// So a settlement costs an authorization at most one small command's place in a shard's batch; the
+// loadtest scenario `settlement` (loadtest/settlement-load.ts) measures authorizations with and
+// without settlements running continuously. A run that fails half way (a shard restarting) leaves
+// the shards that answered paid out under its id; the next run (a new id) pays the rest. Money is
+// conserved either way: every part is committed double entries.
 
 import { randomBytes } from 'node:crypto';
-import { Op, Format, type SettlementFigures, type SettlementPart, type SettlementTrigger } from '../workers/contract.ts';
+import { Piscina } from 'piscina';
+import { Op, Format, type PartFee, type SettlementPart, type SettlementTrigger, type VendorFee } from '../workers/contract.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import type { ShardRouter } from './shard-router.ts';
 import type { ControlPlane, VendorPrincipal } from './control-plane.ts';
 import { guard, readJson, type Reply, type RouteDeps } from './http-routes.ts';
-import { unknownField } from './validate.ts';
+import { checkCurrency, InputError, isPlainObject, unknownField } from './validate.ts';
 import {
   settlementsPerTickMax, settlementsListedMaxHttp, settlementThresholdMinorMax, settlementPeriodHoursMax,
+  settlementPoolThreads, settlementPoolIdleMs, settlementPoolQueueMax,
+  settlementFeeBasisPointsMax, settlementFeeFixedMinorMax, settlementFeeCurrenciesMax,
 } from './limits.ts';
+import type { DueInput, DueOutput, SettlementRecord, VendorSchedule } from './settlement-tasks.ts';
+import { partFees } from './settlement-tasks.ts';
 
-const hourMs = 3600 * 1000;
+export { mergeParts, type SettlementRecord } from './settlement-tasks.ts';
 
-/** A settlement as vendors and operators see it: every shard's part summed, per currency. */
-export interface SettlementRecord {
-  settlementId: string; vendorId: string; trigger: SettlementTrigger;
-  /** The period: from the vendor's previous settlement (or its first entry) to this one. */
-  from: string | null; to: string;
-  /** Per currency: opening (carried from the last one; negative = owed by the vendor), captured,
-   * payments, refunded, dispute credits and reversals, fees (0), tax withheld (0), payout (the net
-   * paid), carried (left in the payable). opening + captured + payments − refunded − disputeCredits
-   * + disputeReversals − fees − taxWithheld = payout + carried, to the unit. */
-  currencies: Record<string, SettlementFigures>;
-  /** Which vendor-history positions of which shard it covers ([from, to)). */
-  shards: Array<{ shard: number; fromPos: number; toPos: number }>;
-}
-
-export function mergeParts(parts: SettlementPart[]): SettlementRecord | null {
-  if (parts.length === 0) return null;
-  const first = parts[0];
-  const currencies: Record<string, SettlementFigures> = {};
-  let fromMs: number | null = null;
-  let toMs = 0;
-  const shards: SettlementRecord['shards'] = [];
-  for (const p of parts) {
-    for (const [c, f] of Object.entries(p.currencies)) {
-      const t = (currencies[c] ??= {
-        opening: 0, captured: 0, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 0, taxWithheld: 0, payout: 0, carried: 0,
-      });
-      for (const k of Object.keys(t) as Array<keyof SettlementFigures>) t[k] += f[k];
-    }
-    // The period is that of the shards that took part; a shard with nothing for the vendor adds nothing.
-    if (Object.keys(p.currencies).length === 0) continue;
-    if (p.fromMs !== null && (fromMs === null || p.fromMs < fromMs)) fromMs = p.fromMs;
-    if (p.toMs > toMs) toMs = p.toMs;
-    shards.push({ shard: p.shard, fromPos: p.fromPos, toPos: p.toPos });
-  }
-  if (shards.length === 0) toMs = Math.max(...parts.map((p) => p.toMs));
-  shards.sort((a, b) => a.shard - b.shard);
-  return {
-    settlementId: first.settlementId, vendorId: first.vendorId, trigger: first.trigger,
-    from: fromMs === null ? null : new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), currencies, shards,
-  };
-}
+/** The pool is full: the request answers BUSY (never queued without bound). */
+export class PoolBusy extends Error {}
 
 export class Settler {
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
   /** One run per vendor at a time: a second ask while one runs gets that run's record. */
   private readonly running = new Map<string, Promise<SettlementRecord>>();
+  private pool: Piscina | null = null;
+  /** Scheduler passes that found more due vendors than settlementsPerTickMax (they wait a tick). */
+  deferred = 0;
 
   constructor(private readonly router: ShardRouter, private readonly control: ControlPlane, private readonly checkMs: number) {}
 
@@ -88,94 +70,112 @@ export class Settler {
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close({ force: true });
   }
 
-  /** Every vendor's pending amount per currency, summed over the shards. */
-  async pending(): Promise<Map<string, Record<string, number>>> {
+  /** Run a task in the pool, made on first use (a switch that never settles never starts it). */
+  private task<T>(name: 'dueVendors', arg: DueInput): Promise<T>;
+  private task<T>(name: 'mergeParts', arg: SettlementPart[]): Promise<T>;
+  private task<T>(name: 'mergeLists', arg: { lists: SettlementPart[][]; limit: number }): Promise<T>;
+  private task<T>(name: 'settlementsCsv', arg: { records: SettlementRecord[] }): Promise<T>;
+  private task<T>(name: string, arg: unknown): Promise<T> {
+    this.pool ??= new Piscina({
+      filename: new URL('./settlement-tasks.mjs', import.meta.url).href,
+      minThreads: 0, maxThreads: settlementPoolThreads, idleTimeout: settlementPoolIdleMs, maxQueue: settlementPoolQueueMax,
+    });
+    if (this.pool.queueSize >= settlementPoolQueueMax) return Promise.reject(new PoolBusy('the settlement pool is full'));
+    return this.pool.run(arg, { name }) as Promise<T>;
+  }
+
+  /** Every shard's vendor payables (index = shard). */
+  private async payablesPerShard(): Promise<Array<Record<string, Record<string, number>>>> {
     const rs = await Promise.all(Array.from({ length: this.router.shardCount }, (_, shard) =>
       this.router.request(shard, (tag) => [Op.vendorPayables, 0, tag, Format.http, null])));
-    const out = new Map<string, Record<string, number>>();
-    for (const r of rs) {
+    return rs.map((r) => {
       if (r.status !== 200) throw new Error(`a shard answered ${r.status} to vendorPayables`);
       if (r.body.truncated) console.error('settlement: a shard holds more vendor payables than it lists; some vendors wait for a later check');
-      for (const [vendorId, byCur] of Object.entries(r.body.payables as Record<string, Record<string, number>>)) {
-        const t = out.get(vendorId) ?? {};
-        for (const [c, v] of Object.entries(byCur)) t[c] = (t[c] ?? 0) + v;
-        out.set(vendorId, t);
-      }
-    }
-    return out;
+      return r.body.payables as Record<string, Record<string, number>>;
+    });
   }
 
-  /** One scheduler pass: settle vendors over their threshold or past their period. */
+  private schedule(vendorId: string): VendorSchedule {
+    return { vendorId, ...this.control.settlementSettings(vendorId), fees: this.control.vendorFees(vendorId) };
+  }
+
+  /** One scheduler pass: settle vendors over their threshold or past their period (computed in the pool). */
   async tick(now = Date.now()): Promise<void> {
     if (this.ticking) return; // a slow pass is not overlapped by the next
     this.ticking = true;
     try {
-      const pending = await this.pending();
-      const due: Array<[string, SettlementTrigger]> = [];
-      for (const vendorId of this.control.vendorIds()) {
-        const s = this.control.settlementSettings(vendorId);
-        const amounts = Object.values(pending.get(vendorId) ?? {});
-        const elapsed = now - s.lastAt >= s.periodHours * hourMs;
-        if (amounts.some((v) => v > 0 && v >= s.thresholdMinor)) due.push([vendorId, 'threshold']);
-        else if (elapsed && amounts.some((v) => v > 0)) due.push([vendorId, 'period']);
-        // Nothing to pay at the end of a period: the next period starts now.
-        else if (elapsed) await this.control.noteSettled(vendorId, now);
-      }
-      for (const [vendorId, trigger] of due.slice(0, settlementsPerTickMax)) await this.settle(vendorId, trigger);
+      const shards = await this.payablesPerShard();
+      const vendors = this.control.vendorIds().map((id) => this.schedule(id));
+      const { due, idle, deferred } = await this.task<DueOutput>('dueVendors', { shards, vendors, now, max: settlementsPerTickMax });
+      if (deferred > 0) this.deferred++;
+      // Nothing to pay at the end of a period: the next period starts now.
+      for (const vendorId of idle) await this.control.noteSettled(vendorId, now);
+      for (const d of due) await this.settle(d.vendorId, d.trigger, d.partFees);
     } finally {
       this.ticking = false;
     }
   }
 
-  settle(vendorId: string, trigger: SettlementTrigger): Promise<SettlementRecord> {
+  /** Settle one vendor now. partFees: each shard's fee schedule (the scheduler's); absent, worked out
+   * here from the vendor's fees and the shards' payables (an operator's settle). */
+  settle(vendorId: string, trigger: SettlementTrigger, fees?: Array<Record<string, PartFee> | null>): Promise<SettlementRecord> {
     const r = this.running.get(vendorId);
     if (r) return r;
-    const p = this.run(vendorId, trigger).finally(() => this.running.delete(vendorId));
+    const p = this.run(vendorId, trigger, fees).finally(() => this.running.delete(vendorId));
     this.running.set(vendorId, p);
     return p;
   }
 
-  private async run(vendorId: string, trigger: SettlementTrigger): Promise<SettlementRecord> {
+  private async run(vendorId: string, trigger: SettlementTrigger, fees?: Array<Record<string, PartFee> | null>): Promise<SettlementRecord> {
+    if (!fees) {
+      const schedule = this.control.vendorFees(vendorId);
+      // One vendor's payables over the shards: a few numbers, small enough for the main thread.
+      fees = Object.keys(schedule).length === 0 ? [] : partFees((await this.payablesPerShard()).map((s) => s[vendorId] ?? {}), schedule);
+    }
     // Time first, so ids sort by time (listings are newest first); random after, so two switches
     // (later) never collide.
     const settlementId = 'st_' + Date.now().toString(36).padStart(9, '0') + randomBytes(6).toString('hex');
     const rs = await Promise.all(Array.from({ length: this.router.shardCount }, (_, shard) =>
-      this.router.request(shard, (tag) => [Op.settleVendor, 0, tag, Format.http, null, vendorId, settlementId, trigger])));
+      this.router.request(shard, (tag) => [Op.settleVendor, 0, tag, Format.http, null, vendorId, settlementId, trigger, fees[shard] ?? null])));
     const bad = rs.find((r) => r.status !== 200);
     if (bad) throw new Error(`settlement ${settlementId}: a shard answered ${bad.status} ${JSON.stringify(bad.body)}`);
     await this.control.noteSettled(vendorId, Date.now());
-    return mergeParts(rs.map((r) => r.body.part as SettlementPart))!;
+    return this.task<SettlementRecord>('mergeParts', rs.map((r) => r.body.part as SettlementPart));
   }
 
-  /** Settlement records, newest first: each shard's newest parts, merged by settlement id. */
+  /** Settlement records, newest first: each shard's newest parts, merged by settlement id (in the pool). */
   async list(vendorId: string | null, limit: number): Promise<SettlementRecord[]> {
     const rs = await Promise.all(Array.from({ length: this.router.shardCount }, (_, shard) =>
       this.router.request(shard, (tag) => [Op.listSettlements, 0, tag, Format.http, null, vendorId, limit])));
-    const byId = new Map<string, SettlementPart[]>();
-    for (const r of rs) {
+    const lists = rs.map((r) => {
       if (r.status !== 200) throw new Error(`a shard answered ${r.status} to listSettlements`);
-      for (const p of r.body.parts as SettlementPart[]) {
-        const k = p.vendorId + '|' + p.settlementId;
-        (byId.get(k) ?? byId.set(k, []).get(k)!).push(p);
-      }
-    }
-    return [...byId.values()].map((ps) => mergeParts(ps)!)
-      .sort((a, b) => (a.settlementId < b.settlementId ? 1 : a.settlementId > b.settlementId ? -1 : 0))
-      .slice(0, limit);
+      return r.body.parts as SettlementPart[];
+    });
+    return this.task<SettlementRecord[]>('mergeLists', { lists, limit });
+  }
+
+  /** The same as CSV, rendered in the pool. */
+  csv(records: SettlementRecord[]): Promise<string> {
+    return this.task<string>('settlementsCsv', { records });
   }
 }
 
 // --- routes ------------------------------------------------------------------------------------
 //
-//   GET  /v1/vendor/settlements?limit=               vendor    its settlement records and settings
+//   GET  /v1/vendor/settlements?limit=&format=       vendor    its settlement records and settings (json or csv)
 //   PUT  /v1/vendor/settlement-settings              vendor    {thresholdMinor, periodHours}
 //   POST /v1/admin/vendors/{vendorId}/settle         operator  settle one vendor now
-//   GET  /v1/admin/settlements?vendorId=&limit=      operator  records, of one vendor or all
+//   GET  /v1/admin/settlements?vendorId=&limit=&format=  operator  records, of one vendor or all (json or csv)
+//   PUT  /v1/admin/vendors/{vendorId}/fees           operator  {fees: {CUR: {basisPoints, fixedMinor}}}: replace
+//   GET  /v1/admin/vendors/{vendorId}/fees           operator  the vendor's fees
 
 const vendorIdPattern = /^vd_[0-9a-zA-Z]{1,40}$/;
 
@@ -183,9 +183,24 @@ export function installSettlementRoutes(app: TemplatedApp, deps: RouteDeps,
   { admin, vendorOf }: { admin: (reply: Reply, req: HttpRequest) => boolean; vendorOf: (reply: Reply, req: HttpRequest) => VendorPrincipal | null }): void {
   const { control, settler } = deps;
   const failed = (reply: Reply) => (err: unknown) => {
+    if (err instanceof PoolBusy) return reply.error('BUSY', 'too many settlement requests at once; retry');
     console.error('settlement request failed:', err);
     reply.error('SHARD_UNAVAILABLE', 'a shard did not answer; retry');
   };
+  /** format: json (default) or csv. */
+  const wantsCsv = (reply: Reply, q: URLSearchParams): boolean | null => {
+    const f = q.get('format') ?? 'json';
+    if (f !== 'json' && f !== 'csv') {
+      reply.error('BAD_REQUEST', 'format must be json or csv');
+      return null;
+    }
+    return f === 'csv';
+  };
+  const sendCsv = (reply: Reply, name: string, text: string) => reply.send(200, text, {
+    'content-type': 'text/csv; charset=utf-8',
+    'content-disposition': `attachment; filename="oncepay-${name}.csv"`,
+    'cache-control': 'no-store',
+  });
   /** limit (1..settlementsListedMaxHttp, default 20) and no parameter but `allowed`. */
   const listQuery = (reply: Reply, q: URLSearchParams, allowed: string[]): number | null => {
     const extra = [...q.keys()].find((k) => k !== 'limit' && !allowed.includes(k));
@@ -202,15 +217,23 @@ export function installSettlementRoutes(app: TemplatedApp, deps: RouteDeps,
   };
   const settingsView = (vendorId: string) => {
     const s = control.settlementSettings(vendorId);
-    return { thresholdMinor: s.thresholdMinor, periodHours: s.periodHours, lastSettledAt: new Date(s.lastAt).toISOString() };
+    return {
+      thresholdMinor: s.thresholdMinor, periodHours: s.periodHours, lastSettledAt: new Date(s.lastAt).toISOString(), fees: control.vendorFees(vendorId),
+    };
   };
 
   app.get('/v1/vendor/settlements', guard((reply, req) => {
     const vendor = vendorOf(reply, req);
     if (!vendor) return;
-    const limit = listQuery(reply, new URLSearchParams(req.getQuery() ?? ''), []);
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    const limit = listQuery(reply, q, ['format']);
     if (limit === null) return;
-    settler.list(vendor.vendorId, limit).then((settlements) => reply.json(200, { settings: settingsView(vendor.vendorId), settlements }), failed(reply));
+    const csv = wantsCsv(reply, q);
+    if (csv === null) return;
+    settler.list(vendor.vendorId, limit).then(async (settlements) => {
+      if (!csv) return reply.json(200, { settings: settingsView(vendor.vendorId), settlements });
+      sendCsv(reply, 'settlements', await settler.csv(settlements));
+    }).catch(failed(reply));
   }));
 
   app.put('/v1/vendor/settlement-settings', guard((reply, req) => {
@@ -248,12 +271,62 @@ export function installSettlementRoutes(app: TemplatedApp, deps: RouteDeps,
   app.get('/v1/admin/settlements', guard((reply, req) => {
     if (!admin(reply, req)) return;
     const q = new URLSearchParams(req.getQuery() ?? '');
-    const limit = listQuery(reply, q, ['vendorId']);
+    const limit = listQuery(reply, q, ['vendorId', 'format']);
     if (limit === null) return;
+    const csv = wantsCsv(reply, q);
+    if (csv === null) return;
     const vendorId = q.get('vendorId');
     if (vendorId !== null && !vendorIdPattern.test(vendorId)) return reply.error('BAD_REQUEST', 'vendorId must be a vendor id (vd_…)');
-    settler.list(vendorId, limit).then((settlements) => reply.json(200, {
-      settlements: settlements.map((s) => ({ ...s, vendorName: control.vendorName(s.vendorId) })),
-    }), failed(reply));
+    settler.list(vendorId, limit).then(async (settlements) => {
+      if (csv) return sendCsv(reply, 'settlements', await settler.csv(settlements));
+      reply.json(200, { settlements: settlements.map((s) => ({ ...s, vendorName: control.vendorName(s.vendorId) })) });
+    }).catch(failed(reply));
   }));
+
+  // Fees: replaced whole (an empty object removes them); they apply from the next settlement on.
+  app.put('/v1/admin/vendors/:vendorId/fees', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const vendorId = req.getParameter(0) ?? '';
+    if (!vendorIdPattern.test(vendorId) || !control.vendorExists(vendorId)) return reply.error('NOT_FOUND', 'no such vendor');
+    readJson(reply, req, async (body) => {
+      const fees = checkFees(body);
+      if (fees instanceof InputError) return reply.error(fees.code, fees.message);
+      await control.setVendorFees(vendorId, fees);
+      reply.json(200, { vendorId, fees: control.vendorFees(vendorId) });
+    });
+  }));
+
+  app.get('/v1/admin/vendors/:vendorId/fees', guard((reply, req) => {
+    if (!admin(reply, req)) return;
+    const vendorId = req.getParameter(0) ?? '';
+    if (!vendorIdPattern.test(vendorId) || !control.vendorExists(vendorId)) return reply.error('NOT_FOUND', 'no such vendor');
+    reply.json(200, { vendorId, fees: control.vendorFees(vendorId) });
+  }));
+}
+
+/** {fees: {CUR: {basisPoints, fixedMinor}}}: integers, 0..settlementFeeBasisPointsMax and
+ * 0..settlementFeeFixedMinorMax, ISO 4217 currencies, at most settlementFeeCurrenciesMax of them. */
+export function checkFees(body: Record<string, unknown>): Record<string, VendorFee> | InputError {
+  const extra = unknownField(body, new Set(['fees']));
+  if (extra !== null) return new InputError('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
+  if (!isPlainObject(body.fees)) return new InputError('BAD_REQUEST', 'fees must be an object: {"USD": {"basisPoints": 250, "fixedMinor": 30}}');
+  const entries = Object.entries(body.fees);
+  if (entries.length > settlementFeeCurrenciesMax) return new InputError('BAD_REQUEST', `fees in at most ${settlementFeeCurrenciesMax} currencies`);
+  const out: Record<string, VendorFee> = {};
+  for (const [currency, f] of entries) {
+    const c = checkCurrency(currency);
+    if (c instanceof InputError) return c;
+    if (!isPlainObject(f)) return new InputError('BAD_REQUEST', `fees.${c} must be {basisPoints, fixedMinor}`);
+    const fx = unknownField(f, new Set(['basisPoints', 'fixedMinor']));
+    if (fx !== null) return new InputError('BAD_REQUEST', `unknown field ${JSON.stringify(fx.slice(0, 32))} in fees.${c}`);
+    const { basisPoints, fixedMinor } = f;
+    if (!Number.isSafeInteger(basisPoints) || (basisPoints as number) < 0 || (basisPoints as number) > settlementFeeBasisPointsMax) {
+      return new InputError('BAD_REQUEST', `fees.${c}.basisPoints must be an integer from 0 to ${settlementFeeBasisPointsMax}`);
+    }
+    if (!Number.isSafeInteger(fixedMinor) || (fixedMinor as number) < 0 || (fixedMinor as number) > settlementFeeFixedMinorMax) {
+      return new InputError('BAD_REQUEST', `fees.${c}.fixedMinor must be an integer from 0 to ${settlementFeeFixedMinorMax} (minor units)`);
+    }
+    out[c] = { basisPoints: basisPoints as number, fixedMinor: fixedMinor as number };
+  }
+  return out;
 }

@@ -92,20 +92,9 @@ function parseStatementQuery(q: URLSearchParams): { fromMs: number; toMs: number
 
 // --- CSV (RFC 4180) ------------------------------------------------------------------------------
 
-/** One field: text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
- * leading single quote; fields with a quote, comma or line break are quoted, quotes doubled.
- * Numbers are ours and go out as they are (a negative amount stays a number). */
-export function csvField(v: string | number | null | undefined): string {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'number') return String(v);
-  let s = v;
-  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
-  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-}
-
-export function csvText(header: string[], rows: Array<Array<string | number | null | undefined>>): string {
-  return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n';
-}
+import { csvText } from './csv.ts';
+// csvField and csvText live in csv.ts (the settlement task pool renders CSV too, without the routes).
+export { csvField, csvText } from './csv.ts';
 
 function sendCsv(reply: Reply, name: string, fromMs: number, toMs: number, text: string): void {
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
@@ -248,9 +237,9 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       // Oldest first, as a statement reads; ties in shard order, then in each shard's own order.
       rows.sort((x, y) => x.at - y.at || x.shard - y.shard || x.pos - y.pos);
       const currencies: Record<string, { captured: number; refunded: number; payments: number; content: number; royalties: number; disputes: number;
-        payouts: number; net: number; entries: number }> = {};
+        payouts: number; fees: number; net: number; entries: number }> = {};
       for (const e of rows) {
-        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, content: 0, royalties: 0, disputes: 0, payouts: 0, net: 0, entries: 0 });
+        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, content: 0, royalties: 0, disputes: 0, payouts: 0, fees: 0, net: 0, entries: 0 });
         if (e.kind === Entry.capture) t.captured += e.amount;
         else if (e.kind === Entry.refund) t.refunded -= e.amount; // refunds are negative entries
         else if (e.kind === Entry.payment) t.payments += e.amount;
@@ -258,6 +247,7 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
         else if (e.kind === Entry.payout) t.payouts -= e.amount; // settlement paid out (entries are negative)
         else if (e.kind === Entry.contentPurchase) t.content += e.amount; // content sales, gross
         else if (e.kind === Entry.royaltyOut) t.royalties -= e.amount; // royalties paid out of them (entries are negative)
+        else if (e.kind === Entry.fee) t.fees -= e.amount; // settlement fees (entries are negative)
         else t.payments += e.amount; // vendorHistoryKinds has no other kind; a new one would show here until it gets its own column
         t.net += e.amount;
         t.entries++;
@@ -269,7 +259,7 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       const totals = Object.entries(currencies).flatMap(([c, t]) => [
         [to, 'total-captured', t.captured, c, null], [to, 'total-refunded', -t.refunded, c, null],
         [to, 'total-payments', t.payments, c, null], [to, 'total-content', t.content, c, null], [to, 'total-royalties', -t.royalties, c, null],
-        [to, 'total-disputes', t.disputes, c, null], [to, 'total-payouts', -t.payouts, c, null],
+        [to, 'total-disputes', t.disputes, c, null], [to, 'total-payouts', -t.payouts, c, null], [to, 'total-fees', -t.fees, c, null],
         [to, 'net', t.net, c, null],
       ]);
       sendCsv(reply, 'vendor-statement', p.fromMs, p.toMs, csvText(

@@ -94,6 +94,8 @@ const matrix: Record<string, Row> = {
   // --- vendor settlement ---
   'POST /v1/admin/vendors/:vendorId/settle': { who: 'admin', path: '/v1/admin/vendors/{vendor}/settle', body: {} },
   'GET /v1/admin/settlements': { who: 'admin', path: '/v1/admin/settlements' },
+  'PUT /v1/admin/vendors/:vendorId/fees': { who: 'admin', path: '/v1/admin/vendors/{vendor}/fees', body: { fees: {} } },
+  'GET /v1/admin/vendors/:vendorId/fees': { who: 'admin', path: '/v1/admin/vendors/{vendor}/fees' },
   'POST /v1/admin/vendors/:vendorId/suspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/suspend', body: {} },
   'POST /v1/admin/vendors/:vendorId/unsuspend': { who: 'admin', path: '/v1/admin/vendors/{vendor}/unsuspend', body: {} },
   'GET /v1/admin/credit/applications': { who: 'admin', path: '/v1/admin/credit/applications' },
@@ -102,6 +104,8 @@ const matrix: Record<string, Row> = {
   'PUT /v1/admin/tax-rates': { who: 'admin', path: '/v1/admin/tax-rates', body: { country: 'ZZ', basisPoints: 0 } },
   'GET /v1/admin/tax-rates': { who: 'admin', path: '/v1/admin/tax-rates' },
   'GET /v1/admin/tax/report': { who: 'admin', path: '/v1/admin/tax/report?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z' },
+  'POST /v1/admin/tax/remit': { who: 'admin', path: '/v1/admin/tax/remit', body: { country: 'ZZ', idem: 'authz-remit' } },
+  'GET /v1/admin/tax/remittances': { who: 'admin', path: '/v1/admin/tax/remittances' },
   'GET /v1/admin/disputes': { who: 'admin', path: '/v1/admin/disputes?status=contested' },
   // --- tokens ---
   'PUT /v1/admin/token-prices': { who: 'admin', path: '/v1/admin/token-prices', body: { currency: 'USD', priceMinor: 5 } },

@@ -106,9 +106,9 @@ describe('sales tax', () => {
     const report = await http(sw, 'GET', `/v1/admin/tax/report?from=${new Date(hourStart).toISOString()}&to=${new Date(hourStart + 2 * 3_600_000).toISOString()}`, undefined, sw.adminToken);
     expect(report.status).toBe(200);
     expect(report.body.rows).toEqual([
-      { country: 'DE', currency: 'USD', sales: 1190, collected: 190, refunded: 19, net: 171 },
-      { country: 'FR', currency: 'USD', sales: 600, collected: 100, refunded: 0, net: 100 },
-      { country: 'JP', currency: 'USD', sales: 500, collected: 0, refunded: 0, net: 0 },
+      { country: 'DE', currency: 'USD', sales: 1190, collected: 190, refunded: 19, net: 171, remitted: 0 },
+      { country: 'FR', currency: 'USD', sales: 600, collected: 100, refunded: 0, net: 100, remitted: 0 },
+      { country: 'JP', currency: 'USD', sales: 500, collected: 0, refunded: 0, net: 0, remitted: 0 },
     ]);
     await conserved(sw);
     v.close();

@@ -499,6 +499,22 @@ async function settlementRoutes(A: string): Promise<void> {
     .toMatchObject([{ vendorId: vendor.vendorId, vendorName: 'Spec Settlement' }]);
   await call('GET', '/v1/admin/settlements', {}, { token: A, query: 'vendorId=x', expect: 400 });
   await call('GET', '/v1/admin/settlements', {}, { expect: 401 });
+  // Fees: set, read, refused; the next settlement deducts them; listings as CSV.
+  expect(await call('PUT', '/v1/admin/vendors/{vendorId}/fees', { vendorId: vendor.vendorId }, { token: A, body: { fees: { USD: { basisPoints: 250, fixedMinor: 10 } } }, expect: 200 }))
+    .toEqual({ vendorId: vendor.vendorId, fees: { USD: { basisPoints: 250, fixedMinor: 10 } } });
+  await call('PUT', '/v1/admin/vendors/{vendorId}/fees', { vendorId: vendor.vendorId }, { token: A, body: { fees: { USD: { basisPoints: 10_001, fixedMinor: 0 } } }, expect: 400 });
+  await call('PUT', '/v1/admin/vendors/{vendorId}/fees', { vendorId: 'vd_00000000000000000000' }, { token: A, body: { fees: {} }, expect: 404 });
+  await call('PUT', '/v1/admin/vendors/{vendorId}/fees', { vendorId: vendor.vendorId }, { token: K, body: { fees: {} }, expect: 401 });
+  expect((await call('GET', '/v1/admin/vendors/{vendorId}/fees', { vendorId: vendor.vendorId }, { token: A, expect: 200 })).fees).toHaveProperty('USD');
+  await call('GET', '/v1/admin/vendors/{vendorId}/fees', { vendorId: 'vd_00000000000000000000' }, { token: A, expect: 404 });
+  const id2 = await call('POST', '/v1/ids', {}, { token: user.token, body: { idem: 'spec-s2' }, expect: 201 });
+  const auth2 = (await call('POST', '/v1/authorize', {}, { token: K, body: { id: id2.id, code: id2.code, amount: 1000, currency: 'USD', idem: 'spec-s2' }, expect: 200 })).authId;
+  await call('POST', '/v1/capture', {}, { token: K, body: { authId: auth2, idem: 'spec-scap2' }, expect: 200 });
+  expect(await call('POST', '/v1/admin/vendors/{vendorId}/settle', { vendorId: vendor.vendorId }, { token: A, expect: 200 }))
+    .toMatchObject({ currencies: { USD: { captured: 1000, fees: 35, payout: 965 } } });
+  expect(await call('GET', '/v1/vendor/settlements', {}, { token: K, query: 'format=csv', expect: 200 })).toMatch(/^settlementId,vendorId,trigger,/);
+  await call('GET', '/v1/vendor/settlements', {}, { token: K, query: 'format=xml', expect: 400 });
+  expect(await call('GET', '/v1/admin/settlements', {}, { token: A, query: `vendorId=${vendor.vendorId}&format=csv`, expect: 200 })).toMatch(/,fees,/);
 }
 
 // --- sales tax (seed 002 claim 12) ---
@@ -522,10 +538,18 @@ async function taxRoutes(A: string): Promise<void> {
   const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
   const period = `from=${new Date(hour - 3_600_000).toISOString()}&to=${new Date(hour + 3_600_000).toISOString()}`;
   expect((await call('GET', '/v1/admin/tax/report', {}, { token: A, query: period, expect: 200 })).rows)
-    .toContainEqual({ country: 'SE', currency: 'USD', sales: 1250, collected: 250, refunded: 25, net: 225 });
+    .toContainEqual({ country: 'SE', currency: 'USD', sales: 1250, collected: 250, refunded: 25, net: 225, remitted: 0 });
   await call('GET', '/v1/admin/tax/report', {}, { token: A, query: 'from=2026-01-01T00:10:00Z&to=2026-01-02T00:00:00Z', expect: 400 });
   await call('GET', '/v1/admin/tax/report', {}, { token: A, query: 'from=2020-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', expect: 422 });
   await call('GET', '/v1/admin/tax/report', {}, { token: K, query: period, expect: 401 });
+  // Remittance: SE's 225 to its authority; a retry answers the same; listed; refused.
+  const remit = await call('POST', '/v1/admin/tax/remit', {}, { token: A, body: { country: 'SE', idem: 'spec-remit' }, expect: 200 });
+  expect(remit.currencies).toEqual({ USD: { remitted: 225, left: 0 } });
+  expect(await call('POST', '/v1/admin/tax/remit', {}, { token: A, body: { country: 'SE', idem: 'spec-remit' }, expect: 200 })).toEqual(remit);
+  await call('POST', '/v1/admin/tax/remit', {}, { token: A, body: { country: 'SE' }, expect: 400 });
+  await call('POST', '/v1/admin/tax/remit', {}, { token: K, body: { country: 'SE', idem: 'spec-remit' }, expect: 401 });
+  expect((await call('GET', '/v1/admin/tax/remittances', {}, { token: A, query: 'country=SE', expect: 200 })).remittances).toEqual([remit]);
+  await call('GET', '/v1/admin/tax/remittances', {}, { token: A, query: 'limit=0', expect: 400 });
 }
 
 /** Validate a frame against a message of spec/asyncapi.json: `#/channels/<channel>/messages/<name>`. */

@@ -85,8 +85,12 @@ export const Op = {
   // --- sales tax (seed 002 claim 12) ---
   /** One shard's tax figures for a period, per country and currency (the switch merges every shard's). */
   taxReport: 39,
+  /** Pay this shard's part of a country's tax to the authority (tax:CC -> tax-remitted), once per id. */
+  taxRemit: 40,
+  /** This shard's parts of tax remittances, newest first. */
+  listRemittances: 41,
   // --- end sales tax ---
-  // --- micropayment tokens (seed 003 claims 6, 7, 12, 31; issue 5 item 4); 39 is sales tax's, 42 left free ---
+  // --- micropayment tokens (seed 003 claims 6, 7, 12, 31; issue 5 item 4); 39..41 are sales tax's ---
   /** A user buys tokens with money at the operator's price: money to tokens-sold, tokens issued. */
   tokenBuy: 43,
   /** Incentive tokens to a user: by us (newly issued) or by a vendor (from its token payable here). */
@@ -97,9 +101,9 @@ export const Op = {
   tokenBalance: 46,
   /** A user sends bought tokens to another user: debited here, credited by the receiver's shard through
    * this shard's durable outbox (possibly the same shard), like a money transfer. */
-  tokenTransfer: 40,
+  tokenTransfer: 42,
   /** One shard's part of a vendor's tokens: earned here, and referral rewards received here. */
-  vendorTokens: 41,
+  vendorTokens: 49,
   // --- end tokens ---
   // --- currencies (seeds 002, 003; issue 5 item 3) ---
   /** A user opens a secondary wallet in another currency: an account record `<accountId>/<CUR>`. */
@@ -201,7 +205,7 @@ export type Command = AuthorizeCmd | AuthOpCmd | GetAuthCmd | OpenAccountCmd | F
   | DecideCmd | ResumeCmd | AccountSettingsCmd | IdControlCmd | SetCreditCmd | ListHoldsCmd | HistoryCmd
   | TransferCmd | PayVendorCmd | DeliverCmd | AckOutboxCmd | PrepaidIssueCmd | PrepaidRedeemCmd | PrepaidListCmd
   | StatementCmds | OpenDisputeCmd | DisputeRespondCmd | DisputeDecideCmd | ListDisputesCmd | SettlementCmds | ContentCmds
-  | TaxReportCmd | TokenCmds | FxCmds;
+  | TaxReportCmd | TaxRemitCmd | ListRemittancesCmd | TokenCmds | FxCmds;
 
 // --- currencies (seeds 002, 003; issue 5 item 3) ---
 /** A secondary wallet is an account record of its own, keyed `<accountId>/<CUR>`: same partition prefix,
@@ -237,9 +241,9 @@ export type TokenGrantCmd = [op: 44, session: 0, tag: number, format: 2, rid: nu
 export type TokenSpendCmd = [op: 45, session: 0, tag: number, format: 2, rid: null, accountId: string, vendorId: string, count: number,
   idem: string, memo: string | null];
 export type TokenBalanceCmd = [op: 46, session: 0, tag: number, format: 2, rid: null, accountId: string];
-export type TokenTransferCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, toAccountId: string,
+export type TokenTransferCmd = [op: 42, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, toAccountId: string,
   toShard: number, count: number, idem: string, memo: string | null];
-export type VendorTokensCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, vendorId: string];
+export type VendorTokensCmd = [op: 49, session: 0, tag: number, format: 2, rid: null, vendorId: string];
 export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd | TokenTransferCmd | VendorTokensCmd;
 /** Declines of token operations, in order of precedence (TOKEN_PRICE_UNSET is answered by the switch:
  * nothing stored). */
@@ -266,7 +270,26 @@ export type TaxRate = [country: string, basisPoints: number];
 export type TaxReportCmd = [op: 39, session: 0, tag: number, format: 2, rid: null, fromMs: number, toMs: number];
 /** One country and currency of a tax report: taxable sales (captured amounts, tax included, of
  * purchases that named the country), tax collected at capture, tax given back by refunds, net. */
-export interface TaxFigures { sales: number; collected: number; refunded: number; net: number }
+export interface TaxFigures { sales: number; collected: number; refunded: number; net: number;
+  /** Paid to the tax authority by remittances made in the period (taxRemit). */
+  remitted: number }
+/** Remit a country's tax collected and not yet remitted, in this shard, under one remittance id (the
+ * same on every shard); a replay of the id answers the part it already paid. */
+export type TaxRemitCmd = [op: 40, session: 0, tag: number, format: 2, rid: null, country: string, remittanceId: string,
+  /** The end of the period (a whole UTC hour, not after now): the tax collected before it; null: up to now. */
+  toMs: number | null];
+/** This shard's remittances of a country (or every country's), newest first. */
+export type ListRemittancesCmd = [op: 41, session: 0, tag: number, format: 2, rid: null, country: string | null, limit: number];
+/** One shard's part of a remittance (tax:CC -> tax-remitted). */
+export interface RemittancePart {
+  remittanceId: string; country: string; shard: number;
+  /** The period: from the end of this shard's previous remittance of the country (null: the first)
+   * to the period's end (askedTo, or the time it was paid). */
+  fromMs: number | null; toMs: number; askedTo: number | null; at: number;
+  /** Per currency: paid, and what stays in tax:CC (tax collected since the period's end, less give-backs
+   * of tax already remitted: negative when the authority owes it back). */
+  currencies: Record<string, { remitted: number; left: number }>;
+}
 /**
  * The tax part of a tax-included amount: amount × bp / (10000 + bp), rounded half up, in integers.
  * The rest is the vendor's, so amount = tax + vendor part to the unit. BigInt because amount × bp
@@ -317,13 +340,37 @@ export function royaltyOf(price: number, bp: number): number {
 export const settlementTriggers = ['threshold', 'period', 'operator'] as const;
 export type SettlementTrigger = (typeof settlementTriggers)[number];
 export type SettleVendorCmd = [op: 33, session: 0, tag: number, format: 2, rid: null, vendorId: string, settlementId: string,
-  trigger: SettlementTrigger];
+  trigger: SettlementTrigger,
+  /** Fees of this shard's part, per currency (absent or null: none; see feeOfPart). The switch gives
+   * the fixed per-settlement fee to one shard only, so it is charged once per settlement. */
+  fees?: Record<string, PartFee> | null];
+/** A part's fee schedule in one currency: basis points of its gross sales, and a fixed amount (minor units). */
+export type PartFee = [basisPoints: number, fixedMinor: number];
+/**
+ * The fee a shard part deducts in one currency: floor(gross × bp / 10000) + fixed, where gross is the
+ * part's captured + payments (what the vendor sold in the period, tax included, before refunds),
+ * never more than the part's positive closing payable (a fee never makes a payout negative or puts
+ * the vendor in debt: what it cannot take is waived, not carried). Floor per part: a vendor whose
+ * sales are spread over n shards pays at most n − 1 minor units less than one floor over the sum
+ * would give, and every unit deducted is in the fees account, so money is conserved to the unit.
+ * Computed in two parts like royaltyOf (gross × bp can pass 2^53).
+ */
+export function feeOfPart(gross: number, closing: number, fee: PartFee | undefined): number {
+  if (!fee || closing <= 0) return 0;
+  const [bp, fixed] = fee;
+  const g = Math.max(0, gross);
+  const pct = Math.floor(g / 10_000) * bp + Math.floor((g % 10_000) * bp / 10_000);
+  return Math.min(closing, pct + fixed);
+}
 /** vendorId null: every vendor's (operators). limit at most settlementsListedMax. */
 export type ListSettlementsCmd = [op: 34, session: 0, tag: number, format: 2, rid: null, vendorId: string | null, limit: number];
 export type VendorPayablesCmd = [op: 35, session: 0, tag: number, format: 2, rid: null];
 export type SettlementCmds = SettleVendorCmd | ListSettlementsCmd | VendorPayablesCmd;
+/** A vendor's fees as the operator sets them, per currency (absent currency: no fee). */
+export interface VendorFee { basisPoints: number; fixedMinor: number }
 /** One currency of one shard's part of a settlement, minor units. The shard asserts
- * opening + captured + payments − refunded − disputeCredits + disputeReversals = payout + carried:
+ * opening + captured + payments − refunded − disputeCredits + disputeReversals − fees − taxWithheld
+ * = payout + carried:
  * `carried` is what stays in the payable (negative: the vendor owes it, recovered from the next one). */
 export interface SettlementFigures {
   opening: number; captured: number; payments: number; refunded: number; disputeCredits: number; disputeReversals: number;
@@ -461,8 +508,11 @@ export interface ShardAudit {
     /** Settlement: paid out to vendors so far, and what vendors owe back (the sum of negative payables:
      * refunds and dispute credits after their money was paid out; recovered from the next payout). */
     paidOut: number; vendorOwed: number;
-    /** Sales tax collected into the tax:<country> accounts, less what refunds gave back. */
+    /** Sales tax collected into the tax:<country> accounts, less what refunds and dispute credits gave
+     * back, less what was remitted (may be negative after a remittance: the authority owes it back). */
     taxCollected: number;
+    /** Sales tax paid to the authorities (the tax-remitted account), and settlement fees (the fees account). */
+    taxRemitted: number; fees: number;
     /** Currencies: the fx-pool:<CUR> account, the switch's position from conversions (what users
      * converted out of this currency less what they received in it; may be negative). */
     fxPosition: number }>;
@@ -480,7 +530,9 @@ export interface ShardStats {
   shardId: number; mailbox: number; commits: number; batches: number; commands: number; rounds: number;
   /** Running totals per currency (minor units), from the shard's meta records: what vendors are owed
    * (awaiting settlement), what this shard sent and received by transfer, prepaid cards outstanding. */
-  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }>;
+  totals: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number;
+    /** Sales tax collected and not yet remitted (all countries), and settlement fees taken. */
+    taxOutstanding: number; fees: number }>;
 }
 export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
 

@@ -7,6 +7,8 @@
 //                        └─────release───────┘                      │
 //                        └──────────────────refund──────────────────┘
 //                                                          vpay:vendor ──payout──► payout (settlement)
+//                                                          vpay:vendor ──fee─────► fees   (settlement)
+//   held:acc ──sales-tax──► tax:CC ──tax-remit──► tax-remitted     (sales tax, paid to the authority)
 
 export const Entry = {
   fund: 'fund',
@@ -62,7 +64,15 @@ export const Entry = {
   // (tax:CC -> avail:acc).
   salesTax: 'sales-tax',
   taxRefund: 'tax-refund',
+  // A dispute credit takes its proportional tax share back from the authority like a refund does
+  // (tax:CC -> avail:acc); a reversal for the vendor re-collects it (avail:acc -> tax:CC).
+  disputeTaxCredit: 'dispute-tax-credit',
+  disputeTaxReversal: 'dispute-tax-reversal',
+  // Remittance: an operator pays a country's collected tax to its authority (tax:CC -> tax-remitted).
+  taxRemit: 'tax-remit',
   // --- end sales tax ---
+  // Settlement fees: deducted from the vendor's payable at settlement (vpay:vendor -> fees).
+  fee: 'fee',
   // --- currencies: a conversion is two legs, each within one currency (workers/fx.ts):
   //   avail:wallet(FROM) ──fx-out──► fx-pool:FROM      (the whole amount converted)
   //   fx-pool:TO ──fx-in──► avail:wallet(TO)           (the credited amount, rounded down)
@@ -94,6 +104,10 @@ export const prepaidAccount = 'prepaid';
 export const payoutAccount = 'payout';
 /** Sales tax collected for a country's tax authority (ISO 3166-1 alpha-2). */
 export const taxAccount = (country: string) => 'tax:' + country;
+/** Sales tax paid to the authorities (it has left the system, like a payout). */
+export const taxRemittedAccount = 'tax-remitted';
+/** Settlement fees we took from vendors' payables (our revenue). */
+export const feesAccount = 'fees';
 export const availAccount = (accountId: string) => 'avail:' + accountId;
 export const heldAccount = (accountId: string) => 'held:' + accountId;
 export const vendorPayableAccount = (vendorId: string) => 'vpay:' + vendorId;
@@ -124,9 +138,9 @@ export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fund, Entry.hold, Entry.release, Entry.capture, Entry.refund, Entry.expire, Entry.transferOut, Entry.transferIn, Entry.payment,
   Entry.disputeCredit, Entry.disputeReversal, Entry.contentPurchase, Entry.royaltyIn,
   Entry.tokenPurchase, // tokens: the money leg only (token legs touch no avail: or held:)
-  Entry.salesTax, Entry.taxRefund, // sales tax
+  Entry.salesTax, Entry.taxRefund, Entry.disputeTaxCredit, Entry.disputeTaxReversal, // sales tax
   Entry.fxOut, Entry.fxIn, // currencies
   Entry.fxHold, Entry.fxCapture, Entry.fxReturn, Entry.fxReversal, // currencies at purchase
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
-  Entry.payout, Entry.contentPurchase, Entry.royaltyOut];
+  Entry.payout, Entry.contentPurchase, Entry.royaltyOut, Entry.fee];

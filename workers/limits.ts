@@ -130,6 +130,10 @@ export const taxReportHoursMax = 366 * 24 + 24;
 /** Hourly tax records one shard reads per report (an hour holds one per country and currency that
  * sold in it); beyond, PERIOD_TOO_LONG: the report would not be answered in bounded time. */
 export const taxReportRecordsMax = 100_000;
+/** Remittance parts one shard lists per request (newest first): ten years of monthly remittances for
+ * a dozen countries; and records read to find them when one country is asked (the rest are skipped). */
+export const remittancesListedMax = 200;
+export const remittancesScannedMax = 5_000;
 
 // --- currencies ---
 /** Secondary wallets per account: a handful of currencies is what a person holds; the listing in

@@ -126,8 +126,8 @@ describe('sales tax table', () => {
     // The report: the hour of T0 + 1000; an earlier hour is empty.
     const hour = Math.floor(T0 / hourMs) * hourMs;
     expect(body(one(state, cmd.report(hour, hour + hourMs), T0 + 3000)).figures).toEqual({
-      DE: { USD: { sales: 1790, collected: 286, refunded: 286, net: 0 } },
-      ZZ: { USD: { sales: 500, collected: 0, refunded: 0, net: 0 } },
+      DE: { USD: { sales: 1790, collected: 286, refunded: 286, net: 0, remitted: 0 } },
+      ZZ: { USD: { sales: 500, collected: 0, refunded: 0, net: 0, remitted: 0 } },
     });
     expect(body(one(state, cmd.report(hour - hourMs, hour), T0 + 3000)).figures).toEqual({});
     // The user's statement shows the tax legs and still reconciles (the shard asserts it).

@@ -35,7 +35,7 @@ import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import {
   Op, C_OP, C_SESSION, C_FORMAT,
   type Command, type AuthorizeCmd, type AuthOpCmd, type GetAuthCmd, type OpenAccountCmd, type FundCmd,
-  type IssueIdsCmd, type GetAccountCmd, type DeclineCode, type ErrorCode, type ShardAudit, errorHttpStatus,
+  type IssueIdsCmd, type GetAccountCmd, type DeclineCode, type ErrorCode, type ShardAudit, type ShardStats, errorHttpStatus,
   type DecideCmd, type ResumeCmd, type AccountSettingsCmd, type IdControlCmd, type SetCreditCmd, type ListHoldsCmd,
   type HistoryCmd, type ShardEvent, type ClientMode, type DevicePolicy, type RecurringPeriod, type CreditStatus,
   type SpendingLimits, type TransferCmd, type PayVendorCmd, type DeliverCmd, type AckOutboxCmd, type OutboxItem,
@@ -45,11 +45,13 @@ import {
   type SettleVendorCmd, type ListSettlementsCmd, type VendorPayablesCmd, type SettlementPart, type SettlementFigures,
   type ContentBuyCmd, type PurchasesCmd, type PurchaseOpenCmd, royaltyOf,
   type TaxReportCmd, type TaxFigures, taxOfGross, taxOfRefund,
+  type TaxRemitCmd, type ListRemittancesCmd, type RemittancePart, feeOfPart,
   type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
   type TokenTransferCmd, type VendorTokensCmd,
   type OpenWalletCmd, type FxConvertCmd, walletKey, type FxRateEntry,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, fxPoolAccount, type JournalEntry } from './ledger-names.ts';
+import { feesAccount, taxRemittedAccount } from './ledger-names.ts';
 import {
   tokensSoldAccount, tokensIssuedAccount, tokensGrantedAccount, tokensExpiredAccount, tokenAccount, incentiveAccount, vendorTokenAccount,
   tokenTransitAccount, tokensRewardsAccount,
@@ -62,7 +64,7 @@ import {
   statementEntriesMax, historyScanMax, legacyWalkMax,
   disputeWindowMs, disputesListedMax, disputesScannedMax,
   settlementsListedMax, vendorPayablesListedMax, purchasesListedMax,
-  taxReportRecordsMax,
+  taxReportRecordsMax, remittancesListedMax, remittancesScannedMax,
 } from './limits.ts';
 import { isCurrency } from './currencies.ts';
 import { idLength, idPartition, newPaymentId, newSecurityCode } from './payment-id.ts';
@@ -149,7 +151,7 @@ export interface AuthRecord {
   // --- sales tax ---
   tx?: [country: string, bp: number]; // the buyer's country and its rate at authorization
   tc?: number;          // tax collected at capture (tax:country)
-  tr?: number;          // tax given back by refunds so far (≤ tc)
+  tr?: number;          // tax given back by refunds and dispute credits so far, less re-collected by reversals (≤ tc)
   // --- currencies ---
   w?: string;           // the secondary wallet whose funds are held (`<acc>/<CUR>`); absent: the primary, acc
   /** Converted at purchase (no wallet in cur): the primary's currency Y, the Y held, and the rate Y->cur
@@ -172,6 +174,8 @@ export interface DisputeRecord {
   reversed?: number;    // won_vendor: moved back avail -> vpay
   fy?: number;          // converted purchase: the Y credited at opening (fx-return)
   fyr?: number;         // converted purchase, won_vendor: the Y taken back (fx-reversal)
+  tax?: number;         // sales tax: the credit's tax share, taken back from tax:CC (part of amt)
+  taxReversed?: number; // sales tax: re-collected into tax:CC by the reversal (part of reversed)
   owed?: number;        // won_vendor: what the user's available balance could not cover (amt - reversed)
   /** Every step: when, who, and the status it reached. */
   hist: Array<[at: number, by: 'user' | 'vendor' | 'operator', status: DisputeStatus]>;
@@ -217,7 +221,10 @@ interface Totals { f: number; a: number; h: number; v: number; o?: number; i?: n
   tk?: number;
   /** Currencies: the fx-pool:<CUR> account (the switch's position from conversions, may be negative),
    * so the invariant reads f + i = a + h + v + o + p + s + x + tk + fx. */
-  fx?: number }
+  fx?: number;
+  /** Settlement fees (the fees account) and sales tax remitted to the authorities (tax-remitted):
+   * f + i = a + h + v + o + p + s + x + tk + fx + fe + xr. */
+  fe?: number; xr?: number }
 
 // --- tokens ---
 /** A user's tokens: bought (b), and incentive lots [count, expiresAt ms or null], earliest expiry first
@@ -596,6 +603,8 @@ export class ShardState {
       case Op.purchases: return this.listPurchases(cmd as PurchasesCmd);
       case Op.purchaseOpen: return this.purchaseOpen(cmd as PurchaseOpenCmd);
       case Op.taxReport: return this.taxReport(cmd as TaxReportCmd);
+      case Op.taxRemit: return this.taxRemit(cmd as TaxRemitCmd);
+      case Op.listRemittances: return this.listRemittances(cmd as ListRemittancesCmd);
       case Op.tokenBuy: return this.tokenBuy(cmd as TokenBuyCmd);
       case Op.tokenGrant: return this.tokenGrant(cmd as TokenGrantCmd);
       case Op.tokenSpend: return this.tokenSpend(cmd as TokenSpendCmd);
@@ -1010,7 +1019,10 @@ export class ShardState {
     this.assertAccount(account);
     // Sales tax: the refund's share of the tax collected comes back from the tax account (cumulative,
     // rounded down: never more than was collected, all of it once the whole capture is refunded).
-    const taxBack = auth.tc ? taxOfRefund(auth.tc, auth.cap, auth.ref, auth.ref + amount, auth.tr ?? 0) : 0;
+    // Money a dispute credited back counts as given back too (its tax share went with it).
+    const back = auth.ref + disputeCredited(auth);
+    // Never below 0: a reversal capped by its credit's share can leave tr a unit above the floor.
+    const taxBack = auth.tc ? Math.max(0, taxOfRefund(auth.tc, auth.cap, back, back + amount, auth.tr ?? 0)) : 0;
     const net = amount - taxBack;
     assert(taxBack >= 0 && net >= 0 && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
     const t = this.totals(auth.cur);
@@ -2450,12 +2462,22 @@ export class ShardState {
 
     account.bal += amount;
     this.assertAccount(account);
+    // Sales tax: the credit's share of the tax comes back from the tax account, as a refund's does.
+    const taxBack = this.disputeTaxBack(auth, amount);
+    const net = amount - taxBack;
     const t = this.totals(auth.cur);
-    t.v -= amount;
+    t.v -= net;
     t.a += amount;
-    this.addVendorPayable(auth.vid, auth.cur, -amount, true);
-    this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), availAccount(holderOf(auth)), amount, auth.cur, authId]);
+    this.addVendorPayable(auth.vid, auth.cur, -net, true);
+    if (net > 0) this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), availAccount(holderOf(auth)), net, auth.cur, authId]);
     auth.dp = { amt: amount, st: 'open', at: this.txNow, reason, hist: [] };
+    if (taxBack > 0) {
+      t.x = (t.x ?? 0) - taxBack;
+      this.txEntries.push([Entry.disputeTaxCredit, taxAccount(auth.tx![0]), availAccount(holderOf(auth)), taxBack, auth.cur, authId]);
+      auth.tr = (auth.tr ?? 0) + taxBack;
+      auth.dp.tax = taxBack;
+      this.addTaxFigures(auth.tx![0], auth.cur, 0, 0, taxBack);
+    }
     this.disputeStep(authId, auth, 'open', 'user');
     return this.remember(cmd, idemKey, fp, 200, { status: 'opened', ...this.disputeView(authId, auth) });
   }
@@ -2509,11 +2531,22 @@ export class ShardState {
       if (reversed > 0) {
         account.bal -= reversed;
         this.assertAccount(account);
+        // Sales tax: the reversal re-collects the tax share of what it takes back, never more than
+        // the credit gave back.
+        const retake = this.disputeTaxRetake(auth, reversed);
+        const net = reversed - retake;
         const t = this.totals(auth.cur);
         t.a -= reversed;
-        t.v += reversed;
-        this.addVendorPayable(auth.vid, auth.cur, reversed);
-        this.txEntries.push([Entry.disputeReversal, availAccount(holderOf(auth)), vendorPayableAccount(auth.vid), reversed, auth.cur, authId]);
+        t.v += net;
+        this.addVendorPayable(auth.vid, auth.cur, net);
+        if (net > 0) this.txEntries.push([Entry.disputeReversal, availAccount(holderOf(auth)), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
+        if (retake > 0) {
+          t.x = (t.x ?? 0) + retake;
+          this.txEntries.push([Entry.disputeTaxReversal, availAccount(holderOf(auth)), taxAccount(auth.tx![0]), retake, auth.cur, authId]);
+          auth.tr = (auth.tr ?? 0) - retake;
+          dp.taxReversed = retake;
+          this.addTaxFigures(auth.tx![0], auth.cur, 0, retake, 0);
+        }
       }
     }
     this.disputeStep(authId, auth, winner === 'user' ? 'won_user' : 'won_vendor', 'operator');
@@ -2647,10 +2680,16 @@ export class ShardState {
   // up to date leg by leg in `vsum` as transactions commit (writeHistory), so the op reads them
   // instead of scanning the history; it checks them against the payable to the unit before paying.
   // A payable below zero (a refund or dispute credit after its money was paid out) is carried: the
-  // vendor owes it, and the next period's captures pay it back first. Fees and tax withheld are 0.
+  // vendor owes it, and the next period's captures pay it back first.
+  //
+  // Fees (feeOfPart in contract.ts): the switch sends the vendor's fee schedule with the command; each
+  // part deducts floor(gross × bp / 10000) of its own gross sales, plus the fixed per-settlement fee
+  // in the one part the switch gives it to, capped at the positive payable:
+  //
+  //   vpay:vendor ──fee──► fees      then      vpay:vendor ──payout──► payout
 
   private settleVendor(cmd: SettleVendorCmd): Outcome {
-    const [, , , , , vendorId, settlementId, trigger] = cmd;
+    const [, , , , , vendorId, settlementId, trigger, fees] = cmd;
     const done = this.settlements.get([vendorId, settlementId]);
     if (done) return { kind: 'reply', cmd, status: 200, body: { status: 'settled', part: done } };
     const rec = this.vsum.get(vendorId) ?? { since: null, pos: 0, c: {} };
@@ -2658,7 +2697,7 @@ export class ShardState {
     const vpayName = vendorPayableAccount(vendorId);
     for (let i = this.txSettled.get(vendorId) ?? 0; i < this.txEntries.length; i++) {
       const [kind, debit, credit, amount, currency, ref] = this.txEntries[i];
-      if (kind === Entry.payout) continue;
+      if (kind === Entry.payout || kind === Entry.fee) continue;
       if (debit !== vpayName && credit !== vpayName && this.taxLegVendor(kind, ref) !== vendorId) continue;
       rec.since ??= this.txNow;
       addVendorLeg(rec, kind, amount, currency);
@@ -2678,7 +2717,17 @@ export class ShardState {
         next.c[c] = [0, 0, 0, 0, 0, 0, 0]; // nothing to record, but the opening stays known (and checked next time)
         continue;
       }
-      const payout = Math.max(0, closing);
+      // Fees: vpay:vendor ──fee──► fees, before the payout, never beyond the positive payable.
+      const fee = feeOfPart(captured + payments, closing, fees?.[c]);
+      assert(Number.isSafeInteger(fee) && fee >= 0 && (fee === 0 || fee <= closing), 'a fee beyond the payable');
+      if (fee > 0) {
+        this.addVendorPayable(vendorId, c, -fee);
+        const t = this.totals(c);
+        t.v -= fee;
+        t.fe = (t.fe ?? 0) + fee;
+        this.txEntries.push([Entry.fee, vpayName, feesAccount, fee, c, settlementId]);
+      }
+      const payout = Math.max(0, closing - fee);
       if (payout > 0) {
         this.addVendorPayable(vendorId, c, -payout);
         const t = this.totals(c);
@@ -2687,9 +2736,9 @@ export class ShardState {
         this.txEntries.push([Entry.payout, vpayName, payoutAccount, payout, c, settlementId]);
       }
       currencies[c] = {
-        opening, captured, payments, refunded, disputeCredits, disputeReversals, fees: 0, taxWithheld, payout, carried: closing - payout,
+        opening, captured, payments, refunded, disputeCredits, disputeReversals, fees: fee, taxWithheld, payout, carried: closing - fee - payout,
       };
-      next.c[c] = [closing - payout, 0, 0, 0, 0, 0, 0];
+      next.c[c] = [closing - fee - payout, 0, 0, 0, 0, 0, 0];
     }
     const part: SettlementPart = {
       settlementId, vendorId, shard: this.shardId, trigger, fromMs: rec.since, toMs: this.txNow,
@@ -2741,20 +2790,26 @@ export class ShardState {
 
   /** The vendor whose sale a sales-tax leg belongs to (the authorization its reference names). */
   private taxLegVendor(kind: string, ref: string): string | null {
-    if (kind !== Entry.salesTax && kind !== Entry.taxRefund) return null;
+    if (kind !== Entry.salesTax && kind !== Entry.taxRefund && kind !== Entry.disputeTaxCredit && kind !== Entry.disputeTaxReversal) return null;
     const auth = this.auths.get(authKey(ref));
     assert(auth, 'a sales-tax leg without its authorization');
     return auth.vid;
   }
 
-  private addTaxFigures(country: string, currency: string, sales: number, collected: number, refunded: number): void {
+  private addTaxFigures(country: string, currency: string, sales: number, collected: number, refunded: number, remitted = 0): void {
     const key = ['taxh', Math.floor(this.txNow / hourMs), country, currency];
-    const f = (this.meta.get(key) as [number, number, number] | undefined) ?? [0, 0, 0];
+    const f = (this.meta.get(key) as [number, number, number, number?] | undefined) ?? [0, 0, 0];
     f[0] += sales;
     f[1] += collected;
     f[2] += refunded;
+    if (remitted !== 0) f[3] = (f[3] ?? 0) + remitted;
     assert(Number.isSafeInteger(f[0]) && Number.isSafeInteger(f[1]) && Number.isSafeInteger(f[2]), 'tax figures must be safe integers');
     this.meta.putSync(key, f);
+    // The country's balance in this currency (its tax:CC account), for remittances without a scan.
+    const bkey = ['taxb', country, currency];
+    const b = ((this.meta.get(bkey) as number | undefined) ?? 0) + collected - refunded - remitted;
+    assert(Number.isSafeInteger(b), 'a tax balance must be a safe integer');
+    this.meta.putSync(bkey, b);
   }
 
   private taxReport(cmd: TaxReportCmd): Outcome {
@@ -2765,14 +2820,122 @@ export class ShardState {
     for (const { key, value } of this.meta.getRange({ start: ['taxh', fromMs / hourMs], end: ['taxh', toMs / hourMs] })) {
       if (++n > taxReportRecordsMax) return this.error(cmd, 'PERIOD_TOO_LONG', 'too many tax records in this period: ask for a shorter one');
       const [, , country, currency] = key as [string, number, string, string];
-      const [sales, collected, refunded] = value as [number, number, number];
-      const f = ((figures[country] ??= {})[currency] ??= { sales: 0, collected: 0, refunded: 0, net: 0 });
+      const [sales, collected, refunded, remitted = 0] = value as [number, number, number, number?];
+      const f = ((figures[country] ??= {})[currency] ??= { sales: 0, collected: 0, refunded: 0, net: 0, remitted: 0 });
       f.sales += sales;
       f.collected += collected;
       f.refunded += refunded;
       f.net = f.collected - f.refunded;
+      f.remitted += remitted;
     }
     return { kind: 'reply', cmd, status: 200, body: { figures } };
+  }
+
+  // Disputes and sales tax: a dispute credit gives back its share of the tax like a refund (cumulative
+  // over refunds and credits, rounded down, so never more than was collected); a reversal for the
+  // vendor re-collects the share of what it takes back, never more than the credit gave back.
+  //
+  //   open:        vpay:vendor ──dispute-credit (amt − share)──► avail:acc
+  //                tax:CC      ──dispute-tax-credit (share)────► avail:acc
+  //   won_vendor:  avail:acc   ──dispute-reversal (rev − back)─► vpay:vendor
+  //                avail:acc   ──dispute-tax-reversal (back)───► tax:CC
+
+  private disputeTaxBack(auth: AuthRecord, amount: number): number {
+    if (!auth.tc || !auth.tx) return 0;
+    const before = auth.ref + disputeCredited(auth);
+    const share = Math.max(0, taxOfRefund(auth.tc, auth.cap, before, before + amount, auth.tr ?? 0));
+    assert(share >= 0 && share <= amount && (auth.tr ?? 0) + share <= auth.tc, 'a dispute credit\'s tax share out of bounds');
+    return share;
+  }
+
+  private disputeTaxRetake(auth: AuthRecord, reversed: number): number {
+    const dp = auth.dp!;
+    if (!auth.tc || !auth.tx || !dp.tax) return 0;
+    // What refunds and credits have given back after the reversal, cumulative: its tax share is
+    // floor(tc × that / cap); the reversal re-collects the difference from what was given back.
+    const after = auth.ref + dp.amt - reversed;
+    const target = taxOfRefund(auth.tc, auth.cap, 0, after, 0);
+    const retake = Math.max(0, Math.min(dp.tax, (auth.tr ?? 0) - target, reversed));
+    assert(Number.isSafeInteger(retake), 'a reversal\'s tax share must be an integer');
+    return retake;
+  }
+
+  // Remittance: an operator pays a country's tax to its authority, for the tax collected up to the
+  // end of a period (a whole UTC hour that has passed) or up to now. One remittance id on every shard;
+  // each pays its own part, once per id, in one small transaction:
+  //
+  //   tax:CC ──tax-remit──► tax-remitted
+  //
+  // Per country and currency the shard keeps the balance of tax:CC (taxb) and what was remitted so far
+  // (taxbr). The net collected up to T (collected less given back, all time) is the balance plus the
+  // remitted, less the net of the hourly figures from T on (only the hours since T are read); the part
+  // pays that less what was remitted before, when positive. So every unit is remitted once, whatever
+  // the periods: a give-back after a remittance (a refund or dispute credit of tax already paid) makes
+  // the next one pay that much less (or nothing), and tax:CC may go below zero meanwhile (the authority
+  // owes it back) but never below what was remitted (the audit: x + xr ≥ 0).
+
+  private taxRemit(cmd: TaxRemitCmd): Outcome {
+    const [, , , , , country, remittanceId, askedTo] = cmd;
+    const done = this.meta.get(['taxr', country, remittanceId]) as number | undefined;
+    if (done !== undefined) {
+      const part = this.meta.get(['taxrt', done, remittanceId, country]) as RemittancePart;
+      if (part.askedTo !== askedTo) return this.error(cmd, 'IDEMPOTENCY_CONFLICT', 'this idem was used for a remittance of another period');
+      return { kind: 'reply', cmd, status: 200, body: { status: 'remitted', part } };
+    }
+    assert(askedTo === null || (askedTo % hourMs === 0 && askedTo <= this.txNow), 'a remittance period ends on a past whole hour');
+    // The net of the hours from the period's end on, per currency (none when up to now).
+    const since = new Map<string, number>();
+    if (askedTo !== null) {
+      let n = 0;
+      for (const { key, value } of this.meta.getRange({ start: ['taxh', askedTo / hourMs], end: ['taxh', '\uffff'] })) {
+        if (++n > taxReportRecordsMax) return this.error(cmd, 'PERIOD_TOO_LONG', 'too many tax records since the end of this period: remit a later one');
+        const [, , c, currency] = key as [string, number, string, string];
+        if (c !== country) continue;
+        const [, collected, refunded] = value as [number, number, number];
+        since.set(currency, (since.get(currency) ?? 0) + collected - refunded);
+      }
+    }
+    const currencies: RemittancePart['currencies'] = {};
+    // Read the balances first: paying writes them, and a range is not iterated while it is written.
+    const balances = [...this.meta.getRange({ start: ['taxb', country], end: ['taxb', country, '\uffff'] })]
+      .map(({ key, value }) => [(key as [string, string, string])[2], value as number] as const);
+    for (const [currency, balance] of balances) {
+      const before = (this.meta.get(['taxbr', country, currency]) as number | undefined) ?? 0;
+      const netUpTo = balance + before - (since.get(currency) ?? 0);
+      const remitted = Math.max(0, netUpTo - before);
+      assert(Number.isSafeInteger(remitted), 'a remittance must be a safe integer');
+      if (remitted === 0 && balance === 0) continue;
+      if (remitted > 0) {
+        const t = this.totals(currency);
+        t.x = (t.x ?? 0) - remitted;
+        t.xr = (t.xr ?? 0) + remitted;
+        this.txEntries.push([Entry.taxRemit, taxAccount(country), taxRemittedAccount, remitted, currency, remittanceId]);
+        this.addTaxFigures(country, currency, 0, 0, 0, remitted);
+        this.meta.putSync(['taxbr', country, currency], before + remitted);
+      }
+      currencies[currency] = { remitted, left: balance - remitted };
+    }
+    const last = (this.meta.get(['taxrl', country]) as number | undefined) ?? null;
+    const toMs = askedTo ?? this.txNow;
+    const part: RemittancePart = { remittanceId, country, shard: this.shardId, fromMs: last, toMs, askedTo, at: this.txNow, currencies };
+    this.meta.putSync(['taxr', country, remittanceId], this.txNow);
+    this.meta.putSync(['taxrt', this.txNow, remittanceId, country], part);
+    if (last === null || toMs > last) this.meta.putSync(['taxrl', country], toMs);
+    return { kind: 'reply', cmd, status: 200, body: { status: 'remitted', part } };
+  }
+
+  private listRemittances(cmd: ListRemittancesCmd): Outcome {
+    const [, , , , , country, limit] = cmd;
+    const n = Math.min(limit, remittancesListedMax);
+    assert(n >= 1);
+    const parts: RemittancePart[] = [];
+    let scanned = 0;
+    for (const { value } of this.meta.getRange({ start: ['taxrt', '\uffff'], end: ['taxrt'], reverse: true })) {
+      if (++scanned > remittancesScannedMax || parts.length >= n) break;
+      const p = value as RemittancePart;
+      if (country === null || p.country === country) parts.push(p);
+    }
+    return { kind: 'reply', cmd, status: 200, body: { parts } };
   }
 
   // --- per-transaction caches and write-back --------------------------------------------------
@@ -2846,9 +3009,11 @@ export class ShardState {
     for (const [id, a] of this.txAccounts) this.accounts.putSync(id, a);
     for (const [id, v] of this.txVpay) this.vpay.putSync(id, v);
     for (const [cur, t] of this.txTotals) {
-      assert((t.x ?? 0) >= 0, 'tax accounts below zero in ' + cur);
-      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.x ?? 0) + (t.tk ?? 0) + (t.fx ?? 0),
-        'money not conserved in ' + cur);
+      // A tax account goes below zero only by giving back tax already remitted: never below that.
+      assert((t.x ?? 0) + (t.xr ?? 0) >= 0, 'tax accounts below zero in ' + cur);
+      assert((t.fe ?? 0) >= 0, 'fees below zero in ' + cur);
+      assert.equal(t.f + (t.i ?? 0), t.a + t.h + t.v + (t.o ?? 0) + (t.p ?? 0) + (t.s ?? 0) + (t.x ?? 0) + (t.tk ?? 0) + (t.fx ?? 0)
+        + (t.fe ?? 0) + (t.xr ?? 0), 'money not conserved in ' + cur);
       this.meta.putSync(['tot', cur], t);
     }
     for (const [p, s] of this.txSeqs) this.meta.putSync(['seq', p], s);
@@ -2912,7 +3077,7 @@ export class ShardState {
       // Sales tax legs do not touch the payable but are the vendor's sale: settlement counts them.
       const sumVendor = vendor ?? this.taxLegVendor(kind, ref);
       // Settlement figures: legs a settlement of this transaction already counted are not counted again.
-      if (sumVendor !== null && kind !== Entry.payout && i >= (this.txSettled.get(sumVendor) ?? 0)) {
+      if (sumVendor !== null && kind !== Entry.payout && kind !== Entry.fee && i >= (this.txSettled.get(sumVendor) ?? 0)) {
         let rec = sums.get(sumVendor);
         if (!rec) {
           rec = this.vsum.get(sumVendor) ?? { since: null, pos: 0, c: {} };
@@ -3053,10 +3218,12 @@ export class ShardState {
   }
 
   /** The committed running totals per currency, for business gauges (a few small reads). */
-  runningTotals(): Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }> {
-    const out: Record<string, { vendorPayable: number; sentOut: number; receivedIn: number; prepaidOutstanding: number; paidOut: number }> = {};
+  runningTotals(): ShardStats['totals'] {
+    const out: ShardStats['totals'] = {};
     for (const { key, value: t } of this.meta.getRange({ start: ['tot'], end: ['tot', '\uffff'] })) {
-      out[(key as [string, string])[1]] = { vendorPayable: t.v, sentOut: t.o ?? 0, receivedIn: t.i ?? 0, prepaidOutstanding: t.p ?? 0, paidOut: t.s ?? 0 };
+      out[(key as [string, string])[1]] = {
+        vendorPayable: t.v, sentOut: t.o ?? 0, receivedIn: t.i ?? 0, prepaidOutstanding: t.p ?? 0, paidOut: t.s ?? 0, taxOutstanding: t.x ?? 0, fees: t.fe ?? 0,
+      };
     }
     return out;
   }
@@ -3073,7 +3240,7 @@ export class ShardState {
     const currencies: ShardAudit['currencies'] = {};
     const cur = (c: string) => (currencies[c] ??= {
       funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, sentOut: 0, receivedIn: 0, outboxPending: 0, prepaidOutstanding: 0,
-      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, fxPosition: 0,
+      disputeCredited: 0, disputeOwed: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, fxPosition: 0, taxRemitted: 0, fees: 0,
     });
     const tokensSold: Record<string, number> = {}; // tokens
     const ledger = new Map<string, number>(); // ledger account -> balance from the journal
@@ -3088,8 +3255,8 @@ export class ShardState {
       for (const { value: entries } of this.journal.getRange()) {
         for (const [kind, debit, credit, amount, currency, ref] of entries) {
           if (!(Number.isSafeInteger(amount) && amount > 0)) problems.push('journal entry with a bad amount');
-          if (kind === Entry.disputeCredit) disputeNet.set(ref, (disputeNet.get(ref) ?? 0) + amount);
-          else if (kind === Entry.disputeReversal) disputeNet.set(ref, (disputeNet.get(ref) ?? 0) - amount);
+          if (kind === Entry.disputeCredit || kind === Entry.disputeTaxCredit) disputeNet.set(ref, (disputeNet.get(ref) ?? 0) + amount);
+          else if (kind === Entry.disputeReversal || kind === Entry.disputeTaxReversal) disputeNet.set(ref, (disputeNet.get(ref) ?? 0) - amount);
           move(debit + '|' + currency, -amount);
           move(credit + '|' + currency, amount);
           journalEntries++;
@@ -3147,12 +3314,21 @@ export class ShardState {
         v.paidOut = t.s ?? 0;
         v.taxCollected = t.x ?? 0;
         v.fxPosition = t.fx ?? 0; // currencies
+        v.taxRemitted = t.xr ?? 0;
+        v.fees = t.fe ?? 0;
+        if ((ledger.get(taxRemittedAccount + '|' + c) ?? 0) !== v.taxRemitted) problems.push(`${c}: tax remitted differs from the journal`);
+        if ((ledger.get(feesAccount + '|' + c) ?? 0) !== v.fees) problems.push(`${c}: settlement fees differ from the journal`);
         if ((ledger.get(fxPoolAccount(c) + '|' + c) ?? 0) !== v.fxPosition) problems.push(`${c}: fx-pool position differs from the journal`);
         if ((t.tk ?? 0) !== 0) tokensSold[c] = t.tk!; // tokens
         if ((ledger.get(tokensSoldAccount + '|' + c) ?? 0) !== (t.tk ?? 0)) problems.push(`${c}: money paid for tokens differs from the journal`);
         if ((ledger.get(payoutAccount + '|' + c) ?? 0) !== v.paidOut) problems.push(`${c}: paid out differs from the journal`);
         let taxLedger = 0;
-        for (const [acct, bal] of ledger) if (acct.startsWith('tax:') && acct.endsWith('|' + c)) taxLedger += bal;
+        for (const [acct, bal] of ledger) {
+          if (!acct.startsWith('tax:') || !acct.endsWith('|' + c)) continue;
+          taxLedger += bal;
+          const country = acct.slice(4, -c.length - 1);
+          if (((this.meta.get(['taxb', country, c]) as number | undefined) ?? 0) !== bal) problems.push(`${country} ${c}: tax balance differs from the journal`);
+        }
         if (taxLedger !== v.taxCollected) problems.push(`${c}: tax collected differs from the journal`);
         if ((ledger.get(prepaidAccount + '|' + c) ?? 0) !== v.prepaidOutstanding) problems.push(`${c}: prepaid cards outstanding differ from the journal`);
         if (-(ledger.get(fundingAccount + '|' + c) ?? 0) !== t.f) problems.push(`${c}: funding total differs from its journal`);
@@ -3175,8 +3351,8 @@ export class ShardState {
     }
     for (const [c, v] of Object.entries(currencies)) {
       if (v.funding + v.receivedIn !== v.available + v.held + v.vendorPayable + v.sentOut + v.prepaidOutstanding + v.paidOut + v.taxCollected
-        + (tokensSold[c] ?? 0) + v.fxPosition) {
-        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tax + tokens sold + fx position`);
+        + (tokensSold[c] ?? 0) + v.fxPosition + v.fees + v.taxRemitted) {
+        problems.push(`${c}: funding ${v.funding} + received ${v.receivedIn} != available + held + payable + sent + prepaid + paid out + tax + tokens sold + fx position + fees + tax remitted`);
       }
     }
     const tokens = { ...this.auditTokens(ledger, problems), outboxPending: tokensPending };
@@ -3302,7 +3478,8 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
     case Entry.hold: return [0, amount]; // avail -> held
     case Entry.release: case Entry.expire: return [0, -amount]; // held -> avail
     case Entry.capture: case Entry.salesTax: return [-amount, -amount]; // held -> vendor, held -> tax authority
-    case Entry.taxRefund: return [amount, 0]; // tax authority -> avail
+    case Entry.taxRefund: case Entry.disputeTaxCredit: return [amount, 0]; // tax authority -> avail
+    case Entry.disputeTaxReversal: return [-amount, 0]; // avail -> tax authority
     case Entry.fxOut: return [-amount, 0]; // currencies: avail -> fx-pool:FROM
     case Entry.fxIn: return [amount, 0]; // currencies: fx-pool:TO -> avail
     case Entry.fxHold: return [0, amount]; // currencies at purchase: avail -> held (in the primary's currency)
@@ -3316,7 +3493,7 @@ function userEffect(kind: string, amount: number): [bal: number, held: number] {
 /** A vendor's entry, signed from the vendor's side: captures, payments and dispute reversals in;
  * refunds and dispute credits (money given back to the user) and settlement payouts out. */
 function vendorEntry(pos: number, [kind, amount, currency, ref, at]: VendorHistRecord): Record<string, unknown> {
-  const out = kind === Entry.refund || kind === Entry.disputeCredit || kind === Entry.payout || kind === Entry.royaltyOut;
+  const out = kind === Entry.refund || kind === Entry.disputeCredit || kind === Entry.payout || kind === Entry.royaltyOut || kind === Entry.fee;
   return { pos, at, kind, amount: out ? -amount : amount, currency, ...(ref ? ref.startsWith('ci_') ? { itemId: ref } : { authId: ref } : {}) };
 }
 
@@ -3350,6 +3527,8 @@ function addVendorLeg(rec: VendorSumRecord, kind: string, amount: number, curren
     // Sales tax: captured and refunded are counted gross, the tax withheld net of refunds.
     case Entry.salesTax: c[1] += amount; c[6] = (c[6] ?? 0) + amount; break;
     case Entry.taxRefund: c[3] += amount; c[6] = (c[6] ?? 0) - amount; break;
+    case Entry.disputeTaxCredit: c[4] += amount; c[6] = (c[6] ?? 0) - amount; break;
+    case Entry.disputeTaxReversal: c[5] += amount; c[6] = (c[6] ?? 0) + amount; break;
     case Entry.capture: c[1] += amount; break;
     // Content sales count as payments, net of the royalty paid out of them (SettlementFigures has one
     // column for money a user paid the vendor without an authorization).
