@@ -231,6 +231,25 @@ describe('fx at purchase: one step at a time', () => {
     expect(audit.currencies.USD.available + audit.currencies.USD.fxPosition + audit.currencies.USD.vendorPayable).toBe(2_000);
   });
 
+  it('a dispute of a converted, taxed purchase takes the tax share back from the tax account, not the vendor; a reversal re-collects it', () => {
+    const f = new Fixture('USD', 5_000);
+    f.s.setFxRates([rate('USD', 'EUR', '0.92')]);
+    const a = f.authorize(1_200, 'EUR', 'taxed', ['DE', 2_000]) as ApprovalOutcome; // tax 200 EUR of 1200
+    f.op(Op.capture, a.authId, null);
+    let audit = f.audit();
+    expect(audit.currencies.EUR).toMatchObject({ taxCollected: 200, vendorPayable: 1_000 });
+    // The whole charge disputed: the vendor gives back what it got (1000), the tax account the tax (200).
+    expect(f.dispute(a.authId, null)).toMatchObject({ status: 'opened', amount: 1_200 });
+    audit = f.audit();
+    expect(audit.currencies.EUR).toMatchObject({ taxCollected: 0, vendorPayable: 0 });
+    expect(f.account()).toMatchObject({ balance: 5_000 });
+    // The vendor wins and the wallet covers it all: vendor and tax authority are whole again.
+    expect(f.decide(a.authId, 'vendor')).toMatchObject({ disputeStatus: 'won_vendor', reversed: 1_200, owed: 0 });
+    audit = f.audit();
+    expect(audit.currencies.EUR).toMatchObject({ taxCollected: 200, vendorPayable: 1_000 });
+    expect(audit.currencies.USD.available + audit.currencies.USD.fxPosition).toBe(5_000);
+  });
+
   it('pending (confirmation mode) converted holds are released when the user declines', () => {
     const f = new Fixture('USD', 5_000);
     f.s.setFxRates([rate('USD', 'EUR', '0.92')]);

@@ -2028,17 +2028,28 @@ export class ShardState {
     if (account.bal + yBack > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'balance would exceed its limit');
     account.bal += yBack;
     this.assertAccount(account);
+    // Sales tax: as for a purchase from a held wallet, the credit's tax share comes back from the tax
+    // account, and the vendor gives back only the rest (it never received the tax).
+    const taxBack = this.disputeTaxBack(auth, amount);
+    const net = amount - taxBack;
     const tx = this.totals(auth.cur);
-    tx.v -= amount;
+    tx.v -= net;
     tx.fx = (tx.fx ?? 0) + amount;
     const ty = this.totals(ycur);
     ty.fx = (ty.fx ?? 0) - yBack;
     ty.a += yBack;
-    this.addVendorPayable(auth.vid, auth.cur, -amount, true);
-    this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), fxPoolAccount(auth.cur), amount, auth.cur, authId]);
+    this.addVendorPayable(auth.vid, auth.cur, -net, true);
+    if (net > 0) this.txEntries.push([Entry.disputeCredit, vendorPayableAccount(auth.vid), fxPoolAccount(auth.cur), net, auth.cur, authId]);
     if (yBack > 0) this.txEntries.push([Entry.fxReturn, fxPoolAccount(ycur), availAccount(h), yBack, ycur, authId]);
     auth.fb = (auth.fb ?? 0) + yBack;
     auth.dp = { amt: amount, st: 'open', at: this.txNow, reason, hist: [], fy: yBack };
+    if (taxBack > 0) {
+      tx.x = (tx.x ?? 0) - taxBack;
+      this.txEntries.push([Entry.disputeTaxCredit, taxAccount(auth.tx![0]), fxPoolAccount(auth.cur), taxBack, auth.cur, authId]);
+      auth.tr = (auth.tr ?? 0) + taxBack;
+      auth.dp.tax = taxBack;
+      this.addTaxFigures(auth.tx![0], auth.cur, 0, 0, taxBack);
+    }
     this.disputeStep(authId, auth, 'open', 'user');
     return this.remember(cmd, idemKey, fp, 200, { status: 'opened', ...this.disputeView(authId, auth), ...fxShown(auth), credited: { currency: ycur, amount: yBack } });
   }
@@ -2067,11 +2078,21 @@ export class ShardState {
       auth.fb = (auth.fb ?? 0) - yRev;
     }
     if (xRev > 0) {
+      // Sales tax: the reversal re-collects the tax share of what it takes back (as for a held wallet).
+      const retake = this.disputeTaxRetake(auth, xRev);
+      const net = xRev - retake;
       const tx = this.totals(auth.cur);
       tx.fx = (tx.fx ?? 0) - xRev;
-      tx.v += xRev;
-      this.addVendorPayable(auth.vid, auth.cur, xRev);
-      this.txEntries.push([Entry.disputeReversal, fxPoolAccount(auth.cur), vendorPayableAccount(auth.vid), xRev, auth.cur, authId]);
+      tx.v += net;
+      this.addVendorPayable(auth.vid, auth.cur, net);
+      if (net > 0) this.txEntries.push([Entry.disputeReversal, fxPoolAccount(auth.cur), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
+      if (retake > 0) {
+        tx.x = (tx.x ?? 0) + retake;
+        this.txEntries.push([Entry.disputeTaxReversal, fxPoolAccount(auth.cur), taxAccount(auth.tx![0]), retake, auth.cur, authId]);
+        auth.tr = (auth.tr ?? 0) - retake;
+        dp.taxReversed = retake;
+        this.addTaxFigures(auth.tx![0], auth.cur, 0, retake, 0);
+      }
     }
   }
   // --- end currencies at purchase ---
