@@ -890,3 +890,53 @@ describe('all movements, three shards, a lossy channel, restarts and replays', (
     expect(never, 'paths the runs never reached').toEqual([]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Regressions found while building the property: one example each.
+
+describe('money arriving at an account near its balance limit', () => {
+  const max = 2 ** 50; // workers/limits.ts balanceMax
+  /** Shard 1 holds `rich` with a balance of max − 10 (funds of at most amountMax each). */
+  function richShards() {
+    const a = openShard({ shardId: 0 });
+    const b = openShard({ shardId: 1 });
+    const rich = accountId(31, 1);
+    const poor = accountId(30, 2);
+    const funds: Command[] = [[Op.openAccount, 0, 1, Format.http, null, rich, 'USD']];
+    for (let left = max - 10, n = 0; left > 0; n++) {
+      const amount = Math.min(left, 1e12);
+      funds.push([Op.fund, 0, 1, Format.http, null, rich, amount, 'USD', `f${n}`]);
+      left -= amount;
+    }
+    b.applyBatch(funds, T0);
+    a.applyBatch([[Op.openAccount, 0, 1, Format.http, null, poor, 'USD'], [Op.fund, 0, 1, Format.http, null, poor, 1000, 'USD', 'f']], T0);
+    return { a, b, rich, poor };
+  }
+
+  it('waits in the sender\'s outbox instead of failing the receiver\'s batch at every resend', () => {
+    const { a, b, rich, poor } = richShards();
+    const sent = a.applyBatch([[Op.transfer, 0, 1, Format.http, null, poor, rich, 1, 100, 'USD', 't1', null]], T0);
+    expect(bodyOf(sent.outcomes[0])).toMatchObject({ status: 'sent' });
+    const item = (sent.events.find((e) => e.k === 'outbox') as { items: OutboxItem[] }).items[0];
+    // Before the fix the deliver threw ("balance beyond its limit"), aborting the whole batch (the
+    // other command here included) every time the sender resent the item.
+    const other: Command = [Op.getAccount, 0, 2, Format.http, null, rich];
+    const r = b.applyBatch([[Op.deliver, 0, 0, Format.http, null, item], other], T0);
+    expect(bodyOf(r.outcomes[0])).toEqual({ status: 'deferred', code: 'BALANCE_LIMIT' });
+    expect(bodyOf(r.outcomes[1]).balance).toBe(max - 10);
+    expect(r.events.filter((e) => e.k === 'delivered')).toEqual([]); // not acknowledged: resent later
+    expect(a.outboxItems(10).get(1)).toEqual([item]);
+    // Room again (the user paid 1000 away): the resent item lands, once.
+    b.applyBatch([[Op.payVendor, 0, 3, Format.http, null, rich, V1, 1000, 'USD', 'p1', null]], T0);
+    for (let k = 0; k < 2; k++) {
+      const again = b.applyBatch([[Op.deliver, 0, 0, Format.http, null, item]], T0);
+      expect(bodyOf(again.outcomes[0])).toEqual({ status: 'ok' });
+      for (const e of again.events) if (e.k === 'delivered') a.applyBatch([[Op.ackOutbox, 0, 0, Format.http, null, 1, e.seqs]], T0);
+    }
+    expect(bodyOf(b.applyBatch([other], T0).outcomes[0]).balance).toBe(max - 10 - 1000 + 100);
+    expect(a.outboxItems(10).size).toBe(0);
+    for (const [s, sh] of [[0, a], [1, b]] as const) expect(sh.audit(s).problems).toEqual([]);
+    a.close();
+    b.close();
+  });
+});

@@ -1533,6 +1533,10 @@ export class ShardState {
     // change currency, so a receiver that is not there is our bug.
     assert(account, 'a transfer for an account this shard does not have');
     assert.equal(account.cur, item.currency, 'a transfer in another currency than its receiver');
+    // Money on its way cannot be refused, and a balance past balanceMax would fail the account's
+    // assertion and with it every command of the batch, at every resend: the item waits instead
+    // (not applied, not acknowledged, still in transit in the sender's outbox) until there is room.
+    if (account.bal + item.amount > balanceMax) return { kind: 'reply', cmd, status: 200, body: { status: 'deferred', code: 'BALANCE_LIMIT' } };
     account.bal += item.amount;
     this.assertAccount(account);
     const t = this.totals(item.currency);
