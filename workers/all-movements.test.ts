@@ -940,3 +940,36 @@ describe('money arriving at an account near its balance limit', () => {
     b.close();
   });
 });
+
+describe('a refund to an account near its balance limit', () => {
+  it('is refused with BALANCE_LIMIT instead of failing every command of its batch', () => {
+    const s = openShard({ shardId: 0 });
+    const acc = accountId(30, 3);
+    const other = accountId(30, 4);
+    const max = 2 ** 50; // workers/limits.ts balanceMax
+    s.applyBatch([[Op.openAccount, 0, 1, Format.http, null, acc, 'USD'], [Op.fund, 0, 1, Format.http, null, acc, 1000, 'USD', 'f0'],
+      [Op.openAccount, 0, 1, Format.http, null, other, 'USD']], T0);
+    const id = bodyOf(s.applyBatch([[Op.issueIds, 0, 1, Format.http, null, acc, 600, null, null, 'i1', null, null, null]], T0).outcomes[0]);
+    const auth = s.applyBatch([[Op.authorize, 1, 2, Format.wsMsgpack, 2, V1, id.id, id.code, 1000, 'USD', 'a1']], T0).outcomes[0];
+    const authId = (auth as { authId: string }).authId;
+    s.applyBatch([[Op.capture, 1, 3, Format.wsMsgpack, 3, V1, authId, null, 'c1']], T0);
+    // The balance climbs back to max − 10 after the capture.
+    const funds: Command[] = [];
+    for (let left = max - 10, n = 1; left > 0; n++) {
+      const amount = Math.min(left, 1e12);
+      funds.push([Op.fund, 0, 1, Format.http, null, acc, amount, 'USD', `f${n}`]);
+      left -= amount;
+    }
+    s.applyBatch(funds, T0);
+    // Before the fix the refund's assertion threw and the other vendor's command failed with it.
+    const refund: Command = [Op.refund, 1, 4, Format.wsMsgpack, 4, V1, authId, 100, 'r1'];
+    const fund: Command = [Op.fund, 0, 5, Format.http, null, other, 50, 'USD', 'f-other'];
+    const r = s.applyBatch([refund, fund], T0).outcomes;
+    expect(bodyOf(r[0])).toMatchObject({ status: 'error', code: 'BALANCE_LIMIT' });
+    expect(bodyOf(r[1])).toMatchObject({ balance: 50 });
+    // Nothing was decided: the same idem refunds once there is room.
+    expect(bodyOf(s.applyBatch([[Op.refund, 1, 6, Format.wsMsgpack, 6, V1, authId, 5, 'r1']], T0).outcomes[0])).toMatchObject({ status: 'refunded' });
+    expect(s.audit(0).problems).toEqual([]);
+    s.close();
+  });
+});

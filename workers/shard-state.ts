@@ -979,6 +979,8 @@ export class ShardState {
 
     const account = this.account(holderOf(auth));
     assert(account);
+    // As for funding: refused, not asserted (an assertion would fail every command of the batch).
+    if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the refund would take the balance beyond its limit');
     account.bal += amount;
     this.assertAccount(account);
     // Sales tax: the refund's share of the tax collected comes back from the tax account (cumulative,
