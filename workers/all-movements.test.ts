@@ -11,9 +11,14 @@
 //     shards to the unit, so every transfer, royalty and redemption was applied exactly once;
 //   - every replayed command answered what it answered the first time.
 //
+// Half the runs apply their batches as the shard actor does (applyBatchAsync, a batch sometimes split
+// in two transactions submitted together), the other half with applyBatch.
+//
 // The runs count what they reached (each kind of success) and the test fails if one never happened,
-// so the property cannot pass by missing its interesting paths. 25 runs in CI (about 20 s on the
-// 2-core box); ONCEPAY_MIX_RUNS=N for a longer soak, ONCEPAY_MIX_SEED=S to replay a failing seed.
+// so the property cannot pass by missing its interesting paths. CI runs a fixed campaign: seed 5, 80
+// runs (about 8 s of CPU on the 2-core box, 20 s when the whole suite shares it).
+// ONCEPAY_MIX_RUNS=N and ONCEPAY_MIX_SEED=S for a longer soak or another campaign (1500 runs took
+// 5 min); ONCEPAY_MIX_VERBOSE=1 prints what was reached. A failure prints its seed and path.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -23,8 +28,10 @@ import { Op, Format, royaltyOf, walletKey, type Command, type ContentSale, type 
 import { convertMinor, type Rate } from './fx.ts';
 import { partitionPrefix } from './partitions.ts';
 
-const numRuns = Number(process.env.ONCEPAY_MIX_RUNS ?? 25);
-const seed = process.env.ONCEPAY_MIX_SEED === undefined ? undefined : Number(process.env.ONCEPAY_MIX_SEED);
+// A fixed campaign in CI, like the crash campaign's (so the reached-paths check below is never a
+// matter of luck); other seeds and more runs for a soak.
+const numRuns = Number(process.env.ONCEPAY_MIX_RUNS ?? 80);
+const seed = Number(process.env.ONCEPAY_MIX_SEED ?? 5);
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const shardCount = 3;
@@ -883,7 +890,7 @@ describe('all movements, three shards, a lossy channel, restarts and replays', (
           }
         },
       ),
-      { numRuns, ...(seed === undefined ? {} : { seed }) },
+      { numRuns, seed },
     );
     if (process.env.ONCEPAY_MIX_VERBOSE) console.log(reached);
     const never = Object.entries(reached).filter(([, n]) => n === 0).map(([k]) => k);
