@@ -59,7 +59,7 @@ const tokenPrice = 7;
 type Step =
   | { k: 'fund'; u: number; cur: number; amount: number }
   | { k: 'wallet'; u: number; cur: number }
-  | { k: 'auth'; u: number; cur: number; amount: number; v: number; tax: number; confirm: boolean }
+  | { k: 'auth'; u: number; cur: number; amount: number; v: number; tax: number; mode: 'confirm' | 'card' | null }
   | { k: 'decide'; a: number; d: 'approve' | 'decline' | 'fraud' }
   | { k: 'capture'; a: number; part: number; wrongVendor: boolean }
   | { k: 'void'; a: number }
@@ -78,6 +78,7 @@ type Step =
   | { k: 'fx'; u: number; from: number; to: number; amount: number; spread: number }
   | { k: 'settle'; v: number; again: boolean }
   | { k: 'credit'; u: number; limit: number }
+  | { k: 'pause'; u: number; paused: boolean }
   | { k: 'tick'; ms: number }
   | { k: 'restart'; s: number }
   | { k: 'replay'; i: number; sameBatch: boolean };
@@ -90,14 +91,14 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('fund' as const), u, cur, amount: fc.integer({ min: 1, max: 3000 }) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('wallet' as const), u, cur: fc.integer({ min: 1, max: 2 }) }) },
   { weight: 8, arbitrary: fc.record({ k: fc.constant('auth' as const), u, cur, amount: fc.integer({ min: 1, max: 1500 }), v: fc.nat(1),
-    tax: fc.nat(taxRates.length - 1), confirm: fc.boolean() }) },
+    tax: fc.nat(taxRates.length - 1), mode: fc.constantFrom('confirm' as const, 'card' as const, null, null) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('decide' as const), a: idx, d: fc.constantFrom('approve' as const, 'approve' as const, 'decline' as const, 'fraud' as const) }) },
   { weight: 6, arbitrary: fc.record({ k: fc.constant('capture' as const), a: idx, part: frac, wrongVendor: fc.integer({ min: 0, max: 9 }).map((n) => n === 0) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('void' as const), a: idx }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('refund' as const), a: idx, part: frac }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('dispute' as const), a: idx, part: frac }) },
+  { weight: 5, arbitrary: fc.record({ k: fc.constant('dispute' as const), a: idx, part: frac }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('respond' as const), a: idx, accept: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('rule' as const), a: idx, user: fc.boolean(), drain: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('rule' as const), a: idx, user: fc.boolean(), drain: fc.integer({ min: 0, max: 3 }).map((n) => n > 0) }) },
   { weight: 5, arbitrary: fc.record({ k: fc.constant('transfer' as const), u, to: u, amount: fc.integer({ min: 1, max: 2000 }),
     all: fc.integer({ min: 0, max: 4 }).map((n) => n === 0) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('pay' as const), u, v: fc.nat(1), amount: fc.integer({ min: 1, max: 1000 }) }) },
@@ -114,6 +115,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     spread: fc.constantFrom(0, 25, 150) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('settle' as const), v: fc.nat(1), again: fc.integer({ min: 0, max: 4 }).map((n) => n === 0) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('credit' as const), u, limit: fc.integer({ min: 0, max: 3000 }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('pause' as const), u, paused: fc.integer({ min: 0, max: 2 }).map((n) => n === 0) }) },
   // Mostly seconds (holds and questions expire), now and then hours (incentive tokens expire).
   { weight: 3, arbitrary: fc.record({ k: fc.constant('tick' as const), ms: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 100_000 }) },
     { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 * hourMs }) }) }) },
@@ -148,7 +150,7 @@ const reached: Record<string, number> = Object.fromEntries([
   'transferCrossShard', 'payVendor', 'cardsIssued', 'cardRedeemedCrossShard', 'cardRedeemedTwiceRefused', 'cardForgedRefused',
   'disputeOpened', 'disputeAccepted', 'disputeContested', 'disputeWonUser', 'disputeWonVendor', 'royaltyCrossShard', 'tokenBuy',
   'tokenGrantOperator', 'tokenGrantVendor', 'tokenSpend', 'tokensExpired', 'fxConvert', 'settlementPaid', 'settlementReplayed',
-  'creditDrawn', 'disputeOwed', 'vendorOwes', 'replayIdentical', 'restart', 'itemDeliveredTwice', 'ackLost', 'insufficientFunds',
+  'creditDrawn', 'disputeOwed', 'vendorOwes', 'replayIdentical', 'restart', 'itemDeliveredTwice', 'ackLost', 'insufficientFunds', 'accountPaused',
 ].map((k) => [k, 0]));
 
 // ---------------------------------------------------------------------------------------------
@@ -194,8 +196,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   const vtok = new Map<string, number>(); // shard|vendor
   const tokIssued = new Map<number, { bought: number; granted: number; spentIncentive: number; vendorGranted: number }>();
   const auths: AuthInfo[] = [];
-  // Captured and disputed authorizations: refunds and disputes aim at the first, vendors' answers and
-  // operators' rulings at the second (aiming at any authorization would rarely reach them).
+  // Captured authorizations and open disputes: refunds and disputes aim at the first, vendors' answers
+  // and operators' rulings mostly at the second (aiming at any authorization would rarely reach them).
   const captured: AuthInfo[] = [];
   const disputed: AuthInfo[] = [];
   const cards: Card[] = [];
@@ -296,6 +298,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       firstOf.set(cmd, { status, body: structuredClone(b) });
     }
     if (b.status === 'declined' && b.code === 'INSUFFICIENT_FUNDS') reached.insufficientFunds++;
+    if (b.status === 'declined' && b.code === 'ACCOUNT_PAUSED') reached.accountPaused++;
     switch (op) {
       case Op.fund: {
         if (status !== 200) break;
@@ -361,9 +364,11 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       case Op.disputeRespond:
         if (b.status === 'accepted') reached.disputeAccepted++;
         if (b.status === 'contested') reached.disputeContested++;
+        if (b.status === 'accepted') disputed.splice(disputed.findIndex((x) => x.authId === b.authId), 1);
         break;
       case Op.disputeDecide: {
         if (b.status === 'won_user') reached.disputeWonUser++;
+        if (b.status === 'won_user' || b.status === 'won_vendor') disputed.splice(disputed.findIndex((x) => x.authId === b.authId), 1);
         if (b.status !== 'won_vendor') break;
         reached.disputeWonVendor++;
         if (b.owed > 0) reached.disputeOwed++;
@@ -554,7 +559,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         const s = shardOfUser(st.u);
         // The switch would answer CURRENCY_MISMATCH itself for a currency the user holds no wallet in
         // only at the shard: keep it, it is a decline path too.
-        const issue = http(Op.issueIds, users[st.u], 3600, null, null, nextIdem('i'), null, st.confirm ? 'confirm' : null, null);
+        const issue = http(Op.issueIds, users[st.u], 3600, null, null, nextIdem('i'), null, st.mode, null);
         const issued = apply(s, [issue])[0];
         onReply(s, issue, issued);
         sent.push({ shard: s, cmd: issue });
@@ -592,12 +597,12 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         return [a.shard, http(Op.openDispute, users[a.u], a.authId, amount, 'not as described', nextIdem('d'))];
       }
       case 'respond': {
-        const a = authAt(st.a, disputed);
+        const a = authAt(st.a, st.a % 4 === 0 ? auths : disputed);
         return a && [a.shard, http(Op.disputeRespond, a.vendor, a.authId, st.accept ? 'accept' : 'contest',
           st.accept ? null : 'signed delivery note', st.accept ? null : 'https://vendor.example/proof', nextIdem('dr'))];
       }
       case 'rule': {
-        const a = authAt(st.a, disputed);
+        const a = authAt(st.a, st.a % 4 === 0 ? auths : disputed);
         if (!a) return null;
         const ruling = http(Op.disputeDecide, a.authId, st.user ? 'user' : 'vendor', 'looked at the evidence', nextIdem('dd'));
         // The user may have spent the credit before the ruling: then a reversal takes what is left and
@@ -662,6 +667,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         return [shardOfUser(st.u), http(Op.fxConvert, users[st.u], from, to, st.amount, r.num, r.den, st.spread, T0, nextIdem('fx'))];
       }
       case 'credit': return [shardOfUser(st.u), http(Op.setCredit, users[st.u], st.limit, 'active')];
+      // A paused account declines its own debits (ACCOUNT_PAUSED); money still arrives.
+      case 'pause': return [shardOfUser(st.u), http(Op.accountSettings, users[st.u], { paused: st.paused })];
       default: return null;
     }
   };
