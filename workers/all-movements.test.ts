@@ -686,11 +686,34 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   }
 
   const checkShards = () => {
-    for (let s = 0; s < shardCount; s++) {
-      const audit = shards[s].audit(s);
+    const audits = shards.map((sh, s) => sh.audit(s));
+    for (const [s, audit] of audits.entries()) {
       expect(audit.problems, `shard ${s}`).toEqual([]);
       expect(audit.conserved).toBe(true);
       for (const c of Object.values(audit.currencies)) if (c.vendorOwed > 0) reached.vendorOwes++;
+    }
+    // Across shards, per currency, mid-run: what was created is where the audits say, or in flight
+    // (sent and not yet applied: never below zero, never more than the unacknowledged outbox items),
+    // and it is what the replies said was created.
+    for (const c of currencies) {
+      let created = 0;
+      let where = 0;
+      let inFlight = 0;
+      let pending = 0;
+      for (const a of audits) {
+        const f = a.currencies[c];
+        if (!f) continue;
+        created += f.funding;
+        where += f.available + f.held + f.vendorPayable + f.paidOut + f.taxCollected + f.prepaidOutstanding + (a.tokensSold?.[c] ?? 0) + f.fxPosition;
+        inFlight += f.sentOut - f.receivedIn;
+        pending += f.outboxPending;
+      }
+      expect(created, c).toBe(where + inFlight);
+      expect(inFlight).toBeGreaterThanOrEqual(0);
+      expect(inFlight).toBeLessThanOrEqual(pending);
+      let modelCreated = 0;
+      for (let s = 0; s < shardCount; s++) modelCreated += funding.get(`${s}|${c}`) ?? 0;
+      expect(created).toBe(modelCreated);
     }
     // No balance below minus its credit line (wallets have none); held within balance + line.
     for (let s = 0; s < shardCount; s++) {
