@@ -23,7 +23,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openShard, tempShardPath, removeShardPaths, accountId, V1, V2 } from './shard-test-support.ts';
-import { ShardState, type Outcome } from './shard-state.ts';
+import { ShardState, type Outcome, type SweepResult } from './shard-state.ts';
 import { Op, Format, royaltyOf, walletKey, type Command, type ContentSale, type OutboxItem, type ShardEvent } from './contract.ts';
 import { convertMinor, type Rate } from './fx.ts';
 import { partitionPrefix } from './partitions.ts';
@@ -733,6 +733,12 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     }
   };
 
+  const countSwept = (swept: SweepResult) => {
+    reached.holdExpired += swept.holdsExpired;
+    reached.pendingTimedOut += swept.pendingTimedOut;
+  };
+  let sweepDue = false;
+
   // The steps, in batches: each shard applies its commands of a batch in one transaction.
   let i = 0;
   let bn = 0;
@@ -762,16 +768,20 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     // Outcomes in the order the shards decided them.
     const decided: Array<[number, Command[], Outcome[]]> = [];
     if (actor) {
-      const commits: Array<Promise<void>> = [];
-      for (const [s, cmds] of perShard) {
+      const commits: Array<Promise<unknown>> = [];
+      for (let s = 0; s < shardCount; s++) {
+        const cmds = perShard.get(s) ?? [];
         const cut = cmds.length > 1 && rng() < 0.5 ? 1 + Math.floor(rng() * (cmds.length - 1)) : cmds.length;
-        for (const part of [cmds.slice(0, cut), cmds.slice(cut)].filter((p) => p.length > 0)) {
-          commits.push(shards[s].applyBatchAsync(part, now, (r) => {
+        const submit: Array<() => Promise<unknown>> = [cmds.slice(0, cut), cmds.slice(cut)].filter((p) => p.length > 0).map((part) =>
+          () => shards[s].applyBatchAsync(part, now, (r) => {
             carry(s, r.events);
             decided.push([s, part, r.outcomes]);
           }));
-        }
+        // After a tick, the sweeper's transaction overlaps the batch's, before, between or after them.
+        if (sweepDue) submit.splice(Math.floor(rng() * (submit.length + 1)), 0, () => shards[s].sweepAsync(now).then(countSwept));
+        for (const f of submit) commits.push(f());
       }
+      sweepDue = false;
       await Promise.all(commits);
     } else for (const [s, cmds] of perShard) decided.push([s, cmds, apply(s, cmds)]);
     for (const [s, cmds, outs] of decided) {
@@ -784,11 +794,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     for (const st of batch) {
       if (st.k === 'tick') {
         now += st.ms;
-        for (const sh of shards) {
-          const swept = actor ? await sh.sweepAsync(now) : sh.sweep(now);
-          reached.holdExpired += swept.holdsExpired;
-          reached.pendingTimedOut += swept.pendingTimedOut;
-        }
+        if (actor) sweepDue = true; // swept with the next batch, as the actor's sweeper runs between its batches
+        else for (const sh of shards) countSwept(sh.sweep(now));
       } else if (st.k === 'restart') {
         shards[st.s].close();
         shards[st.s] = open(st.s);
