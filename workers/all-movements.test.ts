@@ -208,7 +208,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   const push = <T>(m: Map<string, T[]>, k: string, v: T) => (m.get(k) ?? m.set(k, []).get(k)!).push(v);
   const settlementsPaid = new Map<string, Body>(); // shard|vendor|settlementId -> the part that paid
   const settlementIds: string[] = [];
-  /** Commands sent so far with the shard they went to and their first decided answer, for replays. */
+  /** Commands sent so far and the shard they went to (replays pick from here); their first decided answers. */
   const sent: Array<{ shard: number; cmd: Command }> = [];
   const firstOf = new Map<Command, { status: number; body: Body }>();
 
