@@ -156,7 +156,7 @@ const reached: Record<string, number> = Object.fromEntries([
 // ---------------------------------------------------------------------------------------------
 // One run
 
-interface AuthInfo { authId: string; shard: number; u: number; vendor: string; cur: Cur; amount: number }
+interface AuthInfo { authId: string; shard: number; u: number; vendor: string; cur: Cur; amount: number; country: string | null }
 interface Card { cardId: string; home: number; value: number; cur: Cur }
 interface TokenModel { b: number; x: Array<[n: number, exp: number | null]> }
 
@@ -188,6 +188,11 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   const funding = new Map<string, number>(); // shard|cur
   const vpay = new Map<string, number>(); // shard|vendor|cur
   const tax = new Map<string, number>(); // shard|cur
+  const taxFigures = new Map<string, { sales: number; collected: number; refunded: number }>(); // shard|country|cur
+  const taxOf = (s: number, a: AuthInfo) => {
+    const k = `${s}|${a.country}|${a.cur}`;
+    return taxFigures.get(k) ?? taxFigures.set(k, { sales: 0, collected: 0, refunded: 0 }).get(k)!;
+  };
   const fxPool = new Map<string, number>(); // shard|cur
   const tokSold = new Map<string, number>(); // shard|cur
   const paidOut = new Map<string, number>(); // shard|cur
@@ -333,6 +338,10 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         add(bal, holderKey(users[a.u], a.cur), -b.captured);
         add(vpay, `${s}|${a.vendor}|${a.cur}`, b.captured - t);
         add(tax, `${s}|${a.cur}`, t);
+        if (a.country !== null) {
+          taxOf(s, a).sales += b.captured;
+          taxOf(s, a).collected += t;
+        }
         if (t > 0) reached.taxCollected++;
         captured.push(a);
         reached[b.released === 0 ? 'captureFull' : 'capturePartial']++;
@@ -348,6 +357,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         add(bal, holderKey(users[a.u], a.cur), b.refunded);
         add(vpay, `${s}|${a.vendor}|${a.cur}`, -(b.refunded - t));
         add(tax, `${s}|${a.cur}`, -t);
+        if (a.country !== null) taxOf(s, a).refunded += t;
         if (t > 0) reached.taxRefunded++;
         reached[cmd[7] === null ? 'refundFull' : 'refundPartial']++;
         break;
@@ -521,7 +531,14 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
           break;
         }
         let paid = false;
-        for (const [c, f] of Object.entries(b.part.currencies as Record<string, { payout: number }>)) {
+        const parts = b.part.currencies as Record<string, { payout: number; carried: number }>;
+        for (const c of currencies) {
+          // The payout is what the model says the vendor is owed here, if positive; the rest is carried.
+          const owed = vpay.get(`${s}|${vendor}|${c}`) ?? 0;
+          if (owed !== 0) expect(parts[c], `${key} ${c}`).toBeDefined();
+          if (parts[c]) expect([parts[c].payout, parts[c].carried], `${key} ${c}`).toEqual([Math.max(0, owed), owed - Math.max(0, owed)]);
+        }
+        for (const [c, f] of Object.entries(parts)) {
           if (f.payout === 0) continue;
           paid = true;
           add(vpay, `${s}|${vendor}|${c}`, -f.payout);
@@ -566,7 +583,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         const { id, code } = bodyOf(issued) as { id: string; code: string };
         const c2: Command = [Op.authorize, 1, tag++, Format.wsMsgpack, tag, vendors[st.v], id, code, st.amount, c, nextIdem('a'),
           'a purchase', null, null, taxRates[st.tax]];
-        pendingAuths.set(c2, { shard: s, u: st.u, vendor: vendors[st.v], cur: c, amount: st.amount });
+        pendingAuths.set(c2, { shard: s, u: st.u, vendor: vendors[st.v], cur: c, amount: st.amount, country: taxRates[st.tax]?.[0] ?? null });
         return [s, c2];
       }
       case 'decide': {
@@ -869,6 +886,16 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     for (const v of vendors) {
       for (const c of currencies) expect(payables[v]?.[c] ?? 0, `shard ${s} ${v} ${c}`).toBe(vpay.get(`${s}|${v}|${c}`) ?? 0);
     }
+    // The tax report of the whole run, per country and currency: what the replies showed.
+    const fromMs = Math.floor(T0 / hourMs) * hourMs;
+    const toMs = (Math.floor(now / hourMs) + 1) * hourMs;
+    const report = bodyOf(apply(s, [[Op.taxReport, 0, tag++, Format.http, null, fromMs, toMs]])[0]).figures as Record<string, Record<string, Body>>;
+    const want: Record<string, Record<string, Body>> = {};
+    for (const [k, f] of taxFigures) {
+      const [shard, country, c] = k.split('|');
+      if (Number(shard) === s && f.sales > 0) (want[country] ??= {})[c] = { ...f, net: f.collected - f.refunded };
+    }
+    expect(report, `shard ${s} tax report`).toEqual(want);
     // Tokens, a unit of their own: bought and granted here, held bought, earned by vendors here, and
     // incentive held or expired (a lot past its end expires when its record is next touched).
     const tm = tokShard(s);
