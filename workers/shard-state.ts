@@ -1015,6 +1015,8 @@ export class ShardState {
 
     const account = this.account(holderOf(auth));
     assert(account);
+    // As for funding: refused, not asserted (an assertion would fail every command of the batch).
+    if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the refund would take the balance beyond its limit');
     account.bal += amount;
     this.assertAccount(account);
     // Sales tax: the refund's share of the tax collected comes back from the tax account (cumulative,
@@ -1597,6 +1599,10 @@ export class ShardState {
     const walletId = landing ? landing[0] : walletKey(item.to, item.currency);
     if (!landing) this.txAccounts.set(walletId, { cur: item.currency, bal: 0, held: 0, at: this.txNow });
     const account = this.account(walletId)!;
+    // Money on its way cannot be refused, and a balance past balanceMax would fail the account's
+    // assertion and with it every command of the batch, at every resend: the item waits instead
+    // (not applied, not acknowledged, still in transit in the sender's outbox) until there is room.
+    if (account.bal + item.amount > balanceMax) return { kind: 'reply', cmd, status: 200, body: { status: 'deferred', code: 'BALANCE_LIMIT' } };
     account.bal += item.amount;
     this.assertAccount(account);
     const t = this.totals(item.currency);
@@ -2267,6 +2273,9 @@ export class ShardState {
     // The switch checks the receiver before the sender is debited, and accounts never go away.
     assert(this.account(item.to), 'tokens for an account this shard does not have');
     const rec = this.tokenRecord(item.to);
+    // As for money: tokens past the receiver's limit would fail the batch at every resend; they wait
+    // in the sender's outbox instead until there is room.
+    if (tokensHeld(rec) + item.amount > tokenBalanceMax) return { kind: 'reply', cmd: done.cmd, status: 200, body: { status: 'deferred', code: 'BALANCE_LIMIT' } };
     rec.b += item.amount;
     const tt = this.tokenTotals();
     tt.hb += item.amount;
