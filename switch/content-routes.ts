@@ -16,7 +16,7 @@
 
 import { Op, Format, tokenUnit, type Command, type ContentSale } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
-import { contentAccessHoursMax, contentViewLimitMax, purchasesListedMax, tokensPerRequestMax } from '../workers/limits.ts';
+import { contentAccessHoursMax, contentViewLimitMax, purchasesListedMax, tokensPerRequestMax, walletsPerAccountMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
 import type { ContentItem, VendorPrincipal } from './control-plane.ts';
@@ -51,8 +51,17 @@ export function installContentRoutes(app: TemplatedApp, deps: RouteDeps, { relay
         const rs = await router.request(shardOfAccount(r.item.rh), (tag) => [Op.getAccount, 0, tag, Format.http, null, r.item.rh!]);
         if (rs.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'rightsHolder.accountId names no account');
         if (rs.status !== 200) return reply.json(rs.status, rs.body);
-        // Tokens have no currency: any account receives a royalty in tokens.
-        if (r.item.cur !== tokenUnit && rs.body.currency !== r.item.cur) return reply.error('CURRENCY_MISMATCH', `the rights holder's account holds another currency`);
+        // Tokens have no currency: any account receives a royalty in tokens. A money royalty lands in
+        // the holder's wallet in the item's currency, opened on the first royalty if the holder has
+        // none (as for a transfer), so the holder needs the wallet or room for one now. A holder who
+        // fills their wallets afterwards still gets it: deliveries never bounce, so such a wallet may
+        // be one beyond walletsPerAccountMax.
+        if (r.item.cur !== tokenUnit && rs.body.currency !== r.item.cur) {
+          const wallets = rs.body.wallets as Array<{ currency: string }>;
+          if (!wallets.some((w) => w.currency === r.item.cur) && wallets.length >= walletsPerAccountMax) {
+            return reply.error('CURRENCY_MISMATCH', `the rights holder holds no ${r.item.cur} wallet and cannot open another`);
+          }
+        }
       }
       if (control.contentCount(vendor.vendorId) >= contentItemsPerVendorMax) {
         return reply.error('BAD_REQUEST', `a vendor may register at most ${contentItemsPerVendorMax} items`);

@@ -150,8 +150,26 @@ describe('content and royalties', () => {
     ];
     for (const body of bad) expect((await register(buyer, body)).body.code, JSON.stringify(body)).toBe('BAD_REQUEST');
     expect((await register(buyer, { ...ok, rightsHolder: { accountId: 'ac_0000' + '0'.repeat(16) }, royaltyBasisPoints: 1 })).body.code).toBe('ACCOUNT_UNKNOWN');
+    // A rights holder in another currency is paid in a wallet in the item's currency, opened by the
+    // first royalty; one with no such wallet and no room for another is refused.
     const eurUser = await setupVendorAndUser(s, 0, 'EUR');
-    expect((await register(buyer, { ...ok, rightsHolder: { accountId: eurUser.accountId }, royaltyBasisPoints: 1 })).body.code).toBe('CURRENCY_MISMATCH');
+    const eurHeld = await register(buyer, { ...ok, price: 1_000, idem: 'eur-holder', rightsHolder: { accountId: eurUser.accountId }, royaltyBasisPoints: 2_500 });
+    expect(eurHeld.status).toBe(201);
+    expect((await buy(buyer, eurHeld.body.itemId, 'eur-holder-sale')).body).toMatchObject({ status: 'bought' });
+    for (let i = 0; i < 100; i++) {
+      const wallets = (await http(s, 'GET', '/v1/accounts/me', undefined, eurUser.token)).body.wallets as Array<{ currency: string; balance: number }>;
+      if (wallets.some((w) => w.currency === 'USD' && w.balance === 250)) break;
+      if (i === 99) throw new Error('the royalty never reached a USD wallet: ' + JSON.stringify(wallets));
+      await sleep(50);
+    }
+    for (const c of ['GBP', 'JPY', 'CHF', 'CAD', 'AUD', 'SEK', 'NOK']) {
+      expect((await http(s, 'POST', '/v1/accounts/me/wallets', { currency: c }, eurUser.token)).status).toBe(201);
+    }
+    const fullUser = await setupVendorAndUser(s, 0, 'EUR');
+    for (const c of ['GBP', 'JPY', 'CHF', 'CAD', 'AUD', 'SEK', 'NOK', 'DKK']) {
+      expect((await http(s, 'POST', '/v1/accounts/me/wallets', { currency: c }, fullUser.token)).status).toBe(201);
+    }
+    expect((await register(buyer, { ...ok, idem: 'full-holder', rightsHolder: { accountId: fullUser.accountId }, royaltyBasisPoints: 1 })).body.code).toBe('CURRENCY_MISMATCH');
     expect((await http(s, 'GET', '/v1/content/nope')).status).toBe(404);
     const item = (await register(buyer, ok)).body.itemId;
     for (const body of [{}, { idem: '' }, { idem: 'a', x: 1 }, { idem: 'a b' }]) {
