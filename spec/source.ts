@@ -406,6 +406,9 @@ const schemas: Record<string, unknown> = {
     event: { const: 'confirm' }, authId: ref('AuthId'), vendorId: ref('VendorId'), vendorName: nullable(str()), amount: ref('Amount'), currency: ref('Currency'),
     description: str('What the vendor says the purchase is, when it said.'), idLast4: str(undefined, { pattern: '^[0-9]{4}$' }), decideBy: ref('IsoTime'),
     kind: { enum: ['confirm', 'card'] }, challenge: str('Card prompts: 16 random bytes (hex) for the card to answer.', { pattern: '^[0-9a-f]{32}$' }),
+    held: obj({ currency: ref('Currency'), amount: ref('Amount') }, ['currency', 'amount'], {
+      additionalProperties: false, description: 'A converted purchase (no wallet in its currency): what the user\'s primary wallet is held for, at the operator\'s rate.',
+    }),
   }, ['event', 'authId', 'vendorId', 'vendorName', 'amount', 'currency', 'idLast4', 'decideBy', 'kind'], {
     additionalProperties: false, description: 'Sent to every session of the account when an authorization waits for the user, and again to a session that connects before decideBy (also after a restart of the switch).',
   }),

@@ -172,6 +172,7 @@ export class UserHub {
       event: 'confirm', authId: e.authId, vendorId: e.vendorId, vendorName: this.control.vendorName(e.vendorId),
       amount: e.amount, currency: e.currency, description: e.description ?? undefined, idLast4: e.idLast4,
       decideBy: new Date(e.decideBy).toISOString(), kind: e.kind, challenge: e.challenge ?? undefined,
+      held: e.held ? { currency: e.held[0], amount: e.held[1] } : undefined,
     });
   }
 

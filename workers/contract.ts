@@ -548,7 +548,9 @@ export interface StatsReply { t: 'stats'; tag: number; stats: ShardStats }
  */
 export type ShardEvent =
   | { k: 'ask'; accountId: string; authId: string; vendorId: string; amount: number; currency: string; description: string | null;
-      idLast4: string; decideBy: number; kind: 'confirm' | 'card'; challenge: string | null; session: number; format: number }
+      idLast4: string; decideBy: number; kind: 'confirm' | 'card'; challenge: string | null; session: number; format: number;
+      /** A converted purchase: what the user's own wallet is held for (currency, minor units). */
+      held?: [currency: string, amount: number] }
   | { k: 'attempt'; accountId: string; authId: string | null; vendorId: string; amount: number; currency: string;
       outcome: 'approved' | 'declined' | 'pending'; code: string | null; idLast4: string; at: number }
   | { k: 'resolved'; accountId: string; authId: string; vendorId: string; status: 'approved' | 'declined'; code: string | null;

@@ -254,8 +254,13 @@ describe('fx at purchase: one step at a time', () => {
     const f = new Fixture('USD', 5_000);
     f.s.setFxRates([rate('USD', 'EUR', '0.92')]);
     f.one([Op.accountSettings, 0, tag++, Format.http, null, U1, { mode: 'confirm' }]);
-    const p = body(f.authorize(1_000, 'EUR'));
+    const id = f.issue();
+    const c = [Op.authorize, 1, tag++, Format.wsMsgpack, tag, V1, id.id, id.code, 1_000, 'EUR', `a${tag}`, null, null, null] as unknown as Command;
+    const r = f.s.applyBatch([c], f.now);
+    const p = body(r.outcomes[0]);
     expect(p).toMatchObject({ status: 'pending', amount: 1_000, currency: 'EUR', fx: { held: { currency: 'USD', amount: 1_087 } } });
+    // The user's prompt shows what leaves their own wallet, beside the vendor's figure.
+    expect(r.events.find((e) => e.k === 'ask')).toMatchObject({ amount: 1_000, currency: 'EUR', held: ['USD', 1_087] });
     expect(f.account()).toMatchObject({ held: 1_087 });
     f.one([Op.decide, 0, tag++, Format.http, null, U1, p.authId, 'decline']);
     expect(f.account()).toMatchObject({ held: 0, balance: 5_000 });

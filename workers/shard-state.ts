@@ -798,10 +798,13 @@ export class ShardState {
   }
 
   private askEvent(authId: string, auth: AuthRecord, session: number, format: number): ShardEvent {
-    return {
+    const e: ShardEvent = {
       k: 'ask', accountId: auth.acc, authId, vendorId: auth.vid, amount: auth.amt, currency: auth.cur, description: auth.ds ?? null,
       idLast4: auth.l4, decideBy: auth.dl!, kind: auth.md!, challenge: auth.ch ?? null, session, format,
     };
+    // A converted purchase: the user approves what leaves their own wallet, not only the vendor's figure.
+    if (auth.fx) e.held = [auth.fx[0], auth.fx[1]];
+    return e;
   }
 
   // --- pending authorizations: the user decides, or the clock does ------------------------------
