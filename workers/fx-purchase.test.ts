@@ -276,6 +276,26 @@ describe('fx at purchase: one step at a time', () => {
     expect(body(f.authorize(30_001, 'JPY'))).toMatchObject({ code: 'LIMIT_DAY' });
     f.audit();
   });
+
+  it('a secondary wallet\'s purchase counts its value in the primary\'s currency, and a void uncounts it', () => {
+    const f = new Fixture('USD', 1);
+    f.one([Op.openWallet, 0, tag++, Format.http, null, U1, 'EUR']);
+    f.one([Op.fund, 0, tag++, Format.http, null, U1, 10_000, 'EUR', `f${tag}`]);
+    f.s.setFxRates([rate('USD', 'EUR', '0.5')]); // 1 EUR is worth 2 USD
+    f.one([Op.accountSettings, 0, tag++, Format.http, null, U1, { limits: { perTxn: 1_000, day: 1_500 } }]);
+    expect(body(f.authorize(501, 'EUR'))).toMatchObject({ code: 'LIMIT_PER_TXN' }); // 10.02 USD
+    const a = f.authorize(500, 'EUR') as ApprovalOutcome;                            // 10.00 USD, from the EUR wallet
+    expect(a.kind).toBe('approval');
+    expect(a.auth.fx).toBeUndefined();
+    expect(body(f.authorize(251, 'EUR'))).toMatchObject({ code: 'LIMIT_DAY' });       // 10.00 + 5.02 > 15.00
+    f.op(Op.void, a.authId, null);
+    expect(f.authorize(500, 'EUR').kind).toBe('approval');                           // the void gave the 10.00 back
+    // Without any rate between the two, the wallet's own minor units count as they are.
+    f.s.setFxRates([]);
+    expect(f.authorize(500, 'EUR').kind).toBe('approval');                           // 10.00 + 5.00
+    expect(body(f.authorize(1, 'EUR'))).toMatchObject({ code: 'LIMIT_DAY' });
+    f.audit();
+  });
 });
 
 describe('secondary wallets everywhere money moves', () => {

@@ -147,6 +147,7 @@ export interface AuthRecord {
   ch?: string;          // card mode: the challenge (hex)
   dc?: string;          // declined: why
   sh?: number;          // hour bucket its amount was counted in (spending limits), if counted
+  sc?: number;          // a secondary wallet's purchase: what was counted, in the primary's currency
   dp?: DisputeRecord;   // the user disputed the charge
   // --- sales tax ---
   tx?: [country: string, bp: number]; // the buyer's country and its rate at authorization
@@ -694,8 +695,11 @@ export class ShardState {
     const [holderId, wallet] = holder ?? [rec.acc, account];
     // What the hold takes from the wallet, in the wallet's currency (the converted amount, or the amount).
     const held = fx ? fx[1] : amount;
-    if (rec.max !== null && held > rec.max) return decline('AMOUNT_OVER_LIMIT');
-    const overLimit = this.limitDecline(account, vendorId, held);
+    // Limits (and the ID's maximum) are in the primary's currency: a secondary wallet's purchase counts
+    // its value there (spendValue), a converted one what the primary is held for.
+    const counted = holderId === rec.acc ? held : this.spendValue(account.cur, wallet.cur, held);
+    if (rec.max !== null && counted > rec.max) return decline('AMOUNT_OVER_LIMIT');
+    const overLimit = this.limitDecline(account, vendorId, counted);
     if (overLimit) return decline(overLimit);
     const [, , , , , , , , , , , description, buyerIp, device] = cmd;
     const warnings: string[] = [];
@@ -722,7 +726,7 @@ export class ShardState {
     t.a -= held;
     t.h += held;
     this.txEntries.push([fx ? Entry.fxHold : Entry.hold, availAccount(holderId), heldAccount(holderId), held, wallet.cur, authId]);
-    const spendHour = this.countSpend(account, vendorId, held);
+    const spendHour = this.countSpend(account, vendorId, counted);
     if (rc) {
       rc.pnx = rc.nx;
       rc.nx = addPeriod(this.txNow, rc.pd);
@@ -744,6 +748,7 @@ export class ShardState {
       at: this.txNow, hx: this.txHoldExp, l4: rec.l4, idh: Buffer.from(idHash), rd: -1, ix: -1,
     };
     if (spendHour !== null) auth.sh = spendHour;
+    if (spendHour !== null && counted !== held) auth.sc = counted;
     if (holderId !== rec.acc) auth.w = holderId;
     if (fx) auth.fx = fx;
     if (description != null) auth.ds = description;
@@ -912,9 +917,25 @@ export class ShardState {
     return hour;
   }
 
-  /** Money that was counted and then not spent (released) no longer counts. */
+  /**
+   * The value of `amount` of a secondary wallet's currency in the primary's, for limits: at the
+   * operator's rate without its spread (primary->wallet inverted, rounded up, or wallet->primary,
+   * rounded down). With no rate either way, the wallet's own minor units count as they are: a limit
+   * can then be off by the ratio of the two minor units (README, "Currencies").
+   */
+  private spendValue(primary: string, cur: string, amount: number): number {
+    const there = this.fxRates.get(primary + '>' + cur);
+    if (there) return coverMinor(amount, primary, cur, there, 0);
+    const back = this.fxRates.get(cur + '>' + primary);
+    if (back) return convertMinor(amount, cur, primary, back, 0);
+    return amount;
+  }
+
+  /** Money that was counted and then not spent (released) no longer counts. `released` is in the
+   * hold's currency; a secondary wallet's purchase uncounts its share of what it counted. */
   private uncountSpend(account: AccountRecord, auth: AuthRecord, released: number): void {
     if (auth.sh === undefined || released <= 0) return;
+    if (auth.sc !== undefined) released = shareMinor(auth.sc, released, auth.amt);
     const h = String(auth.sh);
     if (account.sp?.[h] !== undefined) account.sp[h] = Math.max(0, account.sp[h] - released);
     const v = account.vsp?.[auth.vid];
