@@ -432,6 +432,14 @@ const schemas: Record<string, unknown> = {
       additionalProperties: false,
       description: 'Tokens arrived from another user (as bought tokens), sent to every session live when they are credited. It never names the sender; memo is absent when the sender gave none.',
     }),
+  RoyaltyEvent: obj({
+    event: { const: 'royalty' }, royaltyId: str('The royalty leg\'s id (as in the rights holder\'s history).'), amount: int(undefined, { minimum: 1 }),
+    currency: str('The item\'s currency, or TOKEN for an item priced in tokens (amount is then a count of tokens).', { pattern: '^([A-Z]{3}|TOKEN)$' }),
+    title: str('The item sold.'),
+  }, ['event', 'royaltyId', 'amount', 'currency'], {
+    additionalProperties: false,
+    description: 'A royalty landed in the account (a sale of a content item naming it as rights holder), sent to every session live when it is credited. It never names the buyer.',
+  }),
   AlertEvent: obj({ event: { const: 'alert' }, kind: { enum: ['fraud', 'device'] }, authId: nullable(ref('AuthId')), vendorName: nullable(str()), detail: str() },
     ['event', 'kind', 'authId', 'vendorName', 'detail'], { additionalProperties: false, description: 'Something the user should know: a reported fraud, or a device/IP check in warn mode.' }),
   ConfirmFrame: obj({
@@ -1516,6 +1524,7 @@ const userMessages: Record<string, unknown> = {
   alert: message('alert', 'AlertEvent', 'A fraud report or a device/IP warning'),
   transfer: message('transfer', 'TransferEvent', 'Money arrived: a transfer, or a prepaid card redeemed'),
   tokens: message('tokens', 'TokensEvent', 'Tokens arrived from another user'),
+  royalty: message('royalty', 'RoyaltyEvent', 'A royalty arrived from a content sale'),
   dispute: message('dispute', 'UserDisputeEvent', 'A step of a dispute on the account: opened, answered by the vendor, decided'),
   confirm: message('confirm', 'ConfirmFrame', 'Approve (with PIN or password), decline, or report fraud'),
   card: message('card', 'CardFrame', 'Answer a card prompt with the card\'s cryptogram'),
@@ -1571,7 +1580,7 @@ export const asyncapi = {
     userCard: receive('user', 'card', 'The user\'s card answers a card prompt', ['confirmResult', 'userError']),
     userEvents: {
       action: 'send', summary: 'Tell the user: hello, prompts, attempts, resolved prompts, credit decisions, alerts, money received, tokens received, dispute steps', channel: { $ref: '#/channels/user' },
-      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer', 'tokens', 'dispute'].map(msgRef('user')),
+      messages: ['hello', 'confirmPrompt', 'attempt', 'resolved', 'credit', 'alert', 'transfer', 'tokens', 'royalty', 'dispute'].map(msgRef('user')),
       security: userSecurity,
     },
   },

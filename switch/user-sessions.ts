@@ -118,6 +118,10 @@ export class UserHub {
         // The receiver learns the amount and the memo; never who sent it or from which account.
         this.toAccount(e.accountId, JSON.stringify({ event: 'transfer', transferId: e.transferId, amount: e.amount, currency: e.currency, memo: e.memo ?? undefined }));
         break;
+      case 'royalty-received':
+        // A sale of an item naming this account as rights holder: what it earned, never who bought.
+        this.toAccount(e.accountId, JSON.stringify({ event: 'royalty', royaltyId: e.royaltyId, amount: e.amount, currency: e.currency, title: e.title ?? undefined }));
+        break;
       case 'tokens-received':
         // Tokens from another user: the count and the memo, never who sent them (as for money).
         this.toAccount(e.accountId, JSON.stringify({ event: 'tokens', transferId: e.transferId, count: e.count, memo: e.memo ?? undefined }));

@@ -732,6 +732,12 @@ describe('user WebSocket frames and pushed vendor events, validated against spec
       const [prepaid] = (await http(s, 'POST', '/v1/admin/prepaid-cards', { count: 1, value: 300, currency: 'USD', idem: 'uws-card' }, s.adminToken)).body.cards;
       expect((await http(s, 'POST', '/v1/prepaid/redeem', { ...prepaid, idem: 'uws-r' }, fu.token)).body.status).toBe('redeemed');
       expect(await userEvent((e) => e.event === 'transfer' && e.transferId === `tr_${prepaid.cardId}`)).toMatchObject({ amount: 300, memo: 'prepaid card' });
+      // A royalty: the user is the rights holder of another vendor's item, which the sender buys.
+      const item = (await http(s, 'POST', '/v1/vendor/content', {
+        title: 'Song', price: 400, currency: 'USD', url: 'https://cdn.example/song', idem: 'uws-item', rightsHolder: { accountId: fu.accountId }, royaltyBasisPoints: 2_500,
+      }, sender.apiKey)).body;
+      expect((await http(s, 'POST', `/v1/content/${item.itemId}/buy`, { idem: 'uws-buy' }, sender.token)).body).toMatchObject({ status: 'bought' });
+      expect(await userEvent((e) => e.event === 'royalty')).toMatchObject({ amount: 100, currency: 'USD', title: 'Song' });
 
       // A dispute on the card-approved charge, once captured: the user's sessions hear of it with the
       // vendor's name, the vendor's sessions without the account.
@@ -748,7 +754,7 @@ describe('user WebSocket frames and pushed vendor events, validated against spec
       const refused = await user.request({ op: 'confirm', authId: p3.authId, decision: 'maybe' });
       checkReply('userConfirm', refused);
       expect(refused).toMatchObject({ code: 'BAD_REQUEST' });
-      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'dispute', 'hello', 'resolved', 'transfer']);
+      expect([...seen].sort()).toEqual(['alert', 'attempt', 'confirm', 'credit', 'dispute', 'hello', 'resolved', 'royalty', 'transfer']);
     } finally {
       vendor.close();
       user.close();

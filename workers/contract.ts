@@ -563,6 +563,8 @@ export type ShardEvent =
   | { k: 'received'; accountId: string; transferId: string; amount: number; currency: string; memo: string | null }
   // Tokens: a user received tokens from another user (count only; never who sent them).
   | { k: 'tokens-received'; accountId: string; transferId: string; count: number; memo: string | null }
+  /** A royalty landed (money, or tokens: currency TOKEN): the item's title, never the buyer. */
+  | { k: 'royalty-received'; accountId: string; royaltyId: string; amount: number; currency: string; title: string | null }
   | { k: 'watch'; authId: string; vendorId: string; session: number; format: number }
   // --- disputes: every step, to the user's sessions and the vendor's ---
   | { k: 'dispute'; accountId: string; vendorId: string; authId: string; status: DisputeStatus; amount: number; currency: string;

@@ -1636,10 +1636,12 @@ export class ShardState {
     this.txEntries.push([kind, transitAccount, availAccount(walletId), item.amount, item.currency, item.transferId]);
     this.inbox.putSync(key, 1);
     this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
-    // A royalty is not a transfer: the rights holder reads it in their history (royalty-in), not as a
-    // "transfer" event on their sessions.
+    // A royalty is not a transfer: the rights holder hears of it as a royalty (the item's title), and
+    // reads it in their history as royalty-in.
     if (item.k === undefined && this.presence.has(item.to)) {
       this.txEvents.push({ k: 'received', accountId: item.to, transferId: item.transferId, amount: item.amount, currency: item.currency, memo: item.memo });
+    } else if (item.k === 'royalty' && this.presence.has(item.to)) {
+      this.txEvents.push({ k: 'royalty-received', accountId: item.to, royaltyId: item.transferId, amount: item.amount, currency: item.currency, title: item.memo });
     }
     return done;
   }
@@ -2310,6 +2312,8 @@ export class ShardState {
     this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
     if (item.k === 'token' && this.presence.has(item.to)) {
       this.txEvents.push({ k: 'tokens-received', accountId: item.to, transferId: item.transferId, count: item.amount, memo: item.memo });
+    } else if (item.k === 'token-royalty' && this.presence.has(item.to)) {
+      this.txEvents.push({ k: 'royalty-received', accountId: item.to, royaltyId: item.transferId, amount: item.amount, currency: tokenUnit, title: item.memo });
     }
     return done;
   }
