@@ -33,7 +33,7 @@ import { installSettlementRoutes, type Settler } from './settlement.ts';
 import { installTaxRoutes } from './tax-routes.ts';
 import { apiSpecs } from './api-specs.ts';
 import {
-  bodyBytesMax, vendorNameCharsMax,
+  bodyBytesMax, vendorNameCharsMax, emailCharsMax,
 } from './limits.ts';
 import {
   checkAuthorize, checkAuthOp, checkAuthId, checkAccountId, checkAmount, checkCurrency, checkIdem, checkIssueIds,
@@ -138,6 +138,48 @@ export function rejectUnknownFields(reply: Reply, body: Record<string, unknown>,
   if (extra === null) return false;
   reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
   return true;
+}
+
+/**
+ * The receiver of a transfer (money or tokens), named by `to` = {"accountId"} or {"email"}, asked of
+ * its own shard before the sender is debited: accounts never close, so what leaves always lands.
+ * Null once an error is answered. The caller sends back only the transfer, nothing of this account.
+ */
+export async function transferReceiver(deps: Pick<RouteDeps, 'router' | 'control'>, reply: Reply, senderAccountId: string, to: unknown):
+  Promise<{ accountId: string; shard: number; account: Record<string, any> } | null> {
+  if (!isPlainObject(to) || unknownField(to, new Set(['accountId', 'email'])) !== null || (to.accountId === undefined) === (to.email === undefined)) {
+    reply.error('BAD_REQUEST', 'to must be {"accountId": "ac_…"} or {"email": "…"}');
+    return null;
+  }
+  let accountId: string | null;
+  if (to.accountId !== undefined) {
+    const a = checkAccountId(to.accountId);
+    if (a instanceof InputError) {
+      reply.error(a.code, a.message);
+      return null;
+    }
+    accountId = a;
+  } else {
+    if (typeof to.email !== 'string' || to.email.length > emailCharsMax) {
+      reply.error('BAD_REQUEST', 'to.email must be an e-mail address');
+      return null;
+    }
+    accountId = deps.control.accountOfEmail(to.email.trim().toLowerCase());
+  }
+  if (accountId === null) {
+    reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
+    return null;
+  }
+  if (accountId === senderAccountId) {
+    reply.error('BAD_REQUEST', 'a transfer needs another account');
+    return null;
+  }
+  const shard = deps.router.shardOf(partitionOfKeyedId(accountId));
+  const found = accountId;
+  const r = await deps.router.request(shard, (tag) => [Op.getAccount, 0, tag, Format.http, null, found]);
+  if (r.status === 404) reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
+  else if (r.status !== 200) reply.json(r.status, r.body);
+  return r.status === 200 ? { accountId, shard, account: r.body } : null;
 }
 
 export type Handler = (reply: Reply, req: HttpRequest) => void;

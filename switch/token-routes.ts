@@ -19,11 +19,10 @@
 import { Op, Format, type Command } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { amountMax, tokensPerRequestMax, incentiveExpiryMsMax } from '../workers/limits.ts';
-import { emailCharsMax } from './limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { guard, readJson, type Reply, type RouteDeps, requireUser } from './http-routes.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser, transferReceiver } from './http-routes.ts';
 import type { VendorPrincipal } from './control-plane.ts';
-import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, bad, InputError } from './validate.ts';
+import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, unknownField, bad, InputError } from './validate.ts';
 import { descriptionCharsMax } from './limits.ts';
 
 interface Helpers {
@@ -87,27 +86,10 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
       if (idem instanceof InputError) return fail(reply, idem);
       const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
       if (memo instanceof InputError) return fail(reply, memo);
-      const to = body.to;
-      if (!isPlainObject(to) || unknownField(to, new Set(['accountId', 'email'])) !== null || (to.accountId === undefined) === (to.email === undefined)) {
-        return reply.error('BAD_REQUEST', 'to must be {"accountId": "ac_…"} or {"email": "…"}');
-      }
-      let toAccount: string | null;
-      if (to.accountId !== undefined) {
-        const a = checkAccountId(to.accountId);
-        if (a instanceof InputError) return fail(reply, a);
-        toAccount = a;
-      } else {
-        if (typeof to.email !== 'string' || to.email.length > emailCharsMax) return reply.error('BAD_REQUEST', 'to.email must be an e-mail address');
-        toAccount = control.accountOfEmail(to.email.trim().toLowerCase());
-      }
-      if (toAccount === null) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
-      if (toAccount === user.accountId) return reply.error('BAD_REQUEST', 'a transfer needs another account');
-      // The receiver is checked before the sender is debited: accounts never close, so tokens that
-      // leave are always applied where they land. Tokens have no currency: any account receives them.
-      const toShard = shardOfAccount(toAccount);
-      const receiver = await router.request(toShard, (tag) => [Op.getAccount, 0, tag, Format.http, null, toAccount]);
-      if (receiver.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
-      if (receiver.status !== 200) return reply.json(receiver.status, receiver.body);
+      // Tokens have no currency: any account receives them.
+      const receiver = await transferReceiver(deps, reply, user.accountId, body.to);
+      if (!receiver) return;
+      const { accountId: toAccount, shard: toShard } = receiver;
       // Only the transfer goes back: nothing of the receiver's account.
       relay(reply, shardOfAccount(user.accountId), (tag) =>
         [Op.tokenTransfer, 0, tag, Format.http, null, user.accountId, toAccount, toShard, count, idem, memo]);

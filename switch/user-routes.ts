@@ -10,11 +10,11 @@ import { idPartition } from '../workers/payment-id.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { amountMax, confirmTimeoutMsMin, confirmTimeoutMsMax, historyPageMax, walletsPerAccountMax } from '../workers/limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
-import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknownFields } from './http-routes.ts';
+import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknownFields, transferReceiver } from './http-routes.ts';
 import { parseHistoryFilter, userKinds } from './statement-routes.ts';
 import type { CreditApplication, Principal } from './control-plane.ts';
 import {
-  checkAmount, checkAccountId, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError, checkLogin,
+  checkAmount, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError, checkLogin,
 } from './validate.ts';
 import {
   descriptionCharsMax, emailCharsMax, passwordCharsMax, membersPerAccountMax, prepaidBatchMax,
@@ -280,31 +280,13 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       if (idem instanceof InputError) return reply.error(idem.code, idem.message);
       const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
       if (memo instanceof InputError) return reply.error(memo.code, memo.message);
-      const to = body.to;
-      if (!isPlainObject(to) || unknownField(to, new Set(['accountId', 'email'])) !== null || (to.accountId === undefined) === (to.email === undefined)) {
-        return reply.error('BAD_REQUEST', 'to must be {"accountId": "ac_…"} or {"email": "…"}');
-      }
-      let toAccount: string | null;
-      if (to.accountId !== undefined) {
-        const a = checkAccountId(to.accountId);
-        if (a instanceof InputError) return reply.error(a.code, a.message);
-        toAccount = a;
-      } else {
-        if (typeof to.email !== 'string' || to.email.length > emailCharsMax) return reply.error('BAD_REQUEST', 'to.email must be an e-mail address');
-        toAccount = control.accountOfEmail(to.email.trim().toLowerCase());
-      }
-      if (toAccount === null) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
-      if (toAccount === user.accountId) return reply.error('BAD_REQUEST', 'a transfer needs another account');
-      // The receiver is checked before the sender is debited: accounts never close or change
-      // currency, so a transfer that leaves is always applied where it lands.
-      const toShard = shardOfAccount(toAccount);
-      const receiver = await router.request(toShard, (tag) => [Op.getAccount, 0, tag, Format.http, null, toAccount]);
-      if (receiver.status === 404) return reply.error('ACCOUNT_UNKNOWN', 'no account with this address');
-      if (receiver.status !== 200) return reply.json(receiver.status, receiver.body);
+      const receiver = await transferReceiver(deps, reply, user.accountId, body.to);
+      if (!receiver) return;
+      const { accountId: toAccount, shard: toShard } = receiver;
       // Currencies: the money lands in the receiver's wallet in its currency, or in one opened for it
       // on receipt (workers/shard-state.ts deliver) if the receiver has room for another wallet.
-      const wallets = receiver.body.wallets as Array<{ currency: string }>;
-      if (receiver.body.currency !== currency && !wallets.some((w) => w.currency === currency) && wallets.length >= walletsPerAccountMax) {
+      const wallets = receiver.account.wallets as Array<{ currency: string }>;
+      if (receiver.account.currency !== currency && !wallets.some((w) => w.currency === currency) && wallets.length >= walletsPerAccountMax) {
         return reply.error('CURRENCY_MISMATCH', `the receiver holds no ${currency} wallet and cannot open another`);
       }
       // Only what the sender may know of the receiver goes back: nothing but the transfer.
