@@ -119,7 +119,7 @@ describe('settlement fees and the sales-tax gaps', () => {
     expect(rec.shards.map((p) => p.shard)).toEqual([0, 1]);
     // floor(599 × 2.5 %) = 14 and floor(601 × 2.5 %) = 15, + 30 once (shard 1 holds the larger payable).
     expect(rec.currencies.USD).toEqual({
-      opening: 0, captured: 1200, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 59, taxWithheld: 0, payout: 1141, carried: 0,
+      opening: 0, captured: 1200, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 59, taxWithheld: 0, payout: 1141, carried: 0, tokensRedeemed: 0, tokenProceeds: 0,
     });
     const audit = await conserved(sw);
     expect(audit.currencies.USD).toMatchObject({ paidOut: 1141, fees: 59 });
