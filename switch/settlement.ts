@@ -24,6 +24,8 @@
 //     transactions commit, so no history is scanned. Each part pays in one small transaction:
 //       vpay:vendor ──fee──► fees            floor(gross × bp / 10000) + fixed (feeOfPart, contract.ts)
 //       vpay:vendor ──payout──► payout       what is left, if positive
+//     and, first, the vendor's earned tokens in that shard at the operator's rate (redeemVendorTokens):
+//       vtok:vendor ──token-redeem──► tokens-redeemed,  tokens-sold ──token-proceeds──► vpay:vendor
 //
 // So a settlement costs an authorization at most one small command's place in a shard's batch; the
 // loadtest scenario `settlement` (loadtest/settlement-load.ts) measures authorizations with and

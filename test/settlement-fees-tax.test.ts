@@ -56,7 +56,7 @@ describe('settlement CSV', () => {
       currencies: { USD: { opening: -5, captured: 100, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 3, taxWithheld: 0, payout: 92, carried: 0 } },
     };
     const csv = settlementsCsv({ records: [rec] });
-    expect(csv.split('\r\n')[1]).toBe(`st_1,"'=HYPERLINK(""http://evil"")",operator,,2026-01-01T00:00:00.000Z,USD,-5,100,0,0,0,0,3,0,92,0`);
+    expect(csv.split('\r\n')[1]).toBe(`st_1,"'=HYPERLINK(""http://evil"")",operator,,2026-01-01T00:00:00.000Z,USD,-5,100,0,0,0,0,3,0,92,0,0,0`);
   });
 });
 
@@ -128,8 +128,8 @@ describe('settlement fees and the sales-tax gaps', () => {
     const csv = await fetch(sw.url + '/v1/vendor/settlements?format=csv', { headers: { authorization: `Bearer ${f.apiKey}` } });
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await csv.text()).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('settlementId,vendorId,trigger,from,to,currency,opening,captured,payments,refunded,disputeCredits,disputeReversals,fees,taxWithheld,payout,carried');
-    expect(lines[1]).toBe(`${rec.settlementId},${f.vendorId},threshold,${rec.from},${rec.to},USD,0,1200,0,0,0,0,59,0,1141,0`);
+    expect(lines[0]).toBe('settlementId,vendorId,trigger,from,to,currency,opening,captured,payments,refunded,disputeCredits,disputeReversals,fees,taxWithheld,payout,carried,tokensRedeemed,tokenProceeds');
+    expect(lines[1]).toBe(`${rec.settlementId},${f.vendorId},threshold,${rec.from},${rec.to},USD,0,1200,0,0,0,0,59,0,1141,0,0,0`);
     // The fee is in the vendor's statement, in its own column.
     const from = new Date(Date.now() - 3600_000).toISOString();
     const to = new Date(Date.now() + 3600_000).toISOString();

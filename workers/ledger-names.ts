@@ -34,7 +34,7 @@ export const Entry = {
   contentPurchase: 'content-purchase',
   royaltyOut: 'royalty-out',
   royaltyIn: 'royalty-in',
-  // --- tokens (seed 003): the only kind of these that moves money is token-purchase ---
+  // --- tokens (seed 003): the kinds of these that move money are token-purchase and token-proceeds ---
   // money:  avail:buyer ──token-purchase──► tokens-sold              (the price, in the account's currency)
   // tokens: tokens-issued ──token-issue──► tok:buyer                 (bought tokens, unit TOKEN)
   //         tokens-granted ──token-grant──► tokx:user                (our incentive tokens)

@@ -1830,7 +1830,8 @@ export class ShardState {
   //                                    vtok:vendor ──token-grant──► tokx:user        (a vendor's incentive)
   //                                    tokx:user, tok:user ──token-spend──► vtok:vendor
   //                                    tokx:user ──token-expire──► tokens-expired
-  //       TokenTotals: issued (bought + granted) = held (bought + incentive) + vendors' + expired
+  //                                    vtok:vendor ──token-redeem──► tokens-redeemed (at settlement)
+  //       TokenTotals: issued (bought + granted) = held (bought + incentive) + vendors' + expired + redeemed
   // A vendor's grant comes out of the tokens it earned in this shard, so it issues nothing and never
   // costs us money; our grants are issued here and are what we fund when vendors' tokens are settled.
 
