@@ -26,6 +26,7 @@ import { amountMax, tokensPerRequestMax, incentiveLotsMax } from '../workers/lim
 import { disputesListedMax, purchasesListedMax, contentViewLimitMax, contentAccessHoursMax } from '../workers/limits.ts';
 import { contentDescriptionCharsMax, contentUrlCharsMax, contentIncentiveIdsMax, contentIncentiveIdCharsMax, contentItemsPerVendorMax } from '../switch/limits.ts';
 import { disputeReasonCharsMax, disputeEvidenceCharsMax, disputeEvidenceUrlCharsMax } from '../switch/limits.ts';
+import { vendorCommissionBpMax } from '../switch/limits.ts'; // settling vendors' tokens
 import { settlementsListedMaxHttp, settlementThresholdMinorMax, settlementPeriodHoursMax } from '../switch/limits.ts';
 import { settlementFeeBasisPointsMax, settlementFeeFixedMinorMax, settlementFeeCurrenciesMax, remittancesListedMaxHttp } from '../switch/limits.ts';
 
@@ -331,7 +332,7 @@ const schemas: Record<string, unknown> = {
     taxCollected: int('Sales tax in the tax:<country> accounts: collected at capture (and re-collected by dispute reversals) less given back by refunds and dispute credits, less remitted. Negative when refunds after a remittance gave back tax already paid (the authority owes it; the next remittance nets it).'),
     taxRemitted: int('Sales tax paid to the tax authorities by remittances (the tax-remitted account), ever.', { minimum: 0 }),
     fees: int('Settlement fees taken from vendors\' payables (the fees account), ever.', { minimum: 0 }),
-    tokensSold: int('Money users paid for tokens (the tokens-sold ledger account). Tokens themselves are never counted in a currency.', { minimum: 0 }),
+    tokensSold: int('Money users paid for tokens (the tokens-sold ledger account) less what settlement paid vendors for their tokens; below zero when vendors were paid for more than was sold in this currency (tokens bought in another currency, or granted by us): the switch\'s token float, like fxPosition. Tokens themselves are never counted in a currency.'),
     fxPosition: int('The switch\'s position in this currency from conversions (the fx-pool:<CUR> account): converted out of it less converted into it. May be negative.'),
   }, ['funding', 'available', 'held', 'vendorPayable', 'creditDrawn', 'inFlight', 'prepaidOutstanding', 'paidOut', 'vendorOwed', 'taxCollected', 'tokensSold', 'fxPosition', 'taxRemitted', 'fees'], {
     additionalProperties: false, description: 'Conserved when funding = available + held + vendorPayable + inFlight + prepaidOutstanding + paidOut + taxCollected + tokensSold + fxPosition + taxRemitted + fees, and 0 <= inFlight <= what the outboxes still hold.',
@@ -356,7 +357,7 @@ const schemas: Record<string, unknown> = {
     currencies: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: ref('ShardAuditCurrency') },
     accounts: int(undefined, { minimum: 0 }), auths: int(undefined, { minimum: 0 }), journalEntries: int(undefined, { minimum: 0 }),
     tokens: ref('TokenAudit'),
-    tokensSold: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: int(undefined, { minimum: 0 }), description: 'Money users paid for tokens in this shard, per currency (absent: none).' },
+    tokensSold: { type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: int(), description: 'Money users paid for tokens in this shard, per currency, less what settlement paid vendors for their tokens here (absent: none). Below zero where vendors were paid for tokens bought in another shard or currency or granted by us: the switch\'s token float, like fxPosition.' },
   }, ['shardId', 'conserved', 'problems', 'currencies', 'accounts', 'auths', 'journalEntries'], { additionalProperties: false }),
   TokenAudit: obj({
     bought: int('Tokens issued by purchase, ever.', { minimum: 0 }), granted: int('Incentive tokens we issued, ever (vendors\' grants issue none).', { minimum: 0 }),
@@ -366,15 +367,17 @@ const schemas: Record<string, unknown> = {
     sentOut: int('Tokens sent out of this shard by transfer or token royalty, ever.', { minimum: 0 }),
     receivedIn: int('Tokens received into this shard, ever.', { minimum: 0 }),
     outboxPending: int('Tokens in this shard\'s outbox items not yet acknowledged.', { minimum: 0 }),
+    redeemed: int('Vendors\' earned tokens redeemed for money at settlement (tokens-redeemed), ever.', { minimum: 0 }),
   }, ['bought', 'granted', 'held', 'incentive', 'vendor', 'expired'], {
-    additionalProperties: false, description: 'One shard\'s tokens, a unit of their own: bought + granted + rewarded + receivedIn = held + incentive + vendor + expired + sentOut.',
+    additionalProperties: false, description: 'One shard\'s tokens, a unit of their own: bought + granted + rewarded + receivedIn = held + incentive + vendor + expired + sentOut + redeemed.',
   }),
   TokenAuditTotal: obj({
     bought: int(undefined, { minimum: 0 }), granted: int(undefined, { minimum: 0 }), rewarded: int(undefined, { minimum: 0 }),
     held: int(undefined, { minimum: 0 }), incentive: int(undefined, { minimum: 0 }), vendor: int(undefined, { minimum: 0 }), expired: int(undefined, { minimum: 0 }),
+    redeemed: int('Vendors\' tokens settled for money, ever.', { minimum: 0 }),
     inFlight: int('Tokens sent between shards and not yet applied by the receiver (while transfers move, may be seen negative, as for money).'),
-  }, ['bought', 'granted', 'rewarded', 'held', 'incentive', 'vendor', 'expired', 'inFlight'], {
-    additionalProperties: false, description: 'Tokens across shards: bought + granted + rewarded = held + incentive + vendor + expired + inFlight (part of conserved).',
+  }, ['bought', 'granted', 'rewarded', 'held', 'incentive', 'vendor', 'expired', 'redeemed', 'inFlight'], {
+    additionalProperties: false, description: 'Tokens across shards: bought + granted + rewarded = held + incentive + vendor + expired + redeemed + inFlight (part of conserved).',
   }),
   Audit: obj({
     conserved: bool('Every shard conserved, and across shards every currency balances.'),
@@ -476,7 +479,7 @@ schemas.Statement = obj({
   entries: { type: 'array', items: ref('StatementEntry'), maxItems: 10_000 },
 }, ['accountId', 'currency', 'from', 'to', 'opening', 'closing', 'totals', 'entries'], { additionalProperties: false, description: 'The period [from, to): consecutive statements share no entry and miss none.' });
 schemas.VendorHistoryEntry = obj({
-  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments, content sales and dispute reversals in; refunds, dispute credits, royalties, settlement fees and payouts out.'),
+  at: ref('IsoTime'), kind: { enum: vendorKinds }, amount: signed('Signed, from the vendor\'s side: captures, payments, content sales, dispute reversals and token proceeds (earned tokens redeemed at settlement) in; refunds, dispute credits, royalties, settlement fees and payouts out.'),
   currency: ref('Currency'), authId: ref('AuthId'), itemId: ref('ItemId'),
 }, ['at', 'kind', 'amount', 'currency'], { additionalProperties: false, description: 'Nothing names the user: no account, no payment ID. Direct payments carry no authId; content sales and royalties carry the itemId.' });
 schemas.VendorStatement = obj({
@@ -487,8 +490,9 @@ schemas.VendorStatement = obj({
     royalties: int('Royalties paid out of content sales to rights holders.', { minimum: 0 }),
     payouts: int('Paid out to the vendor by settlement in the period.', { minimum: 0 }),
     fees: int('Settlement fees taken from the vendor\'s payable in the period.', { minimum: 0 }),
-    net: int('captured - refunded + payments + content - royalties + disputes - payouts - fees: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
-    ['captured', 'refunded', 'payments', 'content', 'royalties', 'disputes', 'payouts', 'fees', 'net', 'entries'], { additionalProperties: false }) },
+    tokenProceeds: int('Money its earned tokens were redeemed for at settlement in the period (tokens-sold -> payable).', { minimum: 0 }),
+    net: int('captured - refunded + payments + content - royalties + disputes + tokenProceeds - payouts - fees: what the vendor\'s payable grew by'), entries: int(undefined, { minimum: 1 }) },
+    ['captured', 'refunded', 'payments', 'content', 'royalties', 'disputes', 'payouts', 'fees', 'tokenProceeds', 'net', 'entries'], { additionalProperties: false }) },
   entries: { type: 'array', items: ref('VendorHistoryEntry'), maxItems: 10_000 },
 }, ['vendorId', 'vendorName', 'from', 'to', 'currencies', 'entries'], { additionalProperties: false });
 
@@ -1027,9 +1031,11 @@ schemas.SettlementFigures = obj({
   disputeReversals: figure('Won back by disputes decided for the vendor in the period (gross: the tax re-collected is in taxWithheld).', { minimum: 0 }),
   fees: figure('Settlement fees (vpay -> fees): per shard part floor(gross × basisPoints / 10000) of its captured + payments, plus the fixed fee in one part, never more than the positive payable; summed over the parts.', { minimum: 0 }),
   taxWithheld: figure('Sales tax of the period: taken from the vendor\'s captures (captured and refunded are gross, tax included) less given back by its refunds; negative when refunds gave back more tax than the period\'s captures collected.'),
-  payout: figure('Net paid out: opening + captured + payments - refunded - disputeCredits + disputeReversals - fees - taxWithheld, when positive.', { minimum: 0 }),
+  payout: figure('Net paid out: opening + captured + payments + tokenProceeds - refunded - disputeCredits + disputeReversals - fees - taxWithheld, when positive.', { minimum: 0 }),
   carried: figure('Left in the payable for the next settlement (0, or negative when the vendor owes).', { maximum: 0 }),
-}, ['opening', 'captured', 'payments', 'refunded', 'disputeCredits', 'disputeReversals', 'fees', 'taxWithheld', 'payout', 'carried'], { additionalProperties: false });
+  tokensRedeemed: int('The vendor\'s earned tokens redeemed by this settlement (a count of tokens, not money), in the currency they settle in; 0 in records made before token settlement.', { minimum: 0 }),
+  tokenProceeds: figure('Money those tokens paid into the payable (tokens-sold -> payable): per shard part floor(tokens × price × (10000 - vendorCommissionBp) / 10000); no fee is taken of it.', { minimum: 0 }),
+}, ['opening', 'captured', 'payments', 'refunded', 'disputeCredits', 'disputeReversals', 'fees', 'taxWithheld', 'payout', 'carried', 'tokensRedeemed', 'tokenProceeds'], { additionalProperties: false });
 const settlementProps = {
   settlementId: str('Settlement id (begins with its time, so ids sort by time).', { pattern: '^st_[0-9a-z]{9}[0-9a-f]{12}$' }),
   vendorId: ref('VendorId'), trigger: { enum: ['threshold', 'period', 'operator'] },
@@ -1044,6 +1050,9 @@ schemas.AdminSettlement = obj({ ...settlementProps, vendorName: nullable(str()) 
 schemas.SettlementSettings = obj({
   thresholdMinor: int('Settle once the pending amount (minor units, any one currency) reaches this.', { minimum: 1, maximum: settlementThresholdMinorMax }),
   periodHours: { type: 'number', minimum: 1 / 3600, maximum: settlementPeriodHoursMax, description: 'Settle once this long has passed since the last settlement (fractions allowed, down to one second).' },
+  // The currency its earned tokens are paid in at settlement (absent: unchanged; default USD). One
+  // without a token price is accepted: the tokens wait until it has one.
+  tokenCurrency: ref('Currency'),
 }, ['thresholdMinor', 'periodHours'], { additionalProperties: false });
 schemas.VendorFees = {
   type: 'object', propertyNames: { pattern: '^[A-Z]{3}$' }, maxProperties: settlementFeeCurrenciesMax,
@@ -1056,7 +1065,10 @@ schemas.VendorFees = {
 schemas.VendorFeesView = obj({ vendorId: ref('VendorId'), fees: ref('VendorFees') }, ['vendorId', 'fees'], { additionalProperties: false });
 schemas.SettlementSettingsView = obj({
   thresholdMinor: int(undefined, { minimum: 1 }), periodHours: { type: 'number' }, lastSettledAt: ref('IsoTime'), fees: ref('VendorFees'),
-}, ['thresholdMinor', 'periodHours', 'lastSettledAt', 'fees'], { additionalProperties: false });
+  tokenCurrency: ref('Currency'),
+  tokenPrice: nullable(obj({ priceMinor: int(undefined, { minimum: 1 }), vendorCommissionBp: int(undefined, { minimum: 0, maximum: vendorCommissionBpMax }) },
+    ['priceMinor', 'vendorCommissionBp'], { additionalProperties: false, description: 'What each earned token pays: priceMinor × (10000 - vendorCommissionBp) / 10000, rounded down per settlement part; null: no token price in tokenCurrency (the tokens wait).' })),
+}, ['thresholdMinor', 'periodHours', 'lastSettledAt', 'fees', 'tokenCurrency', 'tokenPrice'], { additionalProperties: false });
 schemas.Remittance = obj({
   remittanceId: str('The same for the same country and idem.', { pattern: '^tr_[0-9a-f]{24}$' }), country: ref('Country'),
   from: nullable({ ...ref('IsoTime'), description: 'The end of the country\'s previous remittance (the earliest over the shards); null for the first.' }),
@@ -1323,15 +1335,19 @@ Object.assign(paths, {
   '/v1/admin/token-prices': {
     put: {
       operationId: 'setTokenPrice', summary: 'Set the price of one token in a currency (integer minor units)', tags: ['operators'], security: bearer('adminToken'),
-      requestBody: body(obj({ currency: ref('Currency'), priceMinor: int(undefined, { minimum: 1, maximum: Math.floor(amountMax / tokensPerRequestMax) }) }, ['currency', 'priceMinor'], { additionalProperties: false })),
-      responses: { 200: json(obj({ status: { const: 'ok' }, currency: ref('Currency'), priceMinor: int() }, ['status', 'currency', 'priceMinor'], { additionalProperties: false }), 'Set'), ...errors(400, 401, 413, 415) },
+      requestBody: body(obj({
+        currency: ref('Currency'), priceMinor: int(undefined, { minimum: 1, maximum: Math.floor(amountMax / tokensPerRequestMax) }),
+        vendorCommissionBp: int('The switch\'s commission off the price when vendors\' earned tokens are settled in this currency: a vendor is paid priceMinor × (10000 - bp) / 10000 a token, rounded down per settlement part (absent: 0, the whole price).', { minimum: 0, maximum: vendorCommissionBpMax }),
+      }, ['currency', 'priceMinor'], { additionalProperties: false })),
+      responses: { 200: json(obj({ status: { const: 'ok' }, currency: ref('Currency'), priceMinor: int(), vendorCommissionBp: int() }, ['status', 'currency', 'priceMinor', 'vendorCommissionBp'], { additionalProperties: false }), 'Set'), ...errors(400, 401, 413, 415) },
     },
   },
   '/v1/tokens/prices': {
     get: {
       operationId: 'tokenPrices', summary: 'The price of one token per currency', tags: ['users'],
       responses: { 200: json(obj({
-        prices: { type: 'array', items: obj({ currency: ref('Currency'), priceMinor: int(), setAt: ref('IsoTime') }, ['currency', 'priceMinor', 'setAt'], { additionalProperties: false }) },
+        prices: { type: 'array', items: obj({ currency: ref('Currency'), priceMinor: int(), vendorCommissionBp: int(undefined, { minimum: 0, maximum: vendorCommissionBpMax }), setAt: ref('IsoTime') },
+          ['currency', 'priceMinor', 'vendorCommissionBp', 'setAt'], { additionalProperties: false }) },
         referralRewardTokens: int('Tokens a vendor receives when a user it brought makes their first token purchase (0: none).', { minimum: 0, maximum: tokensPerRequestMax }),
       }, ['prices', 'referralRewardTokens'], { additionalProperties: false }), 'Prices') },
     },
@@ -1397,7 +1413,11 @@ Object.assign(paths, {
         200: json(obj({
           vendorId: ref('VendorId'), tokens: int('Earned and held: spends, token-priced sales (less royalties) and rewards, less its grants.', { minimum: 0 }),
           referrals: int('Users it brought who made their first token purchase.', { minimum: 0 }), referralTokens: int('Tokens those referrals earned it.', { minimum: 0 }),
-        }, ['vendorId', 'tokens', 'referrals', 'referralTokens'], { additionalProperties: false }), 'Tokens'),
+          value: obj({
+            currency: ref('Currency'), amountMinor: nullable(int('What settling the tokens now would pay (each shard\'s part rounded down, as settlement does); null: no token price in this currency, the tokens wait.', { minimum: 0 })),
+            priceMinor: int(undefined, { minimum: 1 }), vendorCommissionBp: int(undefined, { minimum: 0, maximum: vendorCommissionBpMax }),
+          }, ['currency', 'amountMinor'], { additionalProperties: false, description: 'The tokens\' current value in the currency they settle in.' }),
+        }, ['vendorId', 'tokens', 'referrals', 'referralTokens', 'value'], { additionalProperties: false }), 'Tokens'),
         ...errors(401, 403, 503),
       },
     },

@@ -11,12 +11,12 @@ import { createHash, randomBytes, randomInt, scrypt, timingSafeEqual } from 'nod
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { open, type RootDatabase, type Database, type Key } from 'lmdb';
 import { partitionCount, partitionPrefix } from '../workers/partitions.ts';
-import { scryptCost, settlementThresholdMinorDefault, settlementPeriodHoursDefault } from './limits.ts';
+import { scryptCost, settlementThresholdMinorDefault, settlementPeriodHoursDefault, vendorTokenCurrencyDefault } from './limits.ts';
 import { referralRewardTokensDefault } from '../workers/limits.ts';
 
 /** Tokens: the referral reward's key in the token-prices database (currencies are three capitals). */
 const referralKey = '#referral';
-import type { VendorFee } from '../workers/contract.ts';
+import type { TokenRate, VendorFee } from '../workers/contract.ts';
 
 export interface UserRecord {
   email: string; pw: string; acc: string;
@@ -54,6 +54,8 @@ const alertsKeptMax = 10_000;
 
 /** A vendor's settlement settings (absent fields: the defaults in limits.ts). */
 export interface SettlementSettings { thresholdMinor?: number; periodHours?: number; lastAt?: number;
+  /** The currency its earned tokens are paid in (absent: vendorTokenCurrencyDefault). */
+  tokenCurrency?: string;
   /** Settlement fees per currency, set by an operator (absent: none). */
   fees?: Record<string, VendorFee> }
 
@@ -122,7 +124,8 @@ export class ControlPlane {
    * listing, oldest first); ['k', vendorId, idem] -> {fp, itemId} (registration is idempotent). */
   private readonly content: Database<any, Key>;
   /** Tokens: the operator's price of one token per currency (minor units). */
-  private readonly tokenPrices: Database<{ p: number; at: number }, string>;
+  /** c: the switch's commission off the price when vendors' tokens are settled, basis points (absent: 0). */
+  private readonly tokenPrices: Database<{ p: number; at: number; c?: number }, string>;
   /** Sales tax: country (ISO 3166-1 alpha-2) -> basis points, and its copy in memory for authorize. */
   private readonly taxRatesDb: Database<{ bp: number; at: number }, string>;
   private readonly taxRateOf = new Map<string, number>();
@@ -411,8 +414,22 @@ export class ControlPlane {
     };
   }
 
-  async setSettlementSettings(vendorId: string, thresholdMinor: number, periodHours: number): Promise<void> {
-    await this.settle.put(vendorId, { ...this.settle.get(vendorId), thresholdMinor, periodHours });
+  async setSettlementSettings(vendorId: string, thresholdMinor: number, periodHours: number, tokenCurrency?: string): Promise<void> {
+    const s = this.settle.get(vendorId);
+    await this.settle.put(vendorId, { ...s, thresholdMinor, periodHours, tokenCurrency: tokenCurrency ?? s?.tokenCurrency });
+  }
+
+  /** The currency a vendor's earned tokens are paid in (its choice, else the default). */
+  vendorTokenCurrency(vendorId: string): string {
+    return this.settle.get(vendorId)?.tokenCurrency ?? vendorTokenCurrencyDefault;
+  }
+
+  /** What a vendor's tokens are worth at settlement: [its token currency, the operator's price of a
+   * token there, the commission]; null when that currency has no price (the tokens wait). */
+  vendorTokenRate(vendorId: string): TokenRate | null {
+    const currency = this.vendorTokenCurrency(vendorId);
+    const rec = this.tokenPrices.get(currency);
+    return rec ? [currency, rec.p, rec.c ?? 0] : null;
   }
 
   async noteSettled(vendorId: string, at: number): Promise<void> {
@@ -434,9 +451,9 @@ export class ControlPlane {
     return this.tokenPrices.get(currency)?.p ?? null;
   }
 
-  tokenPriceList(): Array<{ currency: string; priceMinor: number; setAt: string }> {
+  tokenPriceList(): Array<{ currency: string; priceMinor: number; vendorCommissionBp: number; setAt: string }> {
     return [...this.tokenPrices.getRange()].filter(({ key }) => key !== referralKey)
-      .map(({ key, value }) => ({ currency: key as string, priceMinor: value.p, setAt: new Date(value.at).toISOString() }));
+      .map(({ key, value }) => ({ currency: key as string, priceMinor: value.p, vendorCommissionBp: value.c ?? 0, setAt: new Date(value.at).toISOString() }));
   }
 
   /** The referral reward in tokens (seed 003 claim 12), kept beside the prices under a key no currency
@@ -449,8 +466,8 @@ export class ControlPlane {
     await this.tokenPrices.put(referralKey, { p: tokens, at: Date.now() });
   }
 
-  async setTokenPrice(currency: string, priceMinor: number): Promise<void> {
-    await this.tokenPrices.put(currency, { p: priceMinor, at: Date.now() });
+  async setTokenPrice(currency: string, priceMinor: number, commissionBp = 0): Promise<void> {
+    await this.tokenPrices.put(currency, { p: priceMinor, at: Date.now(), c: commissionBp });
   }
   // --- end tokens ---
   // --- currencies: one rate per ordered pair (the reverse pair is its own rate, with its own spread) ---

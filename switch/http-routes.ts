@@ -341,7 +341,9 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       for (const s of shards) {
         for (const [c, v] of Object.entries(s.currencies)) {
           const t = (currencies[c] ??= { funding: 0, available: 0, held: 0, vendorPayable: 0, creditDrawn: 0, inFlight: 0, prepaidOutstanding: 0, paidOut: 0, vendorOwed: 0, taxCollected: 0, tokensSold: 0, fxPosition: 0, taxRemitted: 0, fees: 0 });
-          t.tokensSold += s.tokensSold?.[c] ?? 0; // tokens: money users paid for tokens
+          // tokens: money users paid for tokens, less what settled vendors' tokens; below zero where we
+          // paid for more tokens than were sold in this currency (the switch's token float, like fx pools)
+          t.tokensSold += s.tokensSold?.[c] ?? 0;
           t.paidOut += v.paidOut;
           t.taxCollected += v.taxCollected; // sales tax in the tax:<country> accounts
           t.taxRemitted += v.taxRemitted ?? 0; // sales tax paid to the authorities
@@ -372,16 +374,17 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
           + t.taxCollected + t.tokensSold + t.fxPosition + t.taxRemitted + t.fees);
       // Tokens: their own unit, summed apart from every currency (each shard checked its own identity).
       // Tokens sent between shards and not yet applied are in flight, as money is: across shards,
-      // bought + granted + rewarded = held + incentive + vendors' + expired + in flight.
-      const tokens = { bought: 0, granted: 0, rewarded: 0, held: 0, incentive: 0, vendor: 0, expired: 0, inFlight: 0 };
+      // bought + granted + rewarded = held + incentive + vendors' + expired + in flight + redeemed
+      // (vendors' tokens settled for money).
+      const tokens = { bought: 0, granted: 0, rewarded: 0, held: 0, incentive: 0, vendor: 0, expired: 0, redeemed: 0, inFlight: 0 };
       let tokensPending = 0;
       for (const s of shards) {
-        for (const k of ['bought', 'granted', 'rewarded', 'held', 'incentive', 'vendor', 'expired'] as const) tokens[k] += s.tokens?.[k] ?? 0;
+        for (const k of ['bought', 'granted', 'rewarded', 'held', 'incentive', 'vendor', 'expired', 'redeemed'] as const) tokens[k] += s.tokens?.[k] ?? 0;
         tokens.inFlight += (s.tokens?.sentOut ?? 0) - (s.tokens?.receivedIn ?? 0);
         tokensPending += s.tokens?.outboxPending ?? 0;
       }
       const tokensConserved = tokens.bought + tokens.granted + tokens.rewarded
-        === tokens.held + tokens.incentive + tokens.vendor + tokens.expired + tokens.inFlight;
+        === tokens.held + tokens.incentive + tokens.vendor + tokens.expired + tokens.inFlight + tokens.redeemed;
       const inFlightCovered = Object.entries(currencies).every(([c, t]) => t.inFlight >= 0 && t.inFlight <= (pending[c] ?? 0))
         && tokens.inFlight >= 0 && tokens.inFlight <= tokensPending;
       lastAudit.conserved = conserved && tokensConserved ? 1 : 0;

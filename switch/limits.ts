@@ -122,6 +122,11 @@ export const settlementPoolQueueMax = 64;
 export const settlementFeeBasisPointsMax = 10_000;
 export const settlementFeeFixedMinorMax = 1_000_000_000;
 export const settlementFeeCurrenciesMax = 32;
+/** Settling vendors' tokens: the currency a vendor's earned tokens are paid in until it chooses one
+ * (PUT /v1/vendor/settlement-settings tokenCurrency): the currency accounts open in by default. */
+export const vendorTokenCurrencyDefault = 'USD';
+/** The switch's commission off a token's price when vendors' tokens are settled: at most all of it. */
+export const vendorCommissionBpMax = 10_000;
 /** Tax remittances in one listing (merged over shards). */
 export const remittancesListedMaxHttp = 100;
 

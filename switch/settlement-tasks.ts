@@ -3,7 +3,7 @@
 // touches uWS, LMDB or the shards; every input arrives by structured clone and every answer leaves
 // the same way. settlement-tasks.mjs is the pool's entry (it loads this file through tsx).
 
-import type { PartFee, SettlementFigures, SettlementPart, SettlementTrigger, VendorFee } from '../workers/contract.ts';
+import { tokenProceedsOf, type PartFee, type SettlementFigures, type SettlementPart, type SettlementTrigger, type TokenRate, type VendorFee } from '../workers/contract.ts';
 import { csvText } from './csv.ts';
 
 const hourMs = 3600 * 1000;
@@ -15,15 +15,18 @@ export interface SettlementRecord {
   from: string | null; to: string;
   /** Per currency: opening (carried from the last one; negative = owed by the vendor), captured,
    * payments, refunded, dispute credits and reversals (gross, tax included), fees, tax withheld, payout
-   * (the net paid), carried (left in the payable). opening + captured + payments − refunded −
-   * disputeCredits + disputeReversals − fees − taxWithheld = payout + carried, to the unit. */
+   * (the net paid), carried (left in the payable), the vendor's tokens redeemed (a count) and their
+   * proceeds. opening + captured + payments + tokenProceeds − refunded − disputeCredits +
+   * disputeReversals − fees − taxWithheld = payout + carried, to the unit. */
   currencies: Record<string, SettlementFigures>;
   /** Which vendor-history positions of which shard it covers ([from, to)). */
   shards: Array<{ shard: number; fromPos: number; toPos: number }>;
 }
 
 /** What the scheduler knows of one vendor: its settings (control plane) and fees. */
-export interface VendorSchedule { vendorId: string; thresholdMinor: number; periodHours: number; lastAt: number; fees: Record<string, VendorFee> }
+export interface VendorSchedule { vendorId: string; thresholdMinor: number; periodHours: number; lastAt: number; fees: Record<string, VendorFee>;
+  /** What its earned tokens are worth (null: no price in its token currency; they wait). */
+  tokenRate?: TokenRate | null }
 
 /** A vendor to settle now, and the fee schedule each shard's part gets (index = shard). */
 export interface DueVendor { vendorId: string; trigger: SettlementTrigger; partFees: Array<Record<string, PartFee> | null> }
@@ -31,6 +34,8 @@ export interface DueVendor { vendorId: string; trigger: SettlementTrigger; partF
 export interface DueInput {
   /** Every shard's vendorPayables answer (index = shard): vendor -> currency -> payable. */
   shards: Array<Record<string, Record<string, number>>>;
+  /** Every shard's vendors' earned tokens (index = shard; absent: none). */
+  tokens?: Array<Record<string, number>>;
   vendors: VendorSchedule[];
   now: number;
   max: number;
@@ -44,7 +49,7 @@ export interface DueOutput {
 }
 
 /** Vendors over their threshold (in any currency, summed over the shards) or past their period. */
-export function dueVendors({ shards, vendors, now, max }: DueInput): DueOutput {
+export function dueVendors({ shards, tokens, vendors, now, max }: DueInput): DueOutput {
   const due: DueVendor[] = [];
   const idle: string[] = [];
   let deferred = 0;
@@ -52,6 +57,11 @@ export function dueVendors({ shards, vendors, now, max }: DueInput): DueOutput {
     const perShard = shards.map((s) => s[v.vendorId] ?? {});
     const sums: Record<string, number> = {};
     for (const byCur of perShard) for (const [c, a] of Object.entries(byCur)) sums[c] = (sums[c] ?? 0) + a;
+    // Earned tokens count at what settling them would pay (each shard's part rounded down on its own).
+    if (v.tokenRate && tokens) {
+      const c = v.tokenRate[0];
+      for (const byVendor of tokens) sums[c] = (sums[c] ?? 0) + tokenProceedsOf(byVendor[v.vendorId] ?? 0, v.tokenRate);
+    }
     const amounts = Object.values(sums);
     const elapsed = now - v.lastAt >= v.periodHours * hourMs;
     let trigger: SettlementTrigger | null = null;
@@ -97,8 +107,10 @@ export function mergeParts(parts: SettlementPart[]): SettlementRecord | null {
     for (const [c, f] of Object.entries(p.currencies)) {
       const t = (currencies[c] ??= {
         opening: 0, captured: 0, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 0, taxWithheld: 0, payout: 0, carried: 0,
+        tokensRedeemed: 0, tokenProceeds: 0,
       });
-      for (const k of Object.keys(t) as Array<keyof SettlementFigures>) t[k] += f[k];
+      // Parts written before token settlement lack its two fields: 0.
+      for (const k of Object.keys(t) as Array<keyof SettlementFigures>) t[k] = (t[k] ?? 0) + (f[k] ?? 0);
     }
     // The period is that of the shards that took part; a shard with nothing for the vendor adds nothing.
     if (Object.keys(p.currencies).length === 0) continue;
@@ -130,6 +142,7 @@ export function mergeLists({ lists, limit }: { lists: SettlementPart[][]; limit:
 
 const csvColumns: Array<keyof SettlementFigures> = [
   'opening', 'captured', 'payments', 'refunded', 'disputeCredits', 'disputeReversals', 'fees', 'taxWithheld', 'payout', 'carried',
+  'tokensRedeemed', 'tokenProceeds',
 ];
 
 /** Settlement records as CSV: one row per settlement and currency, newest first (the same
@@ -138,7 +151,7 @@ export function settlementsCsv({ records }: { records: SettlementRecord[] }): st
   const rows: Array<Array<string | number | null>> = [];
   for (const r of records) {
     for (const c of Object.keys(r.currencies).sort()) {
-      rows.push([r.settlementId, r.vendorId, r.trigger, r.from, r.to, c, ...csvColumns.map((k) => r.currencies[c][k])]);
+      rows.push([r.settlementId, r.vendorId, r.trigger, r.from, r.to, c, ...csvColumns.map((k) => r.currencies[c][k] ?? 0)]);
     }
   }
   return csvText(['settlementId', 'vendorId', 'trigger', 'from', 'to', 'currency', ...csvColumns], rows);

@@ -24,6 +24,8 @@
 //     transactions commit, so no history is scanned. Each part pays in one small transaction:
 //       vpay:vendor ──fee──► fees            floor(gross × bp / 10000) + fixed (feeOfPart, contract.ts)
 //       vpay:vendor ──payout──► payout       what is left, if positive
+//     and, first, the vendor's earned tokens in that shard at the operator's rate (redeemVendorTokens):
+//       vtok:vendor ──token-redeem──► tokens-redeemed,  tokens-sold ──token-proceeds──► vpay:vendor
 //
 // So a settlement costs an authorization at most one small command's place in a shard's batch; the
 // loadtest scenario `settlement` (loadtest/settlement-load.ts) measures authorizations with and
@@ -94,17 +96,23 @@ export class Settler {
 
   /** Every shard's vendor payables (index = shard). */
   private async payablesPerShard(): Promise<Array<Record<string, Record<string, number>>>> {
+    return (await this.payablesAndTokens()).shards;
+  }
+
+  /** Every shard's vendor payables and vendors' earned tokens (index = shard). */
+  private async payablesAndTokens(): Promise<{ shards: Array<Record<string, Record<string, number>>>; tokens: Array<Record<string, number>> }> {
     const rs = await Promise.all(Array.from({ length: this.router.shardCount }, (_, shard) =>
       this.router.request(shard, (tag) => [Op.vendorPayables, 0, tag, Format.http, null])));
-    return rs.map((r) => {
+    const shards = rs.map((r) => {
       if (r.status !== 200) throw new Error(`a shard answered ${r.status} to vendorPayables`);
       if (r.body.truncated) console.error('settlement: a shard holds more vendor payables than it lists; some vendors wait for a later check');
       return r.body.payables as Record<string, Record<string, number>>;
     });
+    return { shards, tokens: rs.map((r) => (r.body.tokens ?? {}) as Record<string, number>) };
   }
 
   private schedule(vendorId: string): VendorSchedule {
-    return { vendorId, ...this.control.settlementSettings(vendorId), fees: this.control.vendorFees(vendorId) };
+    return { vendorId, ...this.control.settlementSettings(vendorId), fees: this.control.vendorFees(vendorId), tokenRate: this.control.vendorTokenRate(vendorId) };
   }
 
   /** One scheduler pass: settle vendors over their threshold or past their period (computed in the pool). */
@@ -112,9 +120,9 @@ export class Settler {
     if (this.ticking) return; // a slow pass is not overlapped by the next
     this.ticking = true;
     try {
-      const shards = await this.payablesPerShard();
+      const { shards, tokens } = await this.payablesAndTokens();
       const vendors = this.control.vendorIds().map((id) => this.schedule(id));
-      const { due, idle, deferred } = await this.task<DueOutput>('dueVendors', { shards, vendors, now, max: settlementsPerTickMax });
+      const { due, idle, deferred } = await this.task<DueOutput>('dueVendors', { shards, tokens, vendors, now, max: settlementsPerTickMax });
       if (deferred > 0) this.deferred++;
       // Nothing to pay at the end of a period: the next period starts now.
       for (const vendorId of idle) await this.control.noteSettled(vendorId, now);
@@ -143,8 +151,10 @@ export class Settler {
     // Time first, so ids sort by time (listings are newest first); random after, so two switches
     // (later) never collide.
     const settlementId = 'st_' + Date.now().toString(36).padStart(9, '0') + randomBytes(6).toString('hex');
+    // Every part redeems the vendor's tokens in its shard at the same rate (read once, here).
+    const tokenRate = this.control.vendorTokenRate(vendorId);
     const rs = await Promise.all(Array.from({ length: this.router.shardCount }, (_, shard) =>
-      this.router.request(shard, (tag) => [Op.settleVendor, 0, tag, Format.http, null, vendorId, settlementId, trigger, fees[shard] ?? null])));
+      this.router.request(shard, (tag) => [Op.settleVendor, 0, tag, Format.http, null, vendorId, settlementId, trigger, fees[shard] ?? null, tokenRate])));
     const bad = rs.find((r) => r.status !== 200);
     if (bad) throw new Error(`settlement ${settlementId}: a shard answered ${bad.status} ${JSON.stringify(bad.body)}`);
     await this.control.noteSettled(vendorId, Date.now());
@@ -171,7 +181,7 @@ export class Settler {
 // --- routes ------------------------------------------------------------------------------------
 //
 //   GET  /v1/vendor/settlements?limit=&format=       vendor    its settlement records and settings (json or csv)
-//   PUT  /v1/vendor/settlement-settings              vendor    {thresholdMinor, periodHours}
+//   PUT  /v1/vendor/settlement-settings              vendor    {thresholdMinor, periodHours, tokenCurrency?}
 //   POST /v1/admin/vendors/{vendorId}/settle         operator  settle one vendor now
 //   GET  /v1/admin/settlements?vendorId=&limit=&format=  operator  records, of one vendor or all (json or csv)
 //   PUT  /v1/admin/vendors/{vendorId}/fees           operator  {fees: {CUR: {basisPoints, fixedMinor}}}: replace
@@ -217,8 +227,13 @@ export function installSettlementRoutes(app: TemplatedApp, deps: RouteDeps,
   };
   const settingsView = (vendorId: string) => {
     const s = control.settlementSettings(vendorId);
+    const rate = control.vendorTokenRate(vendorId);
     return {
       thresholdMinor: s.thresholdMinor, periodHours: s.periodHours, lastSettledAt: new Date(s.lastAt).toISOString(), fees: control.vendorFees(vendorId),
+      // Earned tokens are paid in tokenCurrency at the token price less the commission (tokenPrice null:
+      // no price there yet, they wait).
+      tokenCurrency: control.vendorTokenCurrency(vendorId),
+      tokenPrice: rate === null ? null : { priceMinor: rate[1], vendorCommissionBp: rate[2] },
     };
   };
 
@@ -240,9 +255,13 @@ export function installSettlementRoutes(app: TemplatedApp, deps: RouteDeps,
     const vendor = vendorOf(reply, req);
     if (!vendor) return;
     readJson(reply, req, async (body) => {
-      const extra = unknownField(body, new Set(['thresholdMinor', 'periodHours']));
+      const extra = unknownField(body, new Set(['thresholdMinor', 'periodHours', 'tokenCurrency']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
       const { thresholdMinor, periodHours } = body;
+      // The currency its earned tokens are paid in (absent: unchanged). One without a token price is
+      // accepted: the tokens wait until an operator prices it.
+      const tokenCurrency = body.tokenCurrency === undefined ? undefined : checkCurrency(body.tokenCurrency);
+      if (tokenCurrency instanceof InputError) return reply.error(tokenCurrency.code, `tokenCurrency: ${tokenCurrency.message}`);
       if (!Number.isSafeInteger(thresholdMinor) || (thresholdMinor as number) < 1 || (thresholdMinor as number) > settlementThresholdMinorMax) {
         return reply.error('BAD_REQUEST', `thresholdMinor must be an integer from 1 to ${settlementThresholdMinorMax} (minor units)`);
       }
@@ -251,7 +270,7 @@ export function installSettlementRoutes(app: TemplatedApp, deps: RouteDeps,
       if (typeof periodHours !== 'number' || !Number.isFinite(periodHours) || periodHours < 1 / 3600 || periodHours > settlementPeriodHoursMax) {
         return reply.error('BAD_REQUEST', `periodHours must be a number from 1/3600 (one second) to ${settlementPeriodHoursMax}`);
       }
-      await control.setSettlementSettings(vendor.vendorId, thresholdMinor as number, periodHours);
+      await control.setSettlementSettings(vendor.vendorId, thresholdMinor as number, periodHours, tokenCurrency);
       reply.json(200, settingsView(vendor.vendorId));
     });
   }));

@@ -237,9 +237,9 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
       // Oldest first, as a statement reads; ties in shard order, then in each shard's own order.
       rows.sort((x, y) => x.at - y.at || x.shard - y.shard || x.pos - y.pos);
       const currencies: Record<string, { captured: number; refunded: number; payments: number; content: number; royalties: number; disputes: number;
-        payouts: number; fees: number; net: number; entries: number }> = {};
+        payouts: number; fees: number; tokenProceeds: number; net: number; entries: number }> = {};
       for (const e of rows) {
-        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, content: 0, royalties: 0, disputes: 0, payouts: 0, fees: 0, net: 0, entries: 0 });
+        const t = (currencies[e.currency] ??= { captured: 0, refunded: 0, payments: 0, content: 0, royalties: 0, disputes: 0, payouts: 0, fees: 0, tokenProceeds: 0, net: 0, entries: 0 });
         if (e.kind === Entry.capture) t.captured += e.amount;
         else if (e.kind === Entry.refund) t.refunded -= e.amount; // refunds are negative entries
         else if (e.kind === Entry.payment) t.payments += e.amount;
@@ -248,6 +248,7 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
         else if (e.kind === Entry.contentPurchase) t.content += e.amount; // content sales, gross
         else if (e.kind === Entry.royaltyOut) t.royalties -= e.amount; // royalties paid out of them (entries are negative)
         else if (e.kind === Entry.fee) t.fees -= e.amount; // settlement fees (entries are negative)
+        else if (e.kind === Entry.tokenProceeds) t.tokenProceeds += e.amount; // earned tokens redeemed at settlement
         else t.payments += e.amount; // vendorHistoryKinds has no other kind; a new one would show here until it gets its own column
         t.net += e.amount;
         t.entries++;
@@ -260,6 +261,7 @@ export function installStatementRoutes(app: TemplatedApp, deps: RouteDeps,
         [to, 'total-captured', t.captured, c, null], [to, 'total-refunded', -t.refunded, c, null],
         [to, 'total-payments', t.payments, c, null], [to, 'total-content', t.content, c, null], [to, 'total-royalties', -t.royalties, c, null],
         [to, 'total-disputes', t.disputes, c, null], [to, 'total-payouts', -t.payouts, c, null], [to, 'total-fees', -t.fees, c, null],
+        [to, 'total-token-proceeds', t.tokenProceeds, c, null],
         [to, 'net', t.net, c, null],
       ]);
       sendCsv(reply, 'vendor-statement', p.fromMs, p.toMs, csvText(

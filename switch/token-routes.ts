@@ -2,7 +2,8 @@
 // operator's price per currency, receive incentive tokens from us or from a vendor, and spend them at
 // vendors. Every step is one transaction in the user's own shard (workers/shard-state.ts, "tokens").
 //
-//   PUT  /v1/admin/token-prices     admin    {currency, priceMinor}   the price of one token
+//   PUT  /v1/admin/token-prices     admin    {currency, priceMinor, vendorCommissionBp?}   the price of one token, and
+//                                            the switch's commission off it when vendors' tokens are settled (0 when absent)
 //   GET  /v1/tokens/prices          anyone   the prices
 //   POST /v1/tokens/buy             user     {count, currency, idem}
 //   GET  /v1/tokens                 user     bought, incentive (lots with their expiry), total
@@ -11,14 +12,16 @@
 //   POST /v1/vendor/tokens/grant    vendor   {accountId, count, expiresAt?, idem}   from the vendor's earned tokens
 //   POST /v1/tokens/transfers       user     {to: {accountId} | {email}, count, idem, memo?}   bought tokens only
 //   PUT  /v1/admin/token-referral   admin    {rewardTokens}   the reward of a vendor that brought a user
-//   GET  /v1/vendor/tokens          vendor   its earned tokens (every shard's), referrals and their rewards
+//   GET  /v1/vendor/tokens          vendor   its earned tokens (every shard's), referrals and their rewards, and what
+//                                            the tokens would pay if settled now (value)
 //
 // Transfers go through the sender's durable outbox to the receiver's shard (possibly the same), as
 // money transfers do; the receiver hears the count and the memo, never the sender.
 
-import { Op, Format, type Command } from '../workers/contract.ts';
+import { Op, Format, type Command, tokenProceedsOf } from '../workers/contract.ts';
 import { partitionOfKeyedId } from '../workers/partitions.ts';
 import { amountMax, tokensPerRequestMax, incentiveExpiryMsMax } from '../workers/limits.ts';
+import { vendorCommissionBpMax } from './limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser, transferReceiver } from './http-routes.ts';
 import type { VendorPrincipal } from './control-plane.ts';
@@ -40,7 +43,7 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
   app.put('/v1/admin/token-prices', guard((reply, req) => {
     if (!admin(reply, req)) return;
     readJson(reply, req, async (body) => {
-      const extra = unknownField(body, new Set(['currency', 'priceMinor']));
+      const extra = unknownField(body, new Set(['currency', 'priceMinor', 'vendorCommissionBp']));
       if (extra !== null) return reply.error('BAD_REQUEST', `unknown field ${JSON.stringify(extra.slice(0, 32))}`);
       const currency = checkCurrency(body.currency);
       if (currency instanceof InputError) return fail(reply, currency);
@@ -50,8 +53,14 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
       if (typeof p !== 'number' || !Number.isSafeInteger(p) || p < 1 || p > priceMax) {
         return reply.error('BAD_REQUEST', `priceMinor must be an integer from 1 to ${priceMax}`);
       }
-      await control.setTokenPrice(currency, p);
-      reply.json(200, { status: 'ok', currency, priceMinor: p });
+      // Settling vendors' tokens: a vendor is paid price × (10000 − bp) / 10000 a token, rounded down per
+      // settlement part; the commission and the remainder stay in tokens-sold. Absent: 0 (the whole price).
+      const bp = body.vendorCommissionBp ?? 0;
+      if (typeof bp !== 'number' || !Number.isSafeInteger(bp) || bp < 0 || bp > vendorCommissionBpMax) {
+        return reply.error('BAD_REQUEST', `vendorCommissionBp must be an integer from 0 to ${vendorCommissionBpMax}`);
+      }
+      await control.setTokenPrice(currency, p, bp);
+      reply.json(200, { status: 'ok', currency, priceMinor: p, vendorCommissionBp: bp });
     });
   }));
 
@@ -103,13 +112,20 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
     Promise.all(Array.from({ length: router.shardCount }, (_, shard) =>
       router.request(shard, (tag) => [Op.vendorTokens, 0, tag, Format.http, null, vendor.vendorId]))).then((rs) => {
       const sum = { tokens: 0, referrals: 0, referralTokens: 0 };
+      // What settling now would pay: each shard's part rounded down on its own, as settlement does.
+      const rate = control.vendorTokenRate(vendor.vendorId);
+      let valueMinor = 0;
       for (const r of rs) {
         if (r.status !== 200) return reply.json(r.status, r.body);
         sum.tokens += r.body.tokens as number;
         sum.referrals += r.body.referrals as number;
         sum.referralTokens += r.body.referralTokens as number;
+        if (rate) valueMinor += tokenProceedsOf(r.body.tokens as number, rate);
       }
-      reply.json(200, { vendorId: vendor.vendorId, ...sum });
+      const value = rate === null
+        ? { currency: control.vendorTokenCurrency(vendor.vendorId), amountMinor: null }
+        : { currency: rate[0], amountMinor: valueMinor, priceMinor: rate[1], vendorCommissionBp: rate[2] };
+      reply.json(200, { vendorId: vendor.vendorId, ...sum, value });
     }).catch((err: unknown) => {
       console.error('request failed:', err); // the cause stays in our log, never in the answer
       reply.error('INTERNAL', 'internal error');

@@ -56,7 +56,7 @@ describe('settlement CSV', () => {
       currencies: { USD: { opening: -5, captured: 100, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 3, taxWithheld: 0, payout: 92, carried: 0 } },
     };
     const csv = settlementsCsv({ records: [rec] });
-    expect(csv.split('\r\n')[1]).toBe(`st_1,"'=HYPERLINK(""http://evil"")",operator,,2026-01-01T00:00:00.000Z,USD,-5,100,0,0,0,0,3,0,92,0`);
+    expect(csv.split('\r\n')[1]).toBe(`st_1,"'=HYPERLINK(""http://evil"")",operator,,2026-01-01T00:00:00.000Z,USD,-5,100,0,0,0,0,3,0,92,0,0,0`);
   });
 });
 
@@ -119,7 +119,7 @@ describe('settlement fees and the sales-tax gaps', () => {
     expect(rec.shards.map((p) => p.shard)).toEqual([0, 1]);
     // floor(599 × 2.5 %) = 14 and floor(601 × 2.5 %) = 15, + 30 once (shard 1 holds the larger payable).
     expect(rec.currencies.USD).toEqual({
-      opening: 0, captured: 1200, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 59, taxWithheld: 0, payout: 1141, carried: 0,
+      opening: 0, captured: 1200, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 59, taxWithheld: 0, payout: 1141, carried: 0, tokensRedeemed: 0, tokenProceeds: 0,
     });
     const audit = await conserved(sw);
     expect(audit.currencies.USD).toMatchObject({ paidOut: 1141, fees: 59 });
@@ -128,8 +128,8 @@ describe('settlement fees and the sales-tax gaps', () => {
     const csv = await fetch(sw.url + '/v1/vendor/settlements?format=csv', { headers: { authorization: `Bearer ${f.apiKey}` } });
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await csv.text()).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('settlementId,vendorId,trigger,from,to,currency,opening,captured,payments,refunded,disputeCredits,disputeReversals,fees,taxWithheld,payout,carried');
-    expect(lines[1]).toBe(`${rec.settlementId},${f.vendorId},threshold,${rec.from},${rec.to},USD,0,1200,0,0,0,0,59,0,1141,0`);
+    expect(lines[0]).toBe('settlementId,vendorId,trigger,from,to,currency,opening,captured,payments,refunded,disputeCredits,disputeReversals,fees,taxWithheld,payout,carried,tokensRedeemed,tokenProceeds');
+    expect(lines[1]).toBe(`${rec.settlementId},${f.vendorId},threshold,${rec.from},${rec.to},USD,0,1200,0,0,0,0,59,0,1141,0,0,0`);
     // The fee is in the vendor's statement, in its own column.
     const from = new Date(Date.now() - 3600_000).toISOString();
     const to = new Date(Date.now() + 3600_000).toISOString();

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Piscina } from 'piscina';
-import { dueVendors, partFees, mergeParts, type VendorSchedule } from '../switch/settlement-tasks.ts';
+import { dueVendors, partFees, mergeParts, settlementsCsv, type VendorSchedule } from '../switch/settlement-tasks.ts';
 import type { SettlementFigures, SettlementPart } from '../workers/contract.ts';
 
 const hourMs = 3_600_000;
@@ -37,6 +37,21 @@ describe('dueVendors', () => {
     expect(out.due.map((d) => d.vendorId)).toEqual(['a', 'b']);
     expect(out.deferred).toBe(1);
   });
+  // Settling vendors' tokens: earned tokens count at what settling them would pay, per shard rounded down.
+  const rate: VendorSchedule['tokenRate'] = ['USD', 10, 1_000]; // 9 a token
+  const tokenRows: Array<[string, Array<Record<string, Record<string, number>>>, Array<Record<string, number>>, VendorSchedule, string | null]> = [
+    ['tokens only, worth 1,008 over two shards: over the threshold', [{}, {}], [{ a: 56 }, { a: 56 }], v('a', { tokenRate: rate }), 'threshold'],
+    ['tokens only, worth 999: below', [{}, {}], [{ a: 111 }, {}], v('a', { tokenRate: rate }), null],
+    ['money and tokens in the same currency add up', [{ a: { USD: 500 } }, {}], [{}, { a: 56 }], v('a', { tokenRate: rate }), 'threshold'],
+    ['tokens only, past its period: period', [{}], [{ a: 1 }], v('a', { tokenRate: rate, lastAt: NOW - 25 * hourMs }), 'period'],
+    ['tokens without a price: they wait', [{}], [{ a: 1_000 }], v('a', { tokenRate: null }), null],
+    ['tokens worth nothing (100 % commission), past its period: idle', [{}], [{ a: 50 }], v('a', { tokenRate: ['USD', 10, 10_000], lastAt: NOW - 25 * hourMs }), 'idle'],
+  ];
+  it.each(tokenRows)('%s', (_name, shards, tokens, vendor, expected) => {
+    const out = dueVendors({ shards, tokens, vendors: [vendor], now: NOW, max: 32 });
+    const got = out.idle.includes('a') ? 'idle' : out.due[0]?.trigger ?? null;
+    expect(got).toBe(expected);
+  });
 });
 
 describe('partFees', () => {
@@ -58,8 +73,10 @@ describe('partFees', () => {
 const figuresArb: fc.Arbitrary<SettlementFigures> = fc.record({
   opening: fc.integer({ min: -1000, max: 0 }), captured: fc.nat(10_000), payments: fc.nat(1000), refunded: fc.nat(1000),
   disputeCredits: fc.nat(1000), disputeReversals: fc.nat(1000), fees: fc.nat(100), taxWithheld: fc.integer({ min: -100, max: 1000 }),
-}).map((f) => {
-  const closing = f.opening + f.captured + f.payments - f.refunded - f.disputeCredits + f.disputeReversals - f.fees - f.taxWithheld;
+  tokensRedeemed: fc.nat(100), tokenProceeds: fc.nat(1000),
+}, { requiredKeys: ['opening', 'captured', 'payments', 'refunded', 'disputeCredits', 'disputeReversals', 'fees', 'taxWithheld'] }).map((f) => {
+  // Parts written before token settlement lack its two fields.
+  const closing = f.opening + f.captured + f.payments + (f.tokenProceeds ?? 0) - f.refunded - f.disputeCredits + f.disputeReversals - f.fees - f.taxWithheld;
   return { ...f, payout: Math.max(0, closing), carried: Math.min(0, closing) };
 });
 
@@ -71,8 +88,13 @@ describe('mergeParts', () => {
       }));
       const r = mergeParts(parts)!;
       const f = r.currencies.USD;
-      expect(f.opening + f.captured + f.payments - f.refunded - f.disputeCredits + f.disputeReversals - f.fees - f.taxWithheld).toBe(f.payout + f.carried);
+      expect(f.opening + f.captured + f.payments + f.tokenProceeds! - f.refunded - f.disputeCredits + f.disputeReversals - f.fees - f.taxWithheld).toBe(f.payout + f.carried);
       expect(f.fees).toBe(figs.reduce((s, x) => s + x.fees, 0));
+      expect(f.tokensRedeemed).toBe(figs.reduce((s, x) => s + (x.tokensRedeemed ?? 0), 0));
+      // The CSV carries both token columns, 0 for old parts.
+      const csv = settlementsCsv({ records: [r] }).split(/\r?\n/);
+      expect(csv[0]).toMatch(/,tokensRedeemed,tokenProceeds$/);
+      expect(csv[1]).toMatch(new RegExp(`,${f.tokensRedeemed},${f.tokenProceeds}$`));
       expect(r.shards).toHaveLength(figs.length);
       expect(r.from).toBe(new Date(NOW - figs.length + 1).toISOString());
     }));

@@ -81,7 +81,7 @@ describe('vendor settlement', () => {
     const [t] = await settlements(sw, a);
     expect(t.trigger).toBe('threshold');
     expect(t.currencies.USD).toEqual({
-      opening: 0, captured: 1100, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 0, taxWithheld: 0, payout: 1100, carried: 0,
+      opening: 0, captured: 1100, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 0, taxWithheld: 0, payout: 1100, carried: 0, tokensRedeemed: 0, tokenProceeds: 0,
     });
     expect(Date.parse(t.to)).toBeGreaterThanOrEqual(Date.parse(t.from!));
     expect((await conserved(sw)).currencies.USD.paidOut).toBe(1100);

@@ -238,6 +238,10 @@ async function tokenRoutes(A: string): Promise<void> {
   const shop = await setupVendorAndUser(s, 0);
   await call('PUT', '/v1/admin/token-prices', {}, { token: A, body: { currency: 'USD', priceMinor: 5 }, expect: 200 });
   await call('PUT', '/v1/admin/token-prices', {}, { token: A, body: { currency: 'USD', priceMinor: 0 }, expect: 400 });
+  // Settling vendors' tokens: the commission off the price (the answer and the list show it).
+  expect(await call('PUT', '/v1/admin/token-prices', {}, { token: A, body: { currency: 'USD', priceMinor: 5, vendorCommissionBp: 2_000 }, expect: 200 }))
+    .toMatchObject({ vendorCommissionBp: 2_000 });
+  await call('PUT', '/v1/admin/token-prices', {}, { token: A, body: { currency: 'USD', priceMinor: 5, vendorCommissionBp: 10_001 }, expect: 400 });
   expect((await call('GET', '/v1/tokens/prices', {}, { expect: 200 })).prices).toContainEqual(expect.objectContaining({ currency: 'USD', priceMinor: 5 }));
   expect(await call('POST', '/v1/tokens/buy', {}, { token: f.token, body: { count: 100, currency: 'USD', idem: 'spec-tb' }, expect: 200 }))
     .toMatchObject({ status: 'bought', amount: 500, balance: 500 });
@@ -261,7 +265,8 @@ async function tokenRoutes(A: string): Promise<void> {
   const referred = await call('POST', '/v1/users', {}, { body: { email: `specref${Date.now()}@example.com`, password: 'correct horse battery', referredBy: shop.vendorId }, expect: 201 });
   await call('POST', '/v1/admin/accounts/{accountId}/fund', { accountId: referred.accountId }, { token: A, body: { amount: 100, currency: 'USD', idem: 'spec-ref-fund' }, expect: 200 });
   await call('POST', '/v1/tokens/buy', {}, { token: referred.token, body: { count: 2, currency: 'USD', idem: 'spec-ref-buy' }, expect: 200 });
-  expect(await call('GET', '/v1/vendor/tokens', {}, { token: shop.apiKey, expect: 200 })).toMatchObject({ referrals: 1, referralTokens: 7 });
+  expect(await call('GET', '/v1/vendor/tokens', {}, { token: shop.apiKey, expect: 200 }))
+    .toMatchObject({ referrals: 1, referralTokens: 7, value: { currency: 'USD', priceMinor: 5, vendorCommissionBp: 2_000 } });
   await call('GET', '/v1/vendor/tokens', {}, { token: f.token, expect: 401 });
   const item = await call('POST', '/v1/vendor/content', {}, { token: shop.apiKey, expect: 201, body: {
     title: 'Spec token song', priceTokens: 10, url: 'https://cdn.example/token-song', rightsHolder: { accountId: f.accountId }, royaltyBasisPoints: 5000, idem: 'spec-token-ci',
@@ -486,6 +491,9 @@ async function settlementRoutes(A: string): Promise<void> {
   expect(await call('PUT', '/v1/vendor/settlement-settings', {}, { token: K, body: { thresholdMinor: 1_000_000, periodHours: 720 }, expect: 200 }))
     .toMatchObject({ thresholdMinor: 1_000_000, periodHours: 720 });
   await call('PUT', '/v1/vendor/settlement-settings', {}, { token: K, body: { thresholdMinor: 0, periodHours: 1 }, expect: 400 });
+  expect(await call('PUT', '/v1/vendor/settlement-settings', {}, { token: K, body: { thresholdMinor: 1_000_000, periodHours: 720, tokenCurrency: 'USD' }, expect: 200 }))
+    .toMatchObject({ tokenCurrency: 'USD' });
+  await call('PUT', '/v1/vendor/settlement-settings', {}, { token: K, body: { thresholdMinor: 1_000_000, periodHours: 720, tokenCurrency: 'usd' }, expect: 400 });
   const id = await call('POST', '/v1/ids', {}, { token: user.token, body: { idem: 'spec-s1' }, expect: 201 });
   const authId = (await call('POST', '/v1/authorize', {}, { token: K, body: { id: id.id, code: id.code, amount: 800, currency: 'USD', idem: 'spec-s1' }, expect: 200 })).authId;
   await call('POST', '/v1/capture', {}, { token: K, body: { authId, idem: 'spec-scap' }, expect: 200 });

@@ -176,7 +176,7 @@ describe('vendors: history across shards and statements', () => {
     const r = await get(`/v1/vendor/statement?from=${iso(t0)}&to=${iso(t1)}`, vendor.apiKey);
     expect(r.status).toBe(200);
     const captured = 2 * (900 + 901 + 902);
-    expect(r.body.currencies).toEqual({ USD: { captured, refunded: 200, payments: 500, content: 0, royalties: 0, disputes: 0, payouts: 0, fees: 0, net: captured - 200 + 500, entries: 10 } });
+    expect(r.body.currencies).toEqual({ USD: { captured, refunded: 200, payments: 500, content: 0, royalties: 0, disputes: 0, payouts: 0, fees: 0, tokenProceeds: 0, net: captured - 200 + 500, entries: 10 } });
     expect(r.body.vendorName).toBe(vendorName);
     expect(JSON.stringify(r.body)).not.toContain(users[0].accountId);
     const a = (await get(`/v1/vendor/statement?from=${iso(t0)}&to=${iso(tMid)}`, vendor.apiKey)).body;
@@ -187,7 +187,7 @@ describe('vendors: history across shards and statements', () => {
     expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="oncepay-vendor-statement-.*\.csv"$/);
     const lines = csv.text.trimEnd().split('\r\n');
     expect(lines[0]).toBe('at,kind,amount,currency,authId,itemId');
-    expect(lines.length).toBe(1 + 10 + 9); // header, entries, and totals: captured, refunded, payments, content, royalties, disputes, payouts, fees, net
+    expect(lines.length).toBe(1 + 10 + 10); // header, entries, and totals: captured, refunded, payments, content, royalties, disputes, payouts, fees, token proceeds, net
     expect(lines.at(-1)).toBe(`${r.body.to},net,${captured - 200 + 500},USD,,`);
   });
 });

@@ -130,7 +130,8 @@ describe('referral rewards', () => {
     expect((await http(s, 'POST', '/v1/tokens/buy', first, reg.body.token)).body).toMatchObject({ status: 'bought', count: 3 }); // a retry
     expect((await http(s, 'POST', '/v1/tokens/buy', { count: 2, currency: 'USD', idem: 'second' }, reg.body.token)).body.status).toBe('bought');
     const after = (await http(s, 'GET', '/v1/vendor/tokens', undefined, b.apiKey)).body;
-    expect(after).toEqual({ vendorId: b.vendorId, tokens: before.tokens + 25, referrals: before.referrals + 1, referralTokens: before.referralTokens + 25 });
+    expect(after).toEqual({ vendorId: b.vendorId, tokens: before.tokens + 25, referrals: before.referrals + 1, referralTokens: before.referralTokens + 25,
+      value: { currency: 'USD', amountMinor: (before.tokens + 25) * 10, priceMinor: 10, vendorCommissionBp: 0 } });
     const audit = await settled();
     expect(audit.tokens.rewarded).toBe(25);
   });

@@ -260,7 +260,10 @@ export interface TokenAudit { bought: number; granted: number; held: number; inc
    * transfer or token royalty, and items not yet acknowledged. Per shard: bought + granted + rewarded +
    * receivedIn = held + incentive + vendor + expired + sentOut; summed over shards, sentOut − receivedIn
    * is what is in flight. Absent in audits of older shards: 0. */
-  rewarded?: number; sentOut?: number; receivedIn?: number; outboxPending?: number }
+  rewarded?: number; sentOut?: number; receivedIn?: number; outboxPending?: number;
+  /** Vendors' tokens redeemed for money at settlement (tokens-redeemed); the identity gains it on the
+   * right: ... = held + incentive + vendor + expired + sentOut + redeemed. */
+  redeemed?: number }
 // --- end tokens ---
 
 // --- sales tax (seed 002 claim 12) ---
@@ -343,7 +346,28 @@ export type SettleVendorCmd = [op: 33, session: 0, tag: number, format: 2, rid: 
   trigger: SettlementTrigger,
   /** Fees of this shard's part, per currency (absent or null: none; see feeOfPart). The switch gives
    * the fixed per-settlement fee to one shard only, so it is charged once per settlement. */
-  fees?: Record<string, PartFee> | null];
+  fees?: Record<string, PartFee> | null,
+  /** Settling vendors' tokens (seed 003 claims 1, 16): what the vendor's tokens earned in this shard
+   * are worth, in the currency they settle in (absent or null: not redeemed, they wait). */
+  tokenRate?: TokenRate | null];
+/** A vendor's tokens' value: the currency they settle in, the operator's price of one token there and
+ * the switch's commission off it in basis points (the vendor gets price × (10000 − bp) / 10000 each). */
+export type TokenRate = [currency: string, priceMinor: number, commissionBp: number];
+/**
+ * What `tokens` tokens pay a vendor: floor(tokens × price × (10000 − bp) / 10000), rounded down once
+ * per shard part; the remainder (and the commission) stays in tokens-sold, the switch's. Exact in
+ * BigInt (tokens × price × 10^4 can pass 2^53).
+ */
+export function tokenProceedsOf(tokens: number, [, price, bp]: TokenRate): number {
+  if (tokens <= 0) return 0;
+  return Number(BigInt(tokens) * BigInt(price) * BigInt(10_000 - bp) / 10_000n);
+}
+/** The most tokens whose proceeds fit in `amount` (all of them when a token pays nothing): a settlement
+ * redeems at most that many in one part, the rest wait for the next. */
+export function tokensWorthAtMost(amount: number, [, price, bp]: TokenRate): number {
+  if (bp >= 10_000) return Number.MAX_SAFE_INTEGER;
+  return Number(BigInt(amount) * 10_000n / (BigInt(price) * BigInt(10_000 - bp)));
+}
 /** A part's fee schedule in one currency: basis points of its gross sales, and a fixed amount (minor units). */
 export type PartFee = [basisPoints: number, fixedMinor: number];
 /**
@@ -369,12 +393,15 @@ export type SettlementCmds = SettleVendorCmd | ListSettlementsCmd | VendorPayabl
 /** A vendor's fees as the operator sets them, per currency (absent currency: no fee). */
 export interface VendorFee { basisPoints: number; fixedMinor: number }
 /** One currency of one shard's part of a settlement, minor units. The shard asserts
- * opening + captured + payments − refunded − disputeCredits + disputeReversals − fees − taxWithheld
+ * opening + captured + payments + tokenProceeds − refunded − disputeCredits + disputeReversals − fees − taxWithheld
  * = payout + carried:
  * `carried` is what stays in the payable (negative: the vendor owes it, recovered from the next one). */
 export interface SettlementFigures {
   opening: number; captured: number; payments: number; refunded: number; disputeCredits: number; disputeReversals: number;
   fees: number; taxWithheld: number; payout: number; carried: number;
+  /** Vendors' tokens redeemed in this settlement (a count, not money) and the money they paid into the
+   * payable from tokens-sold (absent in parts written before token settlement: 0). */
+  tokensRedeemed?: number; tokenProceeds?: number;
 }
 /** One shard's part of a settlement: the period since this shard's previous one, and the journal
  * positions it covers (vendor history positions, seq × 1e5 + leg, from inclusive, to exclusive). */

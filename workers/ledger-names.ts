@@ -34,7 +34,7 @@ export const Entry = {
   contentPurchase: 'content-purchase',
   royaltyOut: 'royalty-out',
   royaltyIn: 'royalty-in',
-  // --- tokens (seed 003): the only kind of these that moves money is token-purchase ---
+  // --- tokens (seed 003): the kinds of these that move money are token-purchase and token-proceeds ---
   // money:  avail:buyer ──token-purchase──► tokens-sold              (the price, in the account's currency)
   // tokens: tokens-issued ──token-issue──► tok:buyer                 (bought tokens, unit TOKEN)
   //         tokens-granted ──token-grant──► tokx:user                (our incentive tokens)
@@ -57,6 +57,11 @@ export const Entry = {
   tokenContent: 'token-content',
   tokenRoyaltyOut: 'token-royalty-out',
   tokenRoyaltyIn: 'token-royalty-in',
+  // Settling vendors' tokens (seed 003 claims 1, 16), at every settlement, in each shard:
+  //         vtok:vendor ──token-redeem──► tokens-redeemed                (unit TOKEN, every earned token)
+  //         tokens-sold ──token-proceeds──► vpay:vendor                  (money, in the vendor's token currency)
+  tokenRedeem: 'token-redeem',
+  tokenProceeds: 'token-proceeds',
   // --- end tokens ---
   // --- sales tax (seed 002 claim 12) ---
   // At capture the tax part of the captured amount leaves the held funds for the country's tax
@@ -123,6 +128,8 @@ export const vendorTokenAccount = (vendorId: string) => 'vtok:' + vendorId;
 export const tokenTransitAccount = 'token-transit';
 /** Referral rewards (seed 003 claim 12): tokens we issue to a vendor that brought a user who bought tokens. */
 export const tokensRewardsAccount = 'tokens-rewards';
+/** Vendors' tokens turned into money at settlement (a token sink, like tokens-expired). */
+export const tokensRedeemedAccount = 'tokens-redeemed';
 // --- end tokens ---
 /** The switch's position in a currency from conversions (may be negative). */
 export const fxPoolAccount = (currency: string) => 'fx-pool:' + currency;
@@ -143,4 +150,4 @@ export const userHistoryKinds: readonly EntryKind[] = [
   Entry.fxHold, Entry.fxCapture, Entry.fxReturn, Entry.fxReversal, // currencies at purchase
 ];
 export const vendorHistoryKinds: readonly EntryKind[] = [Entry.capture, Entry.refund, Entry.payment, Entry.disputeCredit, Entry.disputeReversal,
-  Entry.payout, Entry.contentPurchase, Entry.royaltyOut, Entry.fee];
+  Entry.payout, Entry.contentPurchase, Entry.royaltyOut, Entry.fee, Entry.tokenProceeds];

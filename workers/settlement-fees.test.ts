@@ -117,7 +117,7 @@ describe('settlement fees table', () => {
       expect({ vpay: usd.vendorPayable, paidOut: usd.paidOut, fees: usd.fees }, name).toEqual(money);
     }
     expect(parts[0].currencies.USD).toEqual({
-      opening: 0, captured: 11_190, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 309, taxWithheld: 190, payout: 10_691, carried: 0,
+      opening: 0, captured: 11_190, payments: 0, refunded: 0, disputeCredits: 0, disputeReversals: 0, fees: 309, taxWithheld: 190, payout: 10_691, carried: 0, tokensRedeemed: 0, tokenProceeds: 0,
     });
     expect(parts[2].currencies.USD).toMatchObject({ opening: -1000, refunded: 0, payments: 1100, fees: 57, payout: 43, carried: 0 });
     expect(parts[3].currencies.USD).toMatchObject({ payments: 10, fees: 10, payout: 0, carried: 0 });

@@ -91,7 +91,7 @@ describe('settlement table', () => {
     const s1 = body(one(state, cmd.list(V1), T0 + 2000)).parts as SettlementPart[];
     expect(s1.map((p) => p.settlementId)).toEqual(['st_4', 'st_3', 'st_2', 'st_1']);
     expect(s1[3].currencies.USD).toEqual({
-      opening: 0, captured: 1500, payments: 0, refunded: 200, disputeCredits: 0, disputeReversals: 0, fees: 0, taxWithheld: 0, payout: 1300, carried: 0,
+      opening: 0, captured: 1500, payments: 0, refunded: 200, disputeCredits: 0, disputeReversals: 0, fees: 0, taxWithheld: 0, payout: 1300, carried: 0, tokensRedeemed: 0, tokenProceeds: 0,
     });
     expect(s1[2].currencies.USD).toMatchObject({ opening: 0, payments: 50, refunded: 100, disputeCredits: 800, payout: 0, carried: -850 });
     expect(s1[1].currencies.USD).toMatchObject({ opening: -850, disputeReversals: 800, payout: 0, carried: -50 });

@@ -47,14 +47,14 @@ import {
   type TaxReportCmd, type TaxFigures, taxOfGross, taxOfRefund,
   type TaxRemitCmd, type ListRemittancesCmd, type RemittancePart, feeOfPart,
   type TokenBuyCmd, type TokenGrantCmd, type TokenSpendCmd, type TokenBalanceCmd, type TokenAudit, tokenUnit,
-  type TokenTransferCmd, type VendorTokensCmd,
+  type TokenTransferCmd, type VendorTokensCmd, type TokenRate, tokenProceedsOf, tokensWorthAtMost,
   type OpenWalletCmd, type FxConvertCmd, walletKey, type FxRateEntry,
 } from './contract.ts';
 import { Entry, fundingAccount, transitAccount, prepaidAccount, payoutAccount, availAccount, heldAccount, vendorPayableAccount, taxAccount, fxPoolAccount, type JournalEntry } from './ledger-names.ts';
 import { feesAccount, taxRemittedAccount } from './ledger-names.ts';
 import {
   tokensSoldAccount, tokensIssuedAccount, tokensGrantedAccount, tokensExpiredAccount, tokenAccount, incentiveAccount, vendorTokenAccount,
-  tokenTransitAccount, tokensRewardsAccount,
+  tokenTransitAccount, tokensRewardsAccount, tokensRedeemedAccount,
 } from './ledger-names.ts';
 import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax, walletsPerAccountMax } from './limits.ts';
 import { convertMinor, coverMinor, shareMinor, rateText, spreadBasisPointsMax } from './fx.ts';
@@ -234,8 +234,9 @@ interface TokenRecord { b: number; x: Array<[n: number, exp: number | null]> }
 /** The shard's token totals, in tokens: issued by purchase (b), by our grants (g) and as referral
  * rewards (r); held bought (hb), held incentive (hx), earned by vendors (v), expired (e); sent out of
  * this shard (o) and received into it (i) by token transfer or token royalty (r, o, i absent in records
- * written before them). Invariant: b + g + r + i = hb + hx + v + e + o. */
-interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number; e: number; r?: number; o?: number; i?: number }
+ * written before them); redeemed for money at settlement (d, absent before token settlement).
+ * Invariant: b + g + r + i = hb + hx + v + e + o + d. */
+interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number; e: number; r?: number; o?: number; i?: number; d?: number }
 // --- end tokens ---
 
 /** Vendor settlement: what moved a vendor's payable in this shard since its last settlement here, per
@@ -245,7 +246,9 @@ interface TokenTotals { b: number; g: number; hb: number; hx: number; v: number;
 interface VendorSumRecord { since: number | null; pos: number; c: Record<string, [opening: number | null, cap: number, pay: number, ref: number, dc: number, dr: number,
   /** Sales tax withheld: the tax legs of the vendor's captures less those of its refunds (cap and ref
    * are gross, tax included); absent in records written before sales tax. */
-  tax?: number]> }
+  tax?: number,
+  /** Token proceeds: vendors' tokens redeemed into the payable by this settlement (absent before them). */
+  tp?: number]> }
 
 /** A prepaid card in its home shard: value, currency, batch, and whether (and into which account) it
  * was redeemed. */
@@ -1829,7 +1832,8 @@ export class ShardState {
   //                                    vtok:vendor ──token-grant──► tokx:user        (a vendor's incentive)
   //                                    tokx:user, tok:user ──token-spend──► vtok:vendor
   //                                    tokx:user ──token-expire──► tokens-expired
-  //       TokenTotals: issued (bought + granted) = held (bought + incentive) + vendors' + expired
+  //                                    vtok:vendor ──token-redeem──► tokens-redeemed (at settlement)
+  //       TokenTotals: issued (bought + granted) = held (bought + incentive) + vendors' + expired + redeemed
   // A vendor's grant comes out of the tokens it earned in this shard, so it issues nothing and never
   // costs us money; our grants are issued here and are what we fund when vendors' tokens are settled.
 
@@ -2437,8 +2441,9 @@ export class ShardState {
     }
     const tt = this.txTokTotals;
     if (tt !== null) {
-      assert.equal(tt.b + tt.g + (tt.r ?? 0) + (tt.i ?? 0), tt.hb + tt.hx + tt.v + tt.e + (tt.o ?? 0), 'tokens not conserved');
-      assert(tt.hb >= 0 && tt.hx >= 0 && tt.v >= 0 && tt.e >= 0 && (tt.r ?? 0) >= 0 && (tt.o ?? 0) >= 0 && (tt.i ?? 0) >= 0, 'a token total below zero');
+      assert.equal(tt.b + tt.g + (tt.r ?? 0) + (tt.i ?? 0), tt.hb + tt.hx + tt.v + tt.e + (tt.o ?? 0) + (tt.d ?? 0), 'tokens not conserved');
+      assert(tt.hb >= 0 && tt.hx >= 0 && tt.v >= 0 && tt.e >= 0 && (tt.r ?? 0) >= 0 && (tt.o ?? 0) >= 0 && (tt.i ?? 0) >= 0 && (tt.d ?? 0) >= 0,
+        'a token total below zero');
       this.tokens.putSync(['t'], tt);
     }
   }
@@ -2465,16 +2470,17 @@ export class ShardState {
       if (at(vendorTokenAccount(vendorId)) !== value) problems.push(`vendor ${vendorId}: tokens differ from the journal`);
     }
     const tt = (this.tokens.get(['t']) as TokenTotals | undefined) ?? { b: 0, g: 0, hb: 0, hx: 0, v: 0, e: 0 };
-    const [rewarded, sentOut, receivedIn] = [tt.r ?? 0, tt.o ?? 0, tt.i ?? 0];
+    const [rewarded, sentOut, receivedIn, redeemed] = [tt.r ?? 0, tt.o ?? 0, tt.i ?? 0, tt.d ?? 0];
     if (tt.hb !== held || tt.hx !== incentive || tt.v !== vendor) problems.push('tokens: running totals differ from the scan');
     if (-at(tokensIssuedAccount) !== tt.b || -at(tokensGrantedAccount) !== tt.g || at(tokensExpiredAccount) !== tt.e || -at(tokensRewardsAccount) !== rewarded) {
       problems.push('tokens: issued, granted, rewarded or expired differ from the journal');
     }
     if (at(tokenTransitAccount) !== sentOut - receivedIn) problems.push('tokens: sent and received differ from the journal');
-    if (tt.b + tt.g + rewarded + receivedIn !== held + incentive + vendor + tt.e + sentOut) {
-      problems.push('tokens: issued + received != held + incentive + vendors\' + expired + sent');
+    if (at(tokensRedeemedAccount) !== redeemed) problems.push('tokens: redeemed differ from the journal');
+    if (tt.b + tt.g + rewarded + receivedIn !== held + incentive + vendor + tt.e + sentOut + redeemed) {
+      problems.push('tokens: issued + received != held + incentive + vendors\' + expired + sent + redeemed');
     }
-    return { bought: tt.b, granted: tt.g, held, incentive, vendor, expired: tt.e, rewarded, sentOut, receivedIn };
+    return { bought: tt.b, granted: tt.g, held, incentive, vendor, expired: tt.e, rewarded, sentOut, receivedIn, redeemed };
   }
   // --- end tokens ---
 
@@ -2747,9 +2753,11 @@ export class ShardState {
   //   vpay:vendor ──fee──► fees      then      vpay:vendor ──payout──► payout
 
   private settleVendor(cmd: SettleVendorCmd): Outcome {
-    const [, , , , , vendorId, settlementId, trigger, fees] = cmd;
+    const [, , , , , vendorId, settlementId, trigger, fees, tokenRate] = cmd;
     const done = this.settlements.get([vendorId, settlementId]);
     if (done) return { kind: 'reply', cmd, status: 200, body: { status: 'settled', part: done } };
+    // Before the figures are read: the proceeds leg is one of this transaction's legs, counted below.
+    const redeemed = tokenRate ? this.redeemVendorTokens(vendorId, settlementId, tokenRate) : 0;
     const rec = this.vsum.get(vendorId) ?? { since: null, pos: 0, c: {} };
     // Legs of this very transaction (earlier commands of the batch) are not in vsum yet.
     const vpayName = vendorPayableAccount(vendorId);
@@ -2763,15 +2771,17 @@ export class ShardState {
     const payable = this.vendorPayable(vendorId);
     const currencies: Record<string, SettlementFigures> = {};
     const next: VendorSumRecord = { since: this.txNow, pos: 0, c: {} };
-    for (const c of [...new Set([...Object.keys(rec.c), ...Object.keys(payable)])].sort()) {
-      const [opening0, captured, payments, refunded, disputeCredits, disputeReversals, taxWithheld = 0] = rec.c[c] ?? [null, 0, 0, 0, 0, 0, 0];
+    const redeemedIn = tokenRate && redeemed > 0 ? [tokenRate[0]] : [];
+    for (const c of [...new Set([...Object.keys(rec.c), ...Object.keys(payable), ...redeemedIn])].sort()) {
+      const [opening0, captured, payments, refunded, disputeCredits, disputeReversals, taxWithheld = 0, tokenProceeds = 0] = rec.c[c] ?? [null, 0, 0, 0, 0, 0, 0];
+      const tokensRedeemed = tokenRate && tokenRate[0] === c ? redeemed : 0;
       const closing = payable[c] ?? 0;
       // Captured and refunded are gross (tax included); the tax went to the tax accounts, not here.
-      const moved = captured + payments - refunded - disputeCredits + disputeReversals - taxWithheld;
+      const moved = captured + payments + tokenProceeds - refunded - disputeCredits + disputeReversals - taxWithheld;
       // A currency whose figures began before settlement existed has its opening derived, once.
       const opening = opening0 ?? closing - moved;
       assert.equal(opening + moved, closing, 'settlement figures do not explain the vendor payable');
-      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals + Math.abs(taxWithheld) === 0) {
+      if (opening === 0 && closing === 0 && captured + payments + refunded + disputeCredits + disputeReversals + Math.abs(taxWithheld) + tokensRedeemed === 0) {
         next.c[c] = [0, 0, 0, 0, 0, 0, 0]; // nothing to record, but the opening stays known (and checked next time)
         continue;
       }
@@ -2795,6 +2805,7 @@ export class ShardState {
       }
       currencies[c] = {
         opening, captured, payments, refunded, disputeCredits, disputeReversals, fees: fee, taxWithheld, payout, carried: closing - fee - payout,
+        tokensRedeemed, tokenProceeds,
       };
       next.c[c] = [closing - fee - payout, 0, 0, 0, 0, 0, 0];
     }
@@ -2808,6 +2819,41 @@ export class ShardState {
     this.txSettled.set(vendorId, this.txEntries.length);
     this.settlements.putSync([vendorId, settlementId], part);
     return { kind: 'reply', cmd, status: 200, body: { status: 'settled', part } };
+  }
+
+  // Settling vendors' tokens (seed 003 claims 1, 16): every settlement redeems all the tokens the
+  // vendor earned in this shard, at the rate the switch sends (the operator's price in the vendor's
+  // token currency, less the commission), before the payable's figures are read, so the proceeds are
+  // paid out (or carried) with the rest of the part:
+  //
+  //   TOKEN:  vtok:vendor ──token-redeem (n)──► tokens-redeemed
+  //   money:  tokens-sold ──token-proceeds (tokenProceedsOf)──► vpay:vendor
+  //
+  // tokens-sold (Totals.tk) may go below zero in a shard or currency: the tokens were bought in another
+  // shard or currency, or are incentive tokens we granted. It is the switch's token float, reported by
+  // the audit (tokensSold) like the fx pools; each currency's identity holds either way.
+
+  /** Redeem the vendor's tokens in this shard; answers how many (0: none, or no currency to pay in). */
+  private redeemVendorTokens(vendorId: string, settlementId: string, rate: TokenRate): number {
+    // A part pays at most amountMax; tokens beyond it (a vendor holding ~10^12 tokens) wait for the next.
+    const n = Math.min(this.vendorTokens(vendorId), tokensWorthAtMost(amountMax, rate));
+    if (n === 0) return 0;
+    const [currency] = rate;
+    const proceeds = tokenProceedsOf(n, rate);
+    assert(Number.isSafeInteger(proceeds) && proceeds >= 0 && proceeds <= amountMax, 'token proceeds outside 0..amountMax');
+    this.txVtok.set(vendorId, this.vendorTokens(vendorId) - n);
+    const tt = this.tokenTotals();
+    tt.v -= n;
+    tt.d = (tt.d ?? 0) + n;
+    this.txEntries.push([Entry.tokenRedeem, vendorTokenAccount(vendorId), tokensRedeemedAccount, n, tokenUnit, settlementId]);
+    if (proceeds > 0) {
+      const t = this.totals(currency);
+      t.tk = (t.tk ?? 0) - proceeds;
+      t.v += proceeds;
+      this.addVendorPayable(vendorId, currency, proceeds);
+      this.txEntries.push([Entry.tokenProceeds, tokensSoldAccount, vendorPayableAccount(vendorId), proceeds, currency, settlementId]);
+    }
+    return n;
   }
 
   private listSettlements(cmd: ListSettlementsCmd): Outcome {
@@ -2834,7 +2880,14 @@ export class ShardState {
       payables[key as string] = value;
       n++;
     }
-    return { kind: 'reply', cmd, status: 200, body: { payables, truncated: n === vendorPayablesListedMax } };
+    // Vendors' earned tokens here, so a tokens-only vendor is settled by amount or period too.
+    const tokens: Record<string, number> = {};
+    let m = 0;
+    for (const { key, value } of this.tokens.getRange({ start: ['v'], end: ['v', '\uffff'], limit: vendorPayablesListedMax })) {
+      if ((value as number) > 0) tokens[(key as [string, string])[1]] = value as number;
+      m++;
+    }
+    return { kind: 'reply', cmd, status: 200, body: { payables, tokens, truncated: n === vendorPayablesListedMax || m === vendorPayablesListedMax } };
   }
 
   // --- sales tax (seed 002 claim 12) -----------------------------------------------------------
@@ -3595,6 +3648,7 @@ function addVendorLeg(rec: VendorSumRecord, kind: string, amount: number, curren
     case Entry.refund: c[3] += amount; break;
     case Entry.disputeCredit: c[4] += amount; break;
     case Entry.disputeReversal: c[5] += amount; break;
+    case Entry.tokenProceeds: c[7] = (c[7] ?? 0) + amount; break;
     default: assert.fail('a vendor leg settlement does not know: ' + kind);
   }
 }

@@ -69,7 +69,7 @@ describe('tokens: one step at a time', () => {
     const audit = s.audit(0);
     expect(audit.problems).toEqual([]);
     // Tokens: 100 bought + 18 granted = 93 + 0 + 6 held, 7 + 10 − 6 = 11 at vendors, 8 expired.
-    expect(audit.tokens).toEqual({ bought: 100, granted: 18, held: 93, incentive: 6, vendor: 11, expired: 8, rewarded: 0, sentOut: 0, receivedIn: 0, outboxPending: 0 });
+    expect(audit.tokens).toEqual({ bought: 100, granted: 18, held: 93, incentive: 6, vendor: 11, expired: 8, rewarded: 0, sentOut: 0, receivedIn: 0, redeemed: 0, outboxPending: 0 });
     // Money: only the purchase moved it; the currency's figures never include a token.
     expect(audit.tokensSold).toEqual({ USD: 500 });
     expect(audit.currencies.USD).toMatchObject({ funding: 1_000, available: 500 });
