@@ -255,6 +255,11 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   const gross = new Map<string, number>(); // shard|vendor|cur
   const referredBy = new Map<string, string>(); // user -> vendor
   const boughtTokensOnce = new Set<string>();
+  /** Token items sent and not yet landed (src|dest|seq), and those landed; what each should carry. */
+  const tokInFlight = new Map<string, OutboxItem>();
+  const tokLanded = new Set<string>();
+  const tokSent = new Map<string, number>(); // transferId -> count
+  const tokRoyaltyDue = new Map<string, number[]>(); // holder -> royalties in the order sold
   const fxPool = new Map<string, number>(); // shard|cur
   const tokSold = new Map<string, number>(); // shard|cur
   const paidOut = new Map<string, number>(); // shard|cur
@@ -315,8 +320,28 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   };
   const carry = (s: number, events: ShardEvent[]) => {
     for (const e of events) {
-      if (e.k === 'outbox') for (const item of e.items) net.push({ dest: e.dest, item });
-      else if (e.k === 'delivered') acks.push({ src: e.src, dest: s, seqs: e.seqs });
+      if (e.k === 'outbox') {
+        for (const item of e.items) {
+          net.push({ dest: e.dest, item });
+          const key = `${item.src}|${e.dest}|${item.seq}`;
+          if (item.currency === tokenUnit && !tokLanded.has(key)) tokInFlight.set(key, item);
+        }
+      } else if (e.k === 'delivered') {
+        acks.push({ src: e.src, dest: s, seqs: e.seqs });
+        // Tokens count as the receiver's when they land (a decline before then is right to miss them).
+        for (const seq of e.seqs) {
+          const key = `${e.src}|${s}|${seq}`;
+          const item = tokInFlight.get(key);
+          if (!item) continue;
+          tokInFlight.delete(key);
+          tokLanded.add(key);
+          // A transfer carries its count; a token royalty one of the royalties due to its holder (any order).
+          const due = tokRoyaltyDue.get(item.to) ?? [];
+          const want = item.k === 'token' ? tokSent.get(item.transferId) : due.splice(due.indexOf(item.amount), due.includes(item.amount) ? 1 : 0)[0];
+          expect(item.amount, `tokens of ${item.transferId}`).toBe(want);
+          tokModel(users.indexOf(item.to)).b += item.amount;
+        }
+      }
     }
   };
 
@@ -606,7 +631,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
           tokShard(s).spentIncentive += fromIncentive;
           add(vtok, `${s}|${sale.vendorId}`, sale.price - royalty);
           if (royalty > 0) {
-            tokModel(users.indexOf(sale.rightsHolder!)).b += royalty;
+            push(tokRoyaltyDue, sale.rightsHolder!, royalty);
             if (sale.rightsShard !== s) reached.tokenRoyaltyCrossShard++;
           }
           reached.tokenContent++;
@@ -683,7 +708,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         break;
       }
       case Op.tokenTransfer: {
-        const [, , , , , from, to, toShard, count] = cmd as unknown as [number, number, number, number, null, string, string, number, number];
+        const [, , , , , from, , toShard, count] = cmd as unknown as [number, number, number, number, null, string, string, number, number];
         const t = tokModel(users.indexOf(from));
         const held = t.b + t.x.reduce((n, l) => n + l[0], 0);
         // Only bought tokens move; incentive tokens that would cover it are refused apart.
@@ -692,7 +717,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         if (b.status !== 'sent') break;
         expect(t.b).toBeGreaterThanOrEqual(count);
         t.b -= count;
-        tokModel(users.indexOf(to)).b += count;
+        tokSent.set(b.transferId, count);
         expect(b.tokens.bought).toBe(t.b);
         reached[toShard === s ? 'tokenTransferSameShard' : 'tokenTransferCrossShard']++;
         break;
@@ -1101,6 +1126,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     if (net.length === 0 && acks.length === 0 && shards.every((sh) => sh.outboxItems(1).size === 0)) break;
   }
   for (const sh of shards) expect(sh.outboxItems(1).size).toBe(0);
+  expect([tokInFlight.size, [...tokRoyaltyDue.values()].flat()], 'tokens still due after the drain').toEqual([0, []]);
   checkShards();
 
   // Token balances read at the end (a read touches the record: lots past their end expire now).
