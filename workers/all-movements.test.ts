@@ -25,9 +25,9 @@
 //
 // The runs count what they reached (each kind of success) and the test fails if one never happened,
 // so the property cannot pass by missing its interesting paths. CI runs a fixed campaign: seed 5, 80
-// runs (about 8 s of CPU on the 2-core box, 20 s when the whole suite shares it).
-// ONCEPAY_MIX_RUNS=N and ONCEPAY_MIX_SEED=S for a longer soak or another campaign (1500 runs took
-// 5 min); ONCEPAY_MIX_VERBOSE=1 prints what was reached. A failure prints its seed and path.
+// runs (about 6 s alone on the 2-core box). ONCEPAY_MIX_RUNS=N and ONCEPAY_MIX_SEED=S for a longer
+// soak or another campaign (1000 runs take about a minute); ONCEPAY_MIX_VERBOSE=1 prints what was
+// reached. A failure prints its seed and path.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
