@@ -11,21 +11,31 @@
 //     shards to the unit, so every transfer, royalty and redemption was applied exactly once;
 //   - every replayed command answered what it answered the first time.
 //
+// Money moves from secondary wallets (transfers, payments, content, token purchases; a transfer opens
+// the receiver's wallet), purchases in a currency the user holds no wallet in are converted from the
+// primary at the rate table of their moment (the table changes between batches; captures, refunds,
+// dispute credits and reversals checked to the unit against workers/fx.ts), disputes of taxed
+// purchases take their tax share back and reversals re-collect it, settlements charge each vendor's
+// fees (basis points per part, the fixed fee on one part), operators remit tax (the tax report's
+// remitted column), and tokens move between users and as royalties of token-priced content through
+// the same lossy channel (in flight mid-run, none after the drain), with referral rewards.
+//
 // Half the runs apply their batches as the shard actor does (applyBatchAsync, a batch sometimes split
 // in two transactions submitted together), the other half with applyBatch.
 //
 // The runs count what they reached (each kind of success) and the test fails if one never happened,
 // so the property cannot pass by missing its interesting paths. CI runs a fixed campaign: seed 5, 80
-// runs (about 8 s of CPU on the 2-core box, 20 s when the whole suite shares it).
-// ONCEPAY_MIX_RUNS=N and ONCEPAY_MIX_SEED=S for a longer soak or another campaign (1500 runs took
-// 5 min); ONCEPAY_MIX_VERBOSE=1 prints what was reached. A failure prints its seed and path.
+// runs (about 6 s alone on the 2-core box). ONCEPAY_MIX_RUNS=N and ONCEPAY_MIX_SEED=S for a longer
+// soak or another campaign (1000 runs take about a minute); ONCEPAY_MIX_VERBOSE=1 prints what was
+// reached. A failure prints its seed and path.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openShard, tempShardPath, removeShardPaths, accountId, V1, V2 } from './shard-test-support.ts';
 import { ShardState, type Outcome, type SweepResult } from './shard-state.ts';
-import { Op, Format, royaltyOf, walletKey, type Command, type ContentSale, type OutboxItem, type ShardEvent } from './contract.ts';
-import { convertMinor, type Rate } from './fx.ts';
+import { Op, Format, royaltyOf, walletKey, feeOfPart, taxOfRefund, tokenUnit, type Command, type ContentSale, type FxRateEntry, type OutboxItem,
+  type PartFee, type ShardEvent } from './contract.ts';
+import { convertMinor, coverMinor, rateText, shareMinor, type Rate } from './fx.ts';
 import { partitionPrefix } from './partitions.ts';
 
 // A fixed campaign in CI, like the crash campaign's (so the reached-paths check below is never a
@@ -67,16 +77,19 @@ type Step =
   | { k: 'dispute'; a: number; part: number }
   | { k: 'respond'; a: number; accept: boolean }
   | { k: 'rule'; a: number; user: boolean; drain: boolean }
-  | { k: 'transfer'; u: number; to: number; amount: number; all: boolean }
-  | { k: 'pay'; u: number; v: number; amount: number }
+  | { k: 'transfer'; u: number; to: number; amount: number; all: boolean; cur: number }
+  | { k: 'pay'; u: number; v: number; amount: number; cur: number }
   | { k: 'cards'; home: number; values: number[] }
   | { k: 'redeem'; card: number; u: number; forged: boolean }
-  | { k: 'content'; u: number; v: number; price: number; bp: number; holder: number | null }
-  | { k: 'tbuy'; u: number; count: number; cur: number }
+  | { k: 'content'; u: number; v: number; price: number; bp: number; holder: number | null; cur: number; tokens: boolean }
+  | { k: 'tbuy'; u: number; count: number; cur: number; reward: number }
+  | { k: 'ttransfer'; u: number; to: number; count: number; over: boolean }
+  | { k: 'rates'; scale: number[]; bp: number }
+  | { k: 'remit'; country: number; again: boolean }
   | { k: 'tgrant'; u: number; count: number; v: number | null; expH: number | null }
   | { k: 'tspend'; u: number; v: number; count: number }
   | { k: 'fx'; u: number; from: number; to: number; amount: number; spread: number }
-  | { k: 'settle'; v: number; again: boolean }
+  | { k: 'settle'; v: number; again: boolean; fees: Array<[number, number] | null> }
   | { k: 'credit'; u: number; limit: number }
   | { k: 'pause'; u: number; paused: boolean }
   | { k: 'tick'; ms: number }
@@ -86,6 +99,7 @@ type Step =
 const u = fc.nat(users.length - 1);
 const cur = fc.nat(currencies.length - 1);
 const idx = fc.nat(1000);
+const mostlyUsd = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: cur });
 const frac = fc.integer({ min: 0, max: 3 }); // 0: all; 1..3: a quarter, a half, three quarters
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('fund' as const), u, cur, amount: fc.integer({ min: 1, max: 3000 }) }) },
@@ -100,20 +114,30 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('respond' as const), a: idx, accept: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('rule' as const), a: idx, user: fc.boolean(), drain: fc.integer({ min: 0, max: 3 }).map((n) => n > 0) }) },
   { weight: 5, arbitrary: fc.record({ k: fc.constant('transfer' as const), u, to: u, amount: fc.integer({ min: 1, max: 2000 }),
-    all: fc.integer({ min: 0, max: 4 }).map((n) => n === 0) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('pay' as const), u, v: fc.nat(1), amount: fc.integer({ min: 1, max: 1000 }) }) },
+    all: fc.integer({ min: 0, max: 4 }).map((n) => n === 0), cur: mostlyUsd }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('pay' as const), u, v: fc.nat(1), amount: fc.integer({ min: 1, max: 1000 }), cur: mostlyUsd }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('cards' as const), home: fc.nat(shardCount - 1), values: fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 3 }) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('redeem' as const), card: idx, u, forged: fc.integer({ min: 0, max: 7 }).map((n) => n === 0) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('content' as const), u, v: fc.nat(1), price: fc.integer({ min: 1, max: 900 }),
-    bp: fc.integer({ min: 0, max: 10_000 }), holder: fc.option(u, { freq: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('tbuy' as const), u, count: fc.integer({ min: 1, max: 100 }),
-    cur: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: cur }) }) },
+    bp: fc.integer({ min: 0, max: 10_000 }), holder: fc.option(u, { freq: 4 }), cur: mostlyUsd, tokens: fc.integer({ min: 0, max: 2 }).map((n) => n === 0) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('tbuy' as const), u, count: fc.integer({ min: 1, max: 100 }), cur: mostlyUsd,
+    reward: fc.constantFrom(0, 3, 10) }) },
+  // over: one more than the user's bought tokens (incentive tokens may cover it, and are not transferable).
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('ttransfer' as const), u, to: u, count: fc.integer({ min: 1, max: 60 }),
+    over: fc.integer({ min: 0, max: 3 }).map((n) => n === 0) }) },
+  // The operator's rate table changes between batches (each pair scaled by 90..110%, a new spread).
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('rates' as const), scale: fc.array(fc.integer({ min: 90, max: 110 }), { minLength: 6, maxLength: 6 }),
+    bp: fc.constantFrom(0, 25, 150) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('remit' as const), country: fc.integer({ min: 1, max: taxRates.length - 1 }),
+    again: fc.integer({ min: 0, max: 3 }).map((n) => n === 0) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('tgrant' as const), u, count: fc.integer({ min: 1, max: 20 }), v: fc.option(fc.nat(1)),
     expH: fc.option(fc.integer({ min: 1, max: 3 })) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('tspend' as const), u, v: fc.nat(1), count: fc.integer({ min: 1, max: 40 }) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('fx' as const), u, from: cur, to: cur, amount: fc.integer({ min: 1, max: 2000 }),
     spread: fc.constantFrom(0, 25, 150) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('settle' as const), v: fc.nat(1), again: fc.integer({ min: 0, max: 4 }).map((n) => n === 0) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('settle' as const), v: fc.nat(1), again: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+    // Per currency: basis points of gross sales and a fixed fee (to one shard's part), or none.
+    fees: fc.array(fc.option(fc.tuple(fc.constantFrom(0, 150, 1000), fc.constantFrom(0, 25))), { minLength: 3, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('credit' as const), u, limit: fc.integer({ min: 0, max: 3000 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('pause' as const), u, paused: fc.integer({ min: 0, max: 2 }).map((n) => n === 0) }) },
   // Mostly seconds (holds and questions expire), now and then hours (incentive tokens expire).
@@ -138,7 +162,7 @@ type Body = Record<string, any>;
  * replay must answer what the first send did. Settlement (by settlement id) and prepaid batches (by
  * card id) are idempotent by what they name, and are checked in their own cases. */
 const idempotentOps = new Set<number>([Op.fund, Op.issueIds, Op.authorize, Op.capture, Op.void, Op.refund, Op.transfer, Op.payVendor,
-  Op.prepaidRedeem, Op.openDispute, Op.disputeRespond, Op.disputeDecide, Op.contentBuy, Op.tokenBuy, Op.tokenGrant, Op.tokenSpend, Op.fxConvert]);
+  Op.prepaidRedeem, Op.openDispute, Op.disputeRespond, Op.disputeDecide, Op.contentBuy, Op.tokenBuy, Op.tokenGrant, Op.tokenSpend, Op.fxConvert, Op.tokenTransfer]);
 const bodyOf = (o: Outcome): Body => (o.kind === 'reply' ? o.body : { status: 'approved', authId: o.authId });
 const add = (m: Map<string, number>, k: string, d: number) => m.set(k, (m.get(k) ?? 0) + d);
 const holderKey = (acc: string, c: string) => (c === 'USD' ? acc : walletKey(acc, c));
@@ -151,12 +175,22 @@ const reached: Record<string, number> = Object.fromEntries([
   'disputeOpened', 'disputeAccepted', 'disputeContested', 'disputeWonUser', 'disputeWonVendor', 'royaltyCrossShard', 'tokenBuy',
   'tokenGrantOperator', 'tokenGrantVendor', 'tokenSpend', 'tokensExpired', 'fxConvert', 'settlementPaid', 'settlementReplayed',
   'creditDrawn', 'disputeOwed', 'vendorOwes', 'replayIdentical', 'restart', 'itemDeliveredTwice', 'ackLost', 'insufficientFunds', 'accountPaused',
+  // Conversion at purchase, wallets at the front, tokens between users, referrals, token content, fees, remittances.
+  'fxCaptured', 'fxRefunded', 'fxDisputed', 'fxReversed', 'fxRatesChanged', 'transferWallet', 'transferOpensWallet',
+  'payVendorWallet', 'contentWallet', 'tokenBuyWallet', 'tokenTransferSameShard', 'tokenTransferCrossShard', 'tokensNotTransferable',
+  'referralRewarded', 'tokenContent', 'tokenRoyaltyCrossShard', 'feeCharged', 'feeFixed', 'taxRemitted', 'remitReplayed',
+  'disputeTaxBack', 'disputeTaxRetaken', 'fxDisputeTaxBack',
 ].map((k) => [k, 0]));
 
 // ---------------------------------------------------------------------------------------------
 // One run
 
-interface AuthInfo { authId: string; shard: number; u: number; vendor: string; cur: Cur; amount: number; country: string | null }
+interface AuthInfo { authId: string; shard: number; u: number; vendor: string; cur: Cur; amount: number; country: string | null;
+  /** The rate table when it was authorized (a converted purchase keeps the rate of that moment). */
+  table: Map<string, FxRateEntry>;
+  /** The model of the purchase after capture: captured, refunded, tax collected and given back (tc, tr),
+   * its dispute (amount, tax share, Y credited), and for a converted one the Y charged and given back. */
+  m?: { cap: number; ref: number; tc: number; tr: number; dp: { amt: number; tax: number; fy: number; reversed: number } | null; fx: { fc: number; fb: number } | null } }
 interface Card { cardId: string; home: number; value: number; cur: Cur }
 interface TokenModel { b: number; x: Array<[n: number, exp: number | null]> }
 
@@ -165,17 +199,32 @@ interface TokenModel { b: number; x: Array<[n: number, exp: number | null]> }
 async function runScenario(steps: Step[], batchSizes: number[], channelSeed: number, actor: boolean): Promise<void> {
   const rng = prng(channelSeed);
   const paths = Array.from({ length: shardCount }, (_, i) => tempShardPath(`mix-${i}-`));
-  const open = (i: number) => openShard({ path: paths[i], shardId: i, holdTtlMs, confirmTimeoutMs });
+  // The switch sends its rate table to a shard on start and restart, and again on every change.
+  const table = { now: baseTable(100, 0) };
+  const open = (i: number) => {
+    const sh = openShard({ path: paths[i], shardId: i, holdTtlMs, confirmTimeoutMs });
+    sh.setFxRates([...table.now.values()]);
+    return sh;
+  };
   const shards: ShardState[] = paths.map((_, i) => open(i));
   try {
-    await scenario(shards, open, steps, batchSizes, rng, actor);
+    await scenario(shards, open, steps, batchSizes, rng, actor, table);
   } finally {
     for (const sh of shards) sh.close();
   }
 }
 
+/** The rate table: every pair of `rates` scaled by scale[i] percent, with one spread. */
+function baseTable(scale: number | number[], bp: number): Map<string, FxRateEntry> {
+  return new Map(Object.entries(rates).map(([pair, r], i) => {
+    const [from, to] = pair.split('>');
+    const pct = Array.isArray(scale) ? scale[i] : scale;
+    return [pair, { from, to, num: r.num * pct, den: r.den * 100, bp, asOf: T0 }];
+  }));
+}
+
 async function scenario(shards: ShardState[], open: (i: number) => ShardState, steps: Step[], batchSizes: number[], rng: () => number,
-  actor: boolean): Promise<void> {
+  actor: boolean, table: { now: Map<string, FxRateEntry> }): Promise<void> {
   let now = T0;
   let tag = 1;
   let idem = 0;
@@ -188,18 +237,36 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   const funding = new Map<string, number>(); // shard|cur
   const vpay = new Map<string, number>(); // shard|vendor|cur
   const tax = new Map<string, number>(); // shard|cur
-  const taxFigures = new Map<string, { sales: number; collected: number; refunded: number }>(); // shard|country|cur
-  const taxOf = (s: number, a: AuthInfo) => {
-    const k = `${s}|${a.country}|${a.cur}`;
-    return taxFigures.get(k) ?? taxFigures.set(k, { sales: 0, collected: 0, refunded: 0 }).get(k)!;
+  const taxC = new Map<string, number>(); // shard|country|cur: the balance of tax:CC
+  const taxFigures = new Map<string, { sales: number; collected: number; refunded: number; remitted: number }>(); // shard|country|cur
+  const taxOfKey = (k: string) => taxFigures.get(k) ?? taxFigures.set(k, { sales: 0, collected: 0, refunded: 0, remitted: 0 }).get(k)!;
+  const taxOf = (s: number, a: AuthInfo) => taxOfKey(`${s}|${a.country}|${a.cur}`);
+  /** Tax into (d > 0) or out of (d < 0) tax:CC for an authorization's country. */
+  const addTax = (s: number, a: AuthInfo, d: number) => {
+    add(tax, `${s}|${a.cur}`, d);
+    if (a.country !== null) add(taxC, `${s}|${a.country}|${a.cur}`, d);
   };
+  const remitted = new Map<string, number>(); // shard|cur
+  const remitParts = new Map<string, Body>(); // shard|country|remittanceId -> the part
+  const remitIds: string[] = [];
+  const remitCountry = new Map<string, string>();
+  const feesTaken = new Map<string, number>(); // shard|cur
+  /** What each vendor sold per shard and currency since its last recorded settlement part (fees are a share of it). */
+  const gross = new Map<string, number>(); // shard|vendor|cur
+  const referredBy = new Map<string, string>(); // user -> vendor
+  const boughtTokensOnce = new Set<string>();
+  /** Token items sent and not yet landed (src|dest|seq), and those landed; what each should carry. */
+  const tokInFlight = new Map<string, OutboxItem>();
+  const tokLanded = new Set<string>();
+  const tokSent = new Map<string, number>(); // transferId -> count
+  const tokRoyaltyDue = new Map<string, number[]>(); // holder -> royalties in the order sold
   const fxPool = new Map<string, number>(); // shard|cur
   const tokSold = new Map<string, number>(); // shard|cur
   const paidOut = new Map<string, number>(); // shard|cur
   const prepaidOut = new Map<string, number>(); // shard|cur
   const tokens = new Map<string, TokenModel>(); // user
   const vtok = new Map<string, number>(); // shard|vendor
-  const tokIssued = new Map<number, { bought: number; granted: number; spentIncentive: number; vendorGranted: number }>();
+  const tokIssued = new Map<number, { bought: number; granted: number; spentIncentive: number; vendorGranted: number; rewarded: number }>();
   const auths: AuthInfo[] = [];
   // Captured authorizations and open disputes: refunds and disputes aim at the first, vendors' answers
   // and operators' rulings mostly at the second (aiming at any authorization would rarely reach them).
@@ -227,9 +294,21 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     while (t.x.length > 0 && t.x[0][1] !== null && t.x[0][1] <= now) t.x.shift();
     return t;
   };
+  /** Incentive first, earliest expiry first, then bought: what a spend (or a token-priced purchase) takes. */
+  const spendTokens = (t: TokenModel, count: number): number => {
+    let fromIncentive = 0;
+    while (fromIncentive < count && t.x.length > 0) {
+      const take = Math.min(t.x[0][0], count - fromIncentive);
+      t.x[0][0] -= take;
+      fromIncentive += take;
+      if (t.x[0][0] === 0) t.x.shift();
+    }
+    t.b -= count - fromIncentive;
+    return fromIncentive;
+  };
   const tokShard = (s: number) => {
     let t = tokIssued.get(s);
-    if (!t) tokIssued.set(s, t = { bought: 0, granted: 0, spentIncentive: 0, vendorGranted: 0 });
+    if (!t) tokIssued.set(s, t = { bought: 0, granted: 0, spentIncentive: 0, vendorGranted: 0, rewarded: 0 });
     return t;
   };
 
@@ -241,8 +320,28 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   };
   const carry = (s: number, events: ShardEvent[]) => {
     for (const e of events) {
-      if (e.k === 'outbox') for (const item of e.items) net.push({ dest: e.dest, item });
-      else if (e.k === 'delivered') acks.push({ src: e.src, dest: s, seqs: e.seqs });
+      if (e.k === 'outbox') {
+        for (const item of e.items) {
+          net.push({ dest: e.dest, item });
+          const key = `${item.src}|${e.dest}|${item.seq}`;
+          if (item.currency === tokenUnit && !tokLanded.has(key)) tokInFlight.set(key, item);
+        }
+      } else if (e.k === 'delivered') {
+        acks.push({ src: e.src, dest: s, seqs: e.seqs });
+        // Tokens count as the receiver's when they land (a decline before then is right to miss them).
+        for (const seq of e.seqs) {
+          const key = `${e.src}|${s}|${seq}`;
+          const item = tokInFlight.get(key);
+          if (!item) continue;
+          tokInFlight.delete(key);
+          tokLanded.add(key);
+          // A transfer carries its count; a token royalty one of the royalties due to its holder (any order).
+          const due = tokRoyaltyDue.get(item.to) ?? [];
+          const want = item.k === 'token' ? tokSent.get(item.transferId) : due.splice(due.indexOf(item.amount), due.includes(item.amount) ? 1 : 0)[0];
+          expect(item.amount, `tokens of ${item.transferId}`).toBe(want);
+          tokModel(users.indexOf(item.to)).b += item.amount;
+        }
+      }
     }
   };
 
@@ -284,6 +383,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     const b = bodyOf(o);
     const status = o.kind === 'reply' ? o.status : 200;
     const op = cmd[0];
+    if (ruleReads.has(cmd)) ruleView.set(ruleReads.get(cmd)!, structuredClone(b));
     const first = firstOf.get(cmd);
     if (first) {
       if (op === Op.authorize) {
@@ -335,9 +435,24 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         if (b.status !== 'captured') break;
         const a = auths.find((x) => x.authId === b.authId)!;
         const t = b.tax?.amount ?? 0;
-        add(bal, holderKey(users[a.u], a.cur), -b.captured);
+        let fx: { fc: number; fb: number } | null = null;
+        if (b.fx) {
+          // Converted at purchase (no wallet in the purchase's currency): the primary (USD) pays what
+          // the rate of the authorization's moment says, rounded for the switch (workers/fx.ts).
+          const r = a.table.get(`USD>${a.cur}`)!;
+          const charged = coverMinor(b.captured, 'USD', a.cur, r, r.bp);
+          expect([b.fx.rate, b.fx.spreadBasisPoints, b.fx.held, b.fx.charged], a.authId).toEqual([rateText(r), r.bp,
+            { currency: 'USD', amount: coverMinor(a.amount, 'USD', a.cur, r, r.bp) }, { currency: 'USD', amount: charged }]);
+          add(bal, users[a.u], -charged);
+          add(fxPool, `${s}|USD`, charged);
+          add(fxPool, `${s}|${a.cur}`, -b.captured);
+          fx = { fc: charged, fb: 0 };
+          reached.fxCaptured++;
+        } else add(bal, holderKey(users[a.u], a.cur), -b.captured);
+        a.m = { cap: b.captured, ref: 0, tc: t, tr: 0, dp: null, fx };
+        add(gross, `${s}|${a.vendor}|${a.cur}`, b.captured);
         add(vpay, `${s}|${a.vendor}|${a.cur}`, b.captured - t);
-        add(tax, `${s}|${a.cur}`, t);
+        addTax(s, a, t);
         if (a.country !== null) {
           taxOf(s, a).sales += b.captured;
           taxOf(s, a).collected += t;
@@ -353,10 +468,25 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       case Op.refund: {
         if (b.status !== 'refunded') break;
         const a = auths.find((x) => x.authId === b.authId)!;
+        const m = a.m!;
         const t = b.tax?.amount ?? 0;
-        add(bal, holderKey(users[a.u], a.cur), b.refunded);
+        // The tax share of all that was given back (refunds and what a dispute still credits), rounded
+        // down, less the tax given back before (never below 0: a capped re-collection can leave it a unit above).
+        const givenBack = m.ref + (m.dp ? m.dp.amt - m.dp.reversed : 0);
+        expect(t, `refund tax ${a.authId}`).toBe(m.tc > 0 ? Math.max(0, taxOfRefund(m.tc, m.cap, givenBack, givenBack + b.refunded, m.tr)) : 0);
+        if (m.fx) {
+          const back = Math.max(0, shareMinor(m.fx.fc, givenBack + b.refunded, m.cap) - m.fx.fb);
+          expect(b.fx.returned, `refund fx ${a.authId}`).toEqual({ currency: 'USD', amount: back });
+          add(bal, users[a.u], back);
+          add(fxPool, `${s}|USD`, -back);
+          add(fxPool, `${s}|${a.cur}`, b.refunded);
+          m.fx.fb += back;
+          reached.fxRefunded++;
+        } else add(bal, holderKey(users[a.u], a.cur), b.refunded);
+        m.ref += b.refunded;
+        m.tr += t;
         add(vpay, `${s}|${a.vendor}|${a.cur}`, -(b.refunded - t));
-        add(tax, `${s}|${a.cur}`, -t);
+        addTax(s, a, -t);
         if (a.country !== null) taxOf(s, a).refunded += t;
         if (t > 0) reached.taxRefunded++;
         reached[cmd[7] === null ? 'refundFull' : 'refundPartial']++;
@@ -365,8 +495,27 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       case Op.openDispute: {
         if (b.status !== 'opened') break;
         const a = auths.find((x) => x.authId === b.authId)!;
-        add(bal, holderKey(users[a.u], a.cur), b.amount);
-        add(vpay, `${s}|${a.vendor}|${a.cur}`, -b.amount);
+        const m = a.m!;
+        // The credit's tax share comes back from tax:CC (cumulative over refunds and credits, rounded down).
+        const before = m.ref;
+        const taxBack = m.tc > 0 ? Math.max(0, taxOfRefund(m.tc, m.cap, before, before + b.amount, m.tr)) : 0;
+        let fy = 0;
+        if (m.fx) {
+          fy = Math.max(0, shareMinor(m.fx.fc, m.ref + b.amount, m.cap) - m.fx.fb);
+          expect(b.credited, `dispute fx ${a.authId}`).toEqual({ currency: 'USD', amount: fy });
+          add(bal, users[a.u], fy);
+          add(fxPool, `${s}|USD`, -fy);
+          add(fxPool, `${s}|${a.cur}`, b.amount);
+          m.fx.fb += fy;
+          reached.fxDisputed++;
+          if (taxBack > 0) reached.fxDisputeTaxBack++;
+        } else add(bal, holderKey(users[a.u], a.cur), b.amount);
+        m.dp = { amt: b.amount, tax: taxBack, fy, reversed: 0 };
+        m.tr += taxBack;
+        add(vpay, `${s}|${a.vendor}|${a.cur}`, -(b.amount - taxBack));
+        addTax(s, a, -taxBack);
+        if (a.country !== null) taxOf(s, a).refunded += taxBack;
+        if (taxBack > 0) reached.disputeTaxBack++;
         disputed.push(a);
         reached.disputeOpened++;
         break;
@@ -383,25 +532,58 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         reached.disputeWonVendor++;
         if (b.owed > 0) reached.disputeOwed++;
         const a = auths.find((x) => x.authId === b.authId)!;
-        add(bal, holderKey(users[a.u], a.cur), -b.reversed);
-        add(vpay, `${s}|${a.vendor}|${a.cur}`, b.reversed);
+        const m = a.m!;
+        const dp = m.dp!;
+        // What the paying wallet could spend just before the ruling (read just before it, in the same transaction).
+        const view = ruleView.get(cmd);
+        expect(view, `ruling ${a.authId} without its read`).toBeDefined();
+        const room = Math.max(0, m.fx || a.cur === 'USD' ? view!.available
+          : (view!.wallets as Array<{ currency: string; available: number }>).find((w) => w.currency === a.cur)!.available);
+        let xRev: number;
+        if (m.fx) {
+          const yRev = Math.min(dp.fy, room);
+          xRev = yRev === dp.fy ? dp.amt : shareMinor(dp.amt, yRev, dp.fy);
+          add(bal, users[a.u], -yRev);
+          add(fxPool, `${s}|USD`, yRev);
+          add(fxPool, `${s}|${a.cur}`, -xRev);
+          m.fx.fb -= yRev;
+          reached.fxReversed++;
+        } else {
+          xRev = Math.min(dp.amt, room);
+          add(bal, holderKey(users[a.u], a.cur), -xRev);
+        }
+        expect([b.reversed, b.owed], `ruling ${a.authId}`).toEqual([xRev, dp.amt - xRev]);
+        // The reversal re-collects the tax share of what it takes back, never more than the credit gave back.
+        const retake = xRev > 0 && dp.tax > 0 ? Math.max(0, Math.min(dp.tax, m.tr - taxOfRefund(m.tc, m.cap, 0, m.ref + dp.amt - xRev, 0), xRev)) : 0;
+        dp.reversed = xRev;
+        m.tr -= retake;
+        add(vpay, `${s}|${a.vendor}|${a.cur}`, xRev - retake);
+        addTax(s, a, retake);
+        if (a.country !== null) taxOf(s, a).collected += retake;
+        if (retake > 0) reached.disputeTaxRetaken++;
         break;
       }
       case Op.transfer: {
         if (b.status !== 'sent') break;
-        const [, , , , , from, to, toShard, amount] = cmd as unknown as [number, number, number, number, null, string, string, number, number];
-        add(bal, from, -amount);
-        add(bal, to, amount);
-        push(incoming, to, b.transferId);
+        const [, , , , , from, to, toShard, amount, c] = cmd as unknown as [number, number, number, number, null, string, string, number, number, Cur];
+        // Secondary wallets at the front: the sender's wallet of the currency; the receiver's (opened on arrival if lacking).
+        add(bal, holderKey(from, c), -amount);
+        add(bal, holderKey(to, c), amount);
+        if (c !== 'USD') {
+          reached.transferWallet++;
+          if (!wallets.has(walletKey(to, c))) reached.transferOpensWallet++;
+          wallets.add(walletKey(to, c));
+        } else push(incoming, to, b.transferId);
         reached[toShard === s ? 'transferSameShard' : 'transferCrossShard']++;
         break;
       }
       case Op.payVendor: {
         if (b.status !== 'paid') break;
-        const [, , , , , from, vendor, amount] = cmd as unknown as [number, number, number, number, null, string, string, number];
-        add(bal, from, -amount);
-        add(vpay, `${s}|${vendor}|USD`, amount);
-        reached.payVendor++;
+        const [, , , , , from, vendor, amount, c] = cmd as unknown as [number, number, number, number, null, string, string, number, Cur];
+        add(bal, holderKey(from, c), -amount);
+        add(vpay, `${s}|${vendor}|${c}`, amount);
+        add(gross, `${s}|${vendor}|${c}`, amount);
+        reached[c === 'USD' ? 'payVendor' : 'payVendorWallet']++;
         break;
       }
       case Op.prepaidIssue: {
@@ -442,11 +624,28 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         if (b.status !== 'bought') break;
         const [, , , , , acc, sale] = cmd as unknown as [number, number, number, number, null, string, ContentSale];
         const royalty = sale.rightsHolder === null ? 0 : royaltyOf(sale.price, sale.royaltyBp);
-        add(bal, acc, -sale.price);
-        add(vpay, `${s}|${sale.vendorId}|${sale.currency}`, sale.price - royalty);
+        if (sale.currency === tokenUnit) {
+          // Priced in tokens: incentive first as for a spend; the royalty goes on as bought tokens.
+          const fromIncentive = spendTokens(tokModel(users.indexOf(acc)), sale.price);
+          expect([b.fromIncentive, b.fromBought]).toEqual([fromIncentive, sale.price - fromIncentive]);
+          tokShard(s).spentIncentive += fromIncentive;
+          add(vtok, `${s}|${sale.vendorId}`, sale.price - royalty);
+          if (royalty > 0) {
+            push(tokRoyaltyDue, sale.rightsHolder!, royalty);
+            if (sale.rightsShard !== s) reached.tokenRoyaltyCrossShard++;
+          }
+          reached.tokenContent++;
+          break;
+        }
+        const c = sale.currency as Cur;
+        add(bal, holderKey(acc, c), -sale.price);
+        add(vpay, `${s}|${sale.vendorId}|${c}`, sale.price - royalty);
+        add(gross, `${s}|${sale.vendorId}|${c}`, sale.price - royalty);
+        if (c !== 'USD') reached.contentWallet++;
         if (royalty > 0) {
-          add(bal, sale.rightsHolder!, royalty);
-          push(royaltiesTo, sale.rightsHolder!, royalty);
+          add(bal, holderKey(sale.rightsHolder!, c), royalty);
+          if (c === 'USD') push(royaltiesTo, sale.rightsHolder!, royalty);
+          else wallets.add(walletKey(sale.rightsHolder!, c));
           if (sale.rightsShard !== s) reached.royaltyCrossShard++;
         }
         break;
@@ -460,7 +659,15 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         t.b += count;
         tokShard(s).bought += count;
         expect(b.tokens.bought).toBe(t.b);
-        reached.tokenBuy++;
+        reached[c === 'USD' ? 'tokenBuy' : 'tokenBuyWallet']++;
+        // Referral: the user's first purchase rewards the vendor that brought them, once, in this shard.
+        const reward = (cmd[10] as number | undefined) ?? 0;
+        if (!boughtTokensOnce.has(acc) && referredBy.has(acc) && reward > 0) {
+          add(vtok, `${s}|${referredBy.get(acc)}`, reward);
+          tokShard(s).rewarded += reward;
+          reached.referralRewarded++;
+        }
+        boughtTokensOnce.add(acc);
         break;
       }
       case Op.tokenGrant: {
@@ -493,18 +700,48 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         if (b.code === 'TOKENS_INSUFFICIENT') { expect(held).toBeLessThan(count); break; }
         if (b.status !== 'spent') break;
         // Incentive first, earliest expiry first, then bought: the model predicts the split.
-        let fromIncentive = 0;
-        while (fromIncentive < count && t.x.length > 0) {
-          const take = Math.min(t.x[0][0], count - fromIncentive);
-          t.x[0][0] -= take;
-          fromIncentive += take;
-          if (t.x[0][0] === 0) t.x.shift();
-        }
-        t.b -= count - fromIncentive;
+        const fromIncentive = spendTokens(t, count);
         expect([b.fromIncentive, b.fromBought]).toEqual([fromIncentive, count - fromIncentive]);
         add(vtok, `${s}|${vendor}`, count);
         tokShard(s).spentIncentive += fromIncentive;
         reached.tokenSpend++;
+        break;
+      }
+      case Op.tokenTransfer: {
+        const [, , , , , from, , toShard, count] = cmd as unknown as [number, number, number, number, null, string, string, number, number];
+        const t = tokModel(users.indexOf(from));
+        const held = t.b + t.x.reduce((n, l) => n + l[0], 0);
+        // Only bought tokens move; incentive tokens that would cover it are refused apart.
+        if (b.code === 'TOKENS_NOT_TRANSFERABLE') { expect([t.b < count, held >= count]).toEqual([true, true]); reached.tokensNotTransferable++; break; }
+        if (b.code === 'TOKENS_INSUFFICIENT') { expect(held).toBeLessThan(count); break; }
+        if (b.status !== 'sent') break;
+        expect(t.b).toBeGreaterThanOrEqual(count);
+        t.b -= count;
+        tokSent.set(b.transferId, count);
+        expect(b.tokens.bought).toBe(t.b);
+        reached[toShard === s ? 'tokenTransferSameShard' : 'tokenTransferCrossShard']++;
+        break;
+      }
+      case Op.taxRemit: {
+        const [, , , , , country, remittanceId] = cmd as unknown as [number, number, number, number, null, string, string];
+        expect(b.status).toBe('remitted');
+        const key = `${s}|${country}|${remittanceId}`;
+        const before = remitParts.get(key);
+        if (before) { expect(b).toEqual(before); reached.remitReplayed++; break; }
+        // Up to now: what tax:CC holds, when positive, per currency.
+        const parts = b.part.currencies as Record<string, { remitted: number; left: number }>;
+        for (const c of currencies) {
+          const held = taxC.get(`${s}|${country}|${c}`) ?? 0;
+          if (held === 0) { expect(parts[c], `${key} ${c}`).toBeUndefined(); continue; }
+          expect(parts[c], `${key} ${c}`).toEqual({ remitted: Math.max(0, held), left: held - Math.max(0, held) });
+          const r = Math.max(0, held);
+          add(taxC, `${s}|${country}|${c}`, -r);
+          add(tax, `${s}|${c}`, -r);
+          add(remitted, `${s}|${c}`, r);
+          taxOfKey(`${s}|${country}|${c}`).remitted += r;
+          if (r > 0) reached.taxRemitted++;
+        }
+        remitParts.set(key, structuredClone(b));
         break;
       }
       case Op.fxConvert: {
@@ -520,7 +757,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         break;
       }
       case Op.settleVendor: {
-        const [, , , , , vendor, settlementId] = cmd as unknown as [number, number, number, number, null, string, string];
+        const [, , , , , vendor, settlementId, , fees] = cmd as unknown as [number, number, number, number, null, string, string, string,
+          Record<string, PartFee> | null];
         expect(b.status).toBe('settled');
         const key = `${s}|${vendor}|${settlementId}`;
         const before = settlementsPaid.get(key);
@@ -531,12 +769,24 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
           break;
         }
         let paid = false;
-        const parts = b.part.currencies as Record<string, { payout: number; carried: number }>;
+        const parts = b.part.currencies as Record<string, { payout: number; carried: number; fees: number; captured: number; payments: number }>;
         for (const c of currencies) {
-          // The payout is what the model says the vendor is owed here, if positive; the rest is carried.
+          // The fee is the vendor's schedule over what it sold here since its last part (never past a
+          // positive payable); the payout is what the model says the vendor is owed here less the fee,
+          // if positive; the rest is carried.
           const owed = vpay.get(`${s}|${vendor}|${c}`) ?? 0;
           if (owed !== 0) expect(parts[c], `${key} ${c}`).toBeDefined();
-          if (parts[c]) expect([parts[c].payout, parts[c].carried], `${key} ${c}`).toEqual([Math.max(0, owed), owed - Math.max(0, owed)]);
+          if (!parts[c]) continue;
+          const sold = gross.get(`${s}|${vendor}|${c}`) ?? 0;
+          const fee = feeOfPart(sold, owed, fees?.[c]);
+          expect([parts[c].captured + parts[c].payments, parts[c].fees, parts[c].payout, parts[c].carried], `${key} ${c}`)
+            .toEqual([sold, fee, Math.max(0, owed - fee), owed - fee - Math.max(0, owed - fee)]);
+          if (fee > 0) {
+            add(vpay, `${s}|${vendor}|${c}`, -fee);
+            add(feesTaken, `${s}|${c}`, fee);
+            reached.feeCharged++;
+            if (fees![c][1] > 0) reached.feeFixed++;
+          }
         }
         for (const [c, f] of Object.entries(parts)) {
           if (f.payout === 0) continue;
@@ -545,8 +795,12 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
           add(paidOut, `${s}|${c}`, f.payout);
           reached.settlementPaid++;
         }
-        // A part with figures is recorded; one without (nothing moved here) is not, and pays nothing.
-        if (Object.keys(b.part.currencies).length > 0) settlementsPaid.set(key, structuredClone(b));
+        // A part with figures is recorded (what the vendor sold starts again from it); one without
+        // (nothing moved here) is not, and pays nothing.
+        if (Object.keys(b.part.currencies).length > 0) {
+          settlementsPaid.set(key, structuredClone(b));
+          for (const c of currencies) gross.delete(`${s}|${vendor}|${c}`);
+        }
         else expect(paid).toBe(false);
         break;
       }
@@ -559,6 +813,9 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   };
 
   const pendingAuths = new Map<Command, Omit<AuthInfo, 'authId'>>();
+  /** A ruling's account read, sent right before it: read -> ruling, and ruling -> what the read saw. */
+  const ruleReads = new Map<Command, Command>();
+  const ruleView = new Map<Command, Body>();
   const hasWallet = (user: number, c: Cur) => wallets.has(holderKey(users[user], c));
   const authAt = (i: number, among = auths): AuthInfo | null => {
     const list = among.length > 0 ? among : auths;
@@ -583,7 +840,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         const { id, code } = bodyOf(issued) as { id: string; code: string };
         const c2: Command = [Op.authorize, 1, tag++, Format.wsMsgpack, tag, vendors[st.v], id, code, st.amount, c, nextIdem('a'),
           'a purchase', null, null, taxRates[st.tax]];
-        pendingAuths.set(c2, { shard: s, u: st.u, vendor: vendors[st.v], cur: c, amount: st.amount, country: taxRates[st.tax]?.[0] ?? null });
+        pendingAuths.set(c2, { shard: s, u: st.u, vendor: vendors[st.v], cur: c, amount: st.amount, country: taxRates[st.tax]?.[0] ?? null, table: table.now });
         return [s, c2];
       }
       case 'decide': {
@@ -622,20 +879,23 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         const a = authAt(st.a, st.a % 4 === 0 ? auths : disputed);
         if (!a) return null;
         const ruling = http(Op.disputeDecide, a.authId, st.user ? 'user' : 'vendor', 'looked at the evidence', nextIdem('dd'));
+        const read = http(Op.getAccount, users[a.u]);
+        ruleReads.set(read, ruling);
         // The user may have spent the credit before the ruling: then a reversal takes what is left and
         // records the rest as owed. Paid away in the same transaction, just before the ruling.
         if (st.drain) {
           const view = bodyOf(apply(a.shard, [[Op.getAccount, 0, tag++, Format.http, null, users[a.u]]])[0]);
-          if (a.cur === 'USD' && view.available > 0) {
-            return [a.shard, [http(Op.payVendor, users[a.u], a.vendor, view.available, 'USD', nextIdem('p'), 'spent it'), ruling]];
+          // A converted purchase was paid from the primary (USD).
+          if ((a.cur === 'USD' || a.m?.fx) && view.available > 0) {
+            return [a.shard, [http(Op.payVendor, users[a.u], a.vendor, view.available, 'USD', nextIdem('p'), 'spent it'), read, ruling]];
           }
           const w = (view.wallets as Array<{ currency: string; available: number }>).find((x) => x.currency === a.cur);
           if (a.cur !== 'USD' && w && w.available > 0) {
             const r = rates[`${a.cur}>USD`];
-            return [a.shard, [http(Op.fxConvert, users[a.u], a.cur, 'USD', w.available, r.num, r.den, 0, T0, nextIdem('fx')), ruling]];
+            return [a.shard, [http(Op.fxConvert, users[a.u], a.cur, 'USD', w.available, r.num, r.den, 0, T0, nextIdem('fx')), read, ruling]];
           }
         }
-        return [a.shard, ruling];
+        return [a.shard, [read, ruling]];
       }
       case 'transfer': {
         if (st.u === st.to) return null;
@@ -647,9 +907,15 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
           amount = bodyOf(apply(s, [[Op.getAccount, 0, tag++, Format.http, null, users[st.u]]])[0]).available;
           if (amount <= 0) return null;
         }
-        return [shardOfUser(st.u), http(Op.transfer, users[st.u], users[st.to], shardOfUser(st.to), amount, 'USD', nextIdem('x'), null)];
+        return [shardOfUser(st.u), http(Op.transfer, users[st.u], users[st.to], shardOfUser(st.to), amount, st.all ? 'USD' : currencies[st.cur],
+          nextIdem('x'), null)];
       }
-      case 'pay': return [shardOfUser(st.u), http(Op.payVendor, users[st.u], vendors[st.v], st.amount, 'USD', nextIdem('p'), 'thanks')];
+      case 'pay': return [shardOfUser(st.u), http(Op.payVendor, users[st.u], vendors[st.v], st.amount, currencies[st.cur], nextIdem('p'), 'thanks')];
+      case 'ttransfer': {
+        if (st.u === st.to) return null;
+        const count = st.over ? tokModel(st.u).b + 1 : st.count;
+        return [shardOfUser(st.u), http(Op.tokenTransfer, users[st.u], users[st.to], shardOfUser(st.to), count, nextIdem('tt'), 'for you')];
+      }
       case 'cards': {
         // The card's partition picks its home shard (42 % 3 = 0).
         const partition = 42 + st.home;
@@ -666,13 +932,13 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         const holder = st.holder;
         const sale: ContentSale = {
           itemId: `ci_0007${String(idem++).padStart(16, '0')}`, vendorId: vendors[st.v], title: 'Song', url: 'https://cdn.example/song',
-          price: st.price, currency: 'USD', viewLimit: 3, accessMs: hourMs, expiresAtMs: null,
+          price: st.tokens ? 1 + (st.price % 40) : st.price, currency: st.tokens ? tokenUnit : currencies[st.cur], viewLimit: 3, accessMs: hourMs, expiresAtMs: null,
           rightsHolder: holder === null ? null : users[holder], rightsShard: holder === null ? null : shardOfUser(holder), royaltyBp: st.bp,
         };
         return [shardOfUser(st.u), http(Op.contentBuy, users[st.u], sale, nextIdem('b'))];
       }
-      // Tokens in a wallet's currency: declined (CURRENCY_MISMATCH) while the shard buys from the primary only.
-      case 'tbuy': return [shardOfUser(st.u), http(Op.tokenBuy, users[st.u], st.count, currencies[st.cur], tokenPrice, nextIdem('tb'))];
+      // Tokens in a wallet's currency come from that wallet (CURRENCY_MISMATCH without one); the referral reward rides along.
+      case 'tbuy': return [shardOfUser(st.u), http(Op.tokenBuy, users[st.u], st.count, currencies[st.cur], tokenPrice, nextIdem('tb'), st.reward)];
       case 'tgrant': return [shardOfUser(st.u), http(Op.tokenGrant, users[st.u], st.count, st.expH === null ? null : now + st.expH * hourMs,
         st.v === null ? null : vendors[st.v], nextIdem('tg'))];
       case 'tspend': return [shardOfUser(st.u), http(Op.tokenSpend, users[st.u], vendors[st.v], st.count, nextIdem('ts'), null)];
@@ -694,7 +960,10 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   // 3..4 a JPY one (the steps open more); users 0 and 3 have a credit line.
   for (let i = 0; i < users.length; i++) {
     const s = shardOfUser(i);
-    const cmds: Command[] = [[Op.openAccount, 0, tag++, Format.http, null, users[i], 'USD'],
+    // Users 1, 2 and 4 were brought by a vendor (the referral reward at their first token purchase).
+    const ref = i === 1 || i === 4 ? V1 : i === 2 ? V2 : null;
+    if (ref) referredBy.set(users[i], ref);
+    const cmds: Command[] = [[Op.openAccount, 0, tag++, Format.http, null, users[i], 'USD', ref],
       [Op.fund, 0, tag++, Format.http, null, users[i], 3000, 'USD', nextIdem('f')]];
     if (i < 3) cmds.push([Op.openWallet, 0, tag++, Format.http, null, users[i], 'EUR'], [Op.fund, 0, tag++, Format.http, null, users[i], 2000, 'EUR', nextIdem('f')]);
     else if (i < 5) cmds.push([Op.openWallet, 0, tag++, Format.http, null, users[i], 'JPY'], [Op.fund, 0, tag++, Format.http, null, users[i], 5000, 'JPY', nextIdem('f')]);
@@ -721,7 +990,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         const f = a.currencies[c];
         if (!f) continue;
         created += f.funding;
-        where += f.available + f.held + f.vendorPayable + f.paidOut + f.taxCollected + f.prepaidOutstanding + (a.tokensSold?.[c] ?? 0) + f.fxPosition;
+        where += f.available + f.held + f.vendorPayable + f.paidOut + f.taxCollected + f.taxRemitted + f.fees + f.prepaidOutstanding
+          + (a.tokensSold?.[c] ?? 0) + f.fxPosition;
         inFlight += f.sentOut - f.receivedIn;
         pending += f.outboxPending;
       }
@@ -732,6 +1002,16 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       for (let s = 0; s < shardCount; s++) modelCreated += funding.get(`${s}|${c}`) ?? 0;
       expect(created).toBe(modelCreated);
     }
+    // Tokens across shards, mid-run: what transfers and token royalties sent and did not yet land is
+    // in flight, never below zero nor more than the token items still in the outboxes.
+    let tokensInFlight = 0;
+    let tokensPending = 0;
+    for (const a of audits) {
+      tokensInFlight += (a.tokens?.sentOut ?? 0) - (a.tokens?.receivedIn ?? 0);
+      tokensPending += a.tokens?.outboxPending ?? 0;
+    }
+    expect(tokensInFlight, 'tokens in flight').toBeGreaterThanOrEqual(0);
+    expect(tokensInFlight, 'tokens in flight').toBeLessThanOrEqual(tokensPending);
     // No balance below minus its credit line (wallets have none); held within balance + line.
     for (let s = 0; s < shardCount; s++) {
       const mine = users.filter((_, i) => shardOfUser(i) === s);
@@ -776,7 +1056,15 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       } else if (st.k === 'settle') {
         const id = st.again && settlementIds.length > 0 ? settlementIds[idem % settlementIds.length] : `st_${now}_${idem++}`;
         if (!settlementIds.includes(id)) settlementIds.push(id);
-        for (let s = 0; s < shardCount; s++) queue(s, [Op.settleVendor, 0, tag++, Format.http, null, vendors[st.v], id, 'operator']);
+        // The vendor's fees: its basis points on every part, its fixed fee on one part only (shard 0's).
+        const fees = (s: number) => Object.fromEntries(st.fees.flatMap((f, c) => (f === null ? [] : [[currencies[c], [f[0], s === 0 ? f[1] : 0] as PartFee]])));
+        for (let s = 0; s < shardCount; s++) queue(s, [Op.settleVendor, 0, tag++, Format.http, null, vendors[st.v], id, 'operator', fees(s)]);
+      } else if (st.k === 'remit') {
+        const id = st.again && remitIds.length > 0 ? remitIds[idem % remitIds.length] : `rm_${now}_${idem++}`;
+        if (!remitIds.includes(id)) remitIds.push(id);
+        // A replayed id names its country; a new one the step's.
+        const country = remitCountry.get(id) ?? remitCountry.set(id, taxRates[st.country]![0]).get(id)!;
+        for (let s = 0; s < shardCount; s++) queue(s, [Op.taxRemit, 0, tag++, Format.http, null, country, id, null]);
       } else {
         const c = commandOf(st);
         if (c) for (const one of (Array.isArray(c[1][0]) ? c[1] : [c[1]]) as Command[]) queue(c[0], one);
@@ -788,7 +1076,9 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       const commits: Array<Promise<unknown>> = [];
       for (let s = 0; s < shardCount; s++) {
         const cmds = perShard.get(s) ?? [];
-        const cut = cmds.length > 1 && rng() < 0.5 ? 1 + Math.floor(rng() * (cmds.length - 1)) : cmds.length;
+        let cut = cmds.length > 1 && rng() < 0.5 ? 1 + Math.floor(rng() * (cmds.length - 1)) : cmds.length;
+        // A ruling and its read stay in one transaction (a sweep between them would change what it reads).
+        if (ruleReads.has(cmds[cut - 1])) cut++;
         const submit: Array<() => Promise<unknown>> = [cmds.slice(0, cut), cmds.slice(cut)].filter((p) => p.length > 0).map((part) =>
           () => shards[s].applyBatchAsync(part, now, (r) => {
             carry(s, r.events);
@@ -813,6 +1103,11 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         now += st.ms;
         if (actor) sweepDue = true; // swept with the next batch, as the actor's sweeper runs between its batches
         else for (const sh of shards) countSwept(sh.sweep(now));
+      } else if (st.k === 'rates') {
+        // A new rate table for every shard (authorizations keep the rate of their moment).
+        table.now = baseTable(st.scale, st.bp);
+        for (const sh of shards) sh.setFxRates([...table.now.values()]);
+        reached.fxRatesChanged++;
       } else if (st.k === 'restart') {
         shards[st.s].close();
         shards[st.s] = open(st.s);
@@ -831,6 +1126,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     if (net.length === 0 && acks.length === 0 && shards.every((sh) => sh.outboxItems(1).size === 0)) break;
   }
   for (const sh of shards) expect(sh.outboxItems(1).size).toBe(0);
+  expect([tokInFlight.size, [...tokRoyaltyDue.values()].flat()], 'tokens still due after the drain').toEqual([0, []]);
   checkShards();
 
   // Token balances read at the end (a read touches the record: lots past their end expire now).
@@ -876,9 +1172,11 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         .reduce((sum, key) => sum + (bal.get(key!) ?? 0), 0);
       const vp = vendors.reduce((sum, v) => sum + (vpay.get(`${s}|${v}|${c}`) ?? 0), 0);
       const got = f ? { funding: f.funding, inAccounts: f.available + f.held, vendorPayable: f.vendorPayable, tax: f.taxCollected, fx: f.fxPosition,
-        paidOut: f.paidOut, prepaid: f.prepaidOutstanding, tokensSold: a.tokensSold?.[c] ?? 0, outbox: f.outboxPending } : null;
+        paidOut: f.paidOut, prepaid: f.prepaidOutstanding, tokensSold: a.tokensSold?.[c] ?? 0, outbox: f.outboxPending, remitted: f.taxRemitted,
+        fees: f.fees } : null;
       const want = { funding: funding.get(k) ?? 0, inAccounts: held, vendorPayable: vp, tax: tax.get(k) ?? 0, fx: fxPool.get(k) ?? 0,
-        paidOut: paidOut.get(k) ?? 0, prepaid: prepaidOut.get(k) ?? 0, tokensSold: tokSold.get(k) ?? 0, outbox: 0 };
+        paidOut: paidOut.get(k) ?? 0, prepaid: prepaidOut.get(k) ?? 0, tokensSold: tokSold.get(k) ?? 0, outbox: 0, remitted: remitted.get(k) ?? 0,
+        fees: feesTaken.get(k) ?? 0 };
       if (got) expect(got, `shard ${s} ${c}`).toEqual(want);
       else expect(Object.values(want).every((x) => x === 0), `shard ${s} ${c}`).toBe(true);
     }
@@ -893,7 +1191,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     const want: Record<string, Record<string, Body>> = {};
     for (const [k, f] of taxFigures) {
       const [shard, country, c] = k.split('|');
-      if (Number(shard) === s && f.sales > 0) (want[country] ??= {})[c] = { ...f, net: f.collected - f.refunded };
+      if (Number(shard) === s && (f.sales > 0 || f.remitted > 0)) (want[country] ??= {})[c] = { ...f, net: f.collected - f.refunded };
     }
     expect(report, `shard ${s} tax report`).toEqual(want);
     // Tokens, a unit of their own: bought and granted here, held bought, earned by vendors here, and
@@ -903,7 +1201,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     const incentiveHeld = users.filter((_, n) => shardOfUser(n) === s).reduce((sum, acc) => sum + (tokens.get(acc)?.x.reduce((k, l) => k + l[0], 0) ?? 0), 0);
     const vendorTokens = vendors.reduce((sum, v) => sum + (vtok.get(`${s}|${v}`) ?? 0), 0);
     const ta = a.tokens ?? { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0 };
-    expect(ta, `shard ${s} tokens`).toMatchObject({ bought: tm.bought, granted: tm.granted, held: boughtHeld, incentive: incentiveHeld, vendor: vendorTokens });
+    expect(ta, `shard ${s} tokens`).toMatchObject({ bought: tm.bought, granted: tm.granted, held: boughtHeld, incentive: incentiveHeld, vendor: vendorTokens,
+      rewarded: tm.rewarded, outboxPending: 0 });
     expect(ta.expired).toBe(tm.granted + tm.vendorGranted - tm.spentIncentive - incentiveHeld);
     reached.tokensExpired += ta.expired;
   }
@@ -918,11 +1217,13 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       const f = a.currencies[c];
       if (!f) continue;
       created += f.funding;
-      where += f.available + f.held + f.vendorPayable + f.paidOut + f.taxCollected + f.prepaidOutstanding + (a.tokensSold?.[c] ?? 0) + f.fxPosition;
+      where += f.available + f.held + f.vendorPayable + f.paidOut + f.taxCollected + f.taxRemitted + f.fees + f.prepaidOutstanding
+        + (a.tokensSold?.[c] ?? 0) + f.fxPosition;
       inFlight += f.sentOut - f.receivedIn;
     }
     expect(inFlight, c).toBe(0);
     expect(where, c).toBe(created);
+    expect(audits.reduce((n, x) => n + (x.tokens?.sentOut ?? 0) - (x.tokens?.receivedIn ?? 0), 0), 'tokens in flight after the drain').toBe(0);
     let modelCreated = 0;
     for (let s = 0; s < shardCount; s++) modelCreated += funding.get(`${s}|${c}`) ?? 0;
     expect(created, c).toBe(modelCreated);

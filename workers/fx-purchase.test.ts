@@ -250,6 +250,24 @@ describe('fx at purchase: one step at a time', () => {
     expect(audit.currencies.USD.available + audit.currencies.USD.fxPosition).toBe(5_000);
   });
 
+  // Found by the all-movements property: a refund after a partial dispute of a converted, taxed purchase
+  // counted only earlier refunds as given back (not the dispute credit), so it gave back too little tax
+  // (the vendor paid it instead), or a negative share that failed the whole batch on an assertion.
+  it('a refund after a partial dispute of a converted, taxed purchase gives back the rest of the tax, as for a held wallet', () => {
+    const f = new Fixture('USD', 5_000);
+    f.s.setFxRates([rate('USD', 'EUR', '0.92')]);
+    const a = f.authorize(1_200, 'EUR', 'taxed2', ['DE', 2_000]) as ApprovalOutcome; // tax 200 EUR of 1200
+    f.op(Op.capture, a.authId, null);
+    // Half disputed: 100 of tax back from the tax account.
+    expect(f.dispute(a.authId, 600)).toMatchObject({ status: 'opened', amount: 600 });
+    expect(f.audit().currencies.EUR).toMatchObject({ taxCollected: 100, vendorPayable: 500 });
+    // A small refund while the credit stands: its share of the tax counts the credit as given back too.
+    expect(f.op(Op.refund, a.authId, 60)).toMatchObject({ status: 'refunded', tax: { amount: 10 } }); // floor(200 × 660 / 1200) − 100
+    // The rest: all of the tax is back, and the vendor gave back only what it got.
+    expect(f.op(Op.refund, a.authId, null)).toMatchObject({ status: 'refunded', refunded: 540, tax: { amount: 90 } });
+    expect(f.audit().currencies.EUR).toMatchObject({ taxCollected: 0, vendorPayable: 0 });
+  });
+
   it('pending (confirmation mode) converted holds are released when the user declines', () => {
     const f = new Fixture('USD', 5_000);
     f.s.setFxRates([rate('USD', 'EUR', '0.92')]);

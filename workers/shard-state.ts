@@ -2027,7 +2027,9 @@ export class ShardState {
     const yBack = this.fxGiveBack(auth, auth.ref + amount + disputeCredited(auth));
     account.bal += yBack;
     this.assertAccount(account);
-    const taxBack = auth.tc ? taxOfRefund(auth.tc, auth.cap, auth.ref, auth.ref + amount, auth.tr ?? 0) : 0;
+    // As for a held wallet: money a dispute credited back counts as given back too (its tax share went with it).
+    const back = auth.ref + disputeCredited(auth);
+    const taxBack = auth.tc ? Math.max(0, taxOfRefund(auth.tc, auth.cap, back, back + amount, auth.tr ?? 0)) : 0;
     const net = amount - taxBack;
     assert(taxBack >= 0 && net >= 0 && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
     const tx = this.totals(auth.cur);
