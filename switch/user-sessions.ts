@@ -139,6 +139,7 @@ export class UserHub {
         const news = {
           event: 'dispute', authId: e.authId, status: e.status, amount: e.amount, currency: e.currency, by: e.by,
           at: new Date(e.at).toISOString(), reversed: e.reversed, owed: e.owed,
+          ...(e.collected !== undefined ? { collected: e.collected } : {}), // a later arrival paid what was owed
         };
         this.toAccount(e.accountId, JSON.stringify({ ...news, vendorId: e.vendorId, vendorName: this.control.vendorName(e.vendorId) }));
         this.router.pushToVendor(e.vendorId, JSON.stringify(news));

@@ -595,6 +595,8 @@ export type ShardEvent =
   | { k: 'watch'; authId: string; vendorId: string; session: number; format: number }
   // --- disputes: every step, to the user's sessions and the vendor's ---
   | { k: 'dispute'; accountId: string; vendorId: string; authId: string; status: DisputeStatus; amount: number; currency: string;
-      by: 'user' | 'vendor' | 'operator'; at: number; reversed: number; owed: number };
+      by: 'user' | 'vendor' | 'operator'; at: number; reversed: number; owed: number;
+      /** A later arrival of money paid this much of what the user owed (the status stays won_vendor). */
+      collected?: number };
 export interface EventsMessage { t: 'events'; events: ShardEvent[] }
 export type FromShard = RepliesMessage | ReadyMessage | AuditReply | StatsReply | EventsMessage;

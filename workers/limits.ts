@@ -92,6 +92,9 @@ export const disputeWindowMs = 120 * 24 * 3600 * 1000;
  * listing is one bounded read however many disputes a shard has seen. */
 export const disputesListedMax = 200;
 export const disputesScannedMax = 10_000;
+/** Owed disputes one arrival of money pays, oldest first: keeps a deposit's transaction bounded
+ * however many disputes a user lost; the rest waits for the next arrival. */
+export const owedCollectedPerArrivalMax = 16;
 // --- vendor settlement ---
 /** Settlement parts one shard lists per request (newest first): a year of daily settlements. */
 export const settlementsListedMax = 400;

@@ -62,7 +62,7 @@ import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
   confirmTimeoutMsDefault, historyPageMax, holdsListedMax, devicesPerAccountMax,
   statementEntriesMax, historyScanMax, legacyWalkMax,
-  disputeWindowMs, disputesListedMax, disputesScannedMax,
+  disputeWindowMs, disputesListedMax, disputesScannedMax, owedCollectedPerArrivalMax,
   settlementsListedMax, vendorPayablesListedMax, purchasesListedMax,
   taxReportRecordsMax, remittancesListedMax, remittancesScannedMax,
 } from './limits.ts';
@@ -200,6 +200,8 @@ export interface AccountRecord {
   // --- tokens ---
   rf?: string;          // the vendor that brought the user (registration's referredBy)
   tb?: 1;               // the user made their first token purchase (a referral is rewarded at most then)
+  // --- disputes: collecting what is owed ---
+  ow?: number;          // disputes lost with something still owed from this wallet (meta ['owd', wallet, openedAt, authId])
 }
 
 interface StoredLimits { tx?: number; d?: number; w?: number; m?: number; v?: Record<string, number> }
@@ -1068,6 +1070,7 @@ export class ShardState {
     }
     if (auth.ref === auth.cap) auth.st = AuthState.refunded;
     this.auths.putSync(authKey(authId), auth);
+    this.collectOwed(holderOf(auth), account); // after the write: the collection may read this very authorization
     return this.remember(cmd, idemKey, fp, 200,
       { status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur, ...taxShown(auth, taxBack) });
   }
@@ -1193,6 +1196,7 @@ export class ShardState {
     t.f += amount;
     t.a += amount;
     this.txEntries.push([Entry.fund, fundingAccount, availAccount(walletId), amount, currency, 'idem:' + idem]);
+    this.collectOwed(walletId, account);
     return this.remember(cmd, idemKey, fp, 200, walletId === accountId ? this.accountView(accountId, account)
       : { ...this.accountView(accountId, primary), wallets: this.walletsView(accountId) });
   }
@@ -1638,6 +1642,7 @@ export class ShardState {
     const kind = item.k === 'royalty' ? Entry.royaltyIn : Entry.transferIn;
     this.txEntries.push([kind, transitAccount, availAccount(walletId), item.amount, item.currency, item.transferId]);
     this.inbox.putSync(key, 1);
+    this.collectOwed(walletId, account);
     this.txEvents.push({ k: 'delivered', src: item.src, seqs: [item.seq] });
     // A royalty is not a transfer: the rights holder hears of it as a royalty (the item's title), and
     // reads it in their history as royalty-in.
@@ -1930,6 +1935,7 @@ export class ShardState {
     const ref = 'fx:' + idem;
     this.txEntries.push([Entry.fxOut, availAccount(sourceKey), fxPoolAccount(from), amount, from, ref]);
     this.txEntries.push([Entry.fxIn, fxPoolAccount(to), availAccount(targetKey), credited, to, ref]);
+    this.collectOwed(targetKey, targetRec);
     return this.remember(cmd, idemKey, fp, 200, {
       status: 'converted', from, to, debited: amount, credited, rate: { num: rateNum, den: rateDen }, spreadBasisPoints: spreadBp,
       asOf: isoOf(asOfMs), wallets: [{ currency: from, balance: sourceRec.bal }, { currency: to, balance: targetRec.bal }],
@@ -2632,6 +2638,7 @@ export class ShardState {
       k: 'dispute', accountId: auth.acc, vendorId: auth.vid, authId, status: to, amount: dp.amt, currency: auth.cur, by, at: this.txNow,
       reversed: dp.reversed ?? 0, owed: dp.owed ?? 0,
     });
+    if (to === 'won_vendor' && !auth.fx && (dp.owed ?? 0) > 0) this.owedIndex(authId, auth, true); // collected from later arrivals
   }
 
   private disputeView(authId: string, auth: AuthRecord): Record<string, unknown> {
@@ -2661,6 +2668,93 @@ export class ShardState {
       out.push(this.disputeView(authId, auth));
     }
     return { kind: 'reply', cmd, status: 200, body: { disputes: out } };
+  }
+
+  // --- disputes: collecting what is owed ----------------------------------------------------------
+  //
+  // A ruling for the vendor that could not take the whole credit back leaves `owed` on the dispute.
+  // Money that later arrives in the wallet the dispute credited (an operator's fund, a transfer,
+  // royalty or prepaid card delivered, a refund of another purchase, a conversion into it) pays
+  // that first, in the same transaction, oldest dispute first (by opening time), with the reversal's
+  // own legs:   avail:user ──dispute-reversal (+ dispute-tax-reversal)──► vpay:vendor (+ tax:CC)
+  // Only the positive available money is taken (balance less holds, never the credit line), so no
+  // balance drops below zero by a collection. Wallets that owe nothing carry no `ow` and pay one
+  // field read per arrival; authorize/capture never look. Converted purchases (owed in X, paid in Y)
+  // are not collected: their owed stays for the operator, as before.
+
+  /** Add a dispute to (or take it off) its wallet's owed index. */
+  private owedIndex(authId: string, auth: AuthRecord, add: boolean): void {
+    const h = holderOf(auth);
+    const account = this.account(h);
+    assert(account, 'an authorization without its account');
+    const key = ['owd', h, auth.dp!.at, authId];
+    if (add) {
+      this.meta.putSync(key, 1);
+      account.ow = (account.ow ?? 0) + 1;
+    } else {
+      this.meta.removeSync(key);
+      assert((account.ow ?? 0) > 0, 'an owed index entry without its count');
+      if (account.ow === 1) delete account.ow;
+      else account.ow! -= 1;
+    }
+  }
+
+  /** Money arrived in a wallet: what its lost disputes still owe is paid from it, oldest first. */
+  private collectOwed(walletId: string, account: AccountRecord): void {
+    if (account.ow === undefined) return;
+    const due: Array<[number, string]> = [];
+    for (const { key } of this.meta.getRange({ start: ['owd', walletId], end: ['owd', walletId, '\uffff'] })) {
+      if (due.length >= owedCollectedPerArrivalMax) break;
+      const [, , at, authId] = key as [string, string, number, string];
+      due.push([at, authId]);
+    }
+    for (const [, authId] of due) {
+      const room = account.bal - account.held;
+      if (room <= 0) break;
+      const auth = this.auths.get(authKey(authId));
+      assert(auth?.dp && auth.dp.st === 'won_vendor' && !auth.fx && (auth.dp.owed ?? 0) > 0, 'the owed index names a dispute that owes nothing');
+      const dp = auth.dp;
+      const take = Math.min(dp.owed!, room);
+      // The reversal's rules, as if it had taken reversed + take at the ruling: the tax re-collected
+      // is the cumulative target less what was re-collected before, never more than the credit's share.
+      const retake = this.disputeTaxRetakeMore(auth, take);
+      const net = take - retake;
+      account.bal -= take;
+      this.assertAccount(account);
+      const t = this.totals(auth.cur);
+      t.a -= take;
+      t.v += net;
+      this.addVendorPayable(auth.vid, auth.cur, net);
+      if (net > 0) this.txEntries.push([Entry.disputeReversal, availAccount(walletId), vendorPayableAccount(auth.vid), net, auth.cur, authId]);
+      if (retake > 0) {
+        t.x = (t.x ?? 0) + retake;
+        this.txEntries.push([Entry.disputeTaxReversal, availAccount(walletId), taxAccount(auth.tx![0]), retake, auth.cur, authId]);
+        auth.tr = (auth.tr ?? 0) - retake;
+        dp.taxReversed = (dp.taxReversed ?? 0) + retake;
+        this.addTaxFigures(auth.tx![0], auth.cur, 0, retake, 0);
+      }
+      dp.reversed = (dp.reversed ?? 0) + take;
+      dp.owed = dp.owed! - take;
+      this.auths.putSync(authKey(authId), auth);
+      if (dp.owed === 0) this.owedIndex(authId, auth, false);
+      // Both sides hear of it, as of every step (the status stays won_vendor; `collected` says what moved).
+      this.txEvents.push({
+        k: 'dispute', accountId: auth.acc, vendorId: auth.vid, authId, status: dp.st, amount: dp.amt, currency: auth.cur, by: 'operator', at: this.txNow,
+        reversed: dp.reversed, owed: dp.owed, collected: take,
+      });
+    }
+  }
+
+  /** disputeTaxRetake for a collection of `take` more: the same cumulative floor, less what the
+   * reversal and earlier collections re-collected, capped by the credit's tax share and by `take`. */
+  private disputeTaxRetakeMore(auth: AuthRecord, take: number): number {
+    const dp = auth.dp!;
+    if (!auth.tc || !auth.tx || !dp.tax) return 0;
+    const after = auth.ref + dp.amt - (dp.reversed ?? 0) - take;
+    const target = taxOfRefund(auth.tc, auth.cap, 0, after, 0);
+    const retake = Math.max(0, Math.min(dp.tax - (dp.taxReversed ?? 0), (auth.tr ?? 0) - target, take));
+    assert(Number.isSafeInteger(retake), 'a collection\'s tax share must be an integer');
+    return retake;
   }
 
   // --- idempotency ------------------------------------------------------------------------------
@@ -3362,6 +3456,7 @@ export class ShardState {
     let accounts = 0;
     let auths = 0;
     const disputeNet = new Map<string, number>(); // authId -> dispute credits less reversals, from the journal
+    const owedByWallet = new Map<string, number>(); // wallet -> its disputes that still owe (the owed index)
     // The audit runs on the shard's own thread between batches, so nothing writes while it reads:
     // the three views below are of one and the same committed state.
     {
@@ -3395,6 +3490,11 @@ export class ShardState {
           if ((disputeNet.get(authId) ?? 0) !== disputeCredited(a)) problems.push(`authorization ${authId}: dispute credit differs from its journal`);
           const owedOk = dp.st === 'won_vendor' ? dp.owed === dp.amt - (dp.reversed ?? -1) : (dp.owed ?? 0) === 0 && (dp.reversed ?? 0) === 0;
           if (!owedOk) problems.push(`authorization ${authId}: dispute reversed + owed differ from its credit`);
+          // Collection: every non-converted dispute that still owes is in its wallet's owed index.
+          if (dp.st === 'won_vendor' && !a.fx && (dp.owed ?? 0) > 0) {
+            owedByWallet.set(holderOf(a), (owedByWallet.get(holderOf(a)) ?? 0) + 1);
+            if (this.meta.get(['owd', holderOf(a), dp.at, authId]) === undefined) problems.push(`authorization ${authId}: owes but is not in its wallet's owed index`);
+          }
         } else if (disputeNet.has(authId)) problems.push(`authorization ${authId}: dispute entries without a dispute`);
       }
       for (const { key, value: a } of this.accounts.getRange()) {
@@ -3409,6 +3509,7 @@ export class ShardState {
         if ((heldByAccount.get(id) ?? 0) !== a.held) problems.push(`account ${id}: held ${a.held} but open holds sum to ${heldByAccount.get(id) ?? 0}`);
         if ((ledger.get(availAccount(id) + '|' + a.cur) ?? 0) !== a.bal - a.held) problems.push(`account ${id}: available differs from its journal`);
         if ((ledger.get(heldAccount(id) + '|' + a.cur) ?? 0) !== a.held) problems.push(`account ${id}: held differs from its journal`);
+        if ((a.ow ?? 0) !== (owedByWallet.get(id) ?? 0)) problems.push(`account ${id}: owed index counts ${a.ow ?? 0} but ${owedByWallet.get(id) ?? 0} disputes owe`);
       }
       for (const { key, value: v } of this.vpay.getRange()) {
         for (const [c, amount] of Object.entries(v)) {
