@@ -2057,6 +2057,7 @@ export class ShardState {
     }
     if (auth.ref === auth.cap) auth.st = AuthState.refunded;
     this.auths.putSync(authKey(authId), auth);
+    this.collectOwed(h, account); // the Y returned pays what the primary owes (held-wallet disputes)
     return this.remember(cmd, idemKey, fp, 200, {
       status: 'refunded', authId, refunded: amount, refundedTotal: auth.ref, currency: auth.cur, ...taxShown(auth, taxBack),
       fx: { ...(fxShown(auth).fx as object), returned: { currency: ycur, amount: yBack } },
