@@ -184,7 +184,7 @@ const reached: Record<string, number> = Object.fromEntries([
   'fxCaptured', 'fxRefunded', 'fxDisputed', 'fxReversed', 'fxRatesChanged', 'transferWallet', 'transferOpensWallet',
   'payVendorWallet', 'contentWallet', 'tokenBuyWallet', 'tokenTransferSameShard', 'tokenTransferCrossShard', 'tokensNotTransferable',
   'referralRewarded', 'tokenContent', 'tokenRoyaltyCrossShard', 'feeCharged', 'feeFixed', 'taxRemitted', 'remitReplayed',
-  'disputeTaxBack', 'disputeTaxRetaken', 'fxDisputeTaxBack', 'owedCollected', 'owedCollectedInPart', 'owedCollectedByDelivery',
+  'disputeTaxBack', 'disputeTaxRetaken', 'fxDisputeTaxBack', 'owedCollected', 'owedCollectedInPart', 'owedCollectedByDelivery', 'owedTaxRetaken',
 ].map((k) => [k, 0]));
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +301,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
       taken += take;
       reached[dp.reversed === dp.amt ? 'owedCollected' : 'owedCollectedInPart']++;
       if (how === 'delivery') reached.owedCollectedByDelivery++;
+      if (retake > 0) reached.owedTaxRetaken++;
     }
     owedBy.set(wallet, list.filter((a) => a.m!.dp!.reversed < a.m!.dp!.amt));
     return taken;

@@ -14,7 +14,8 @@ const cmd = {
   open: (acc: string): Command => [Op.openAccount, 0, tag++, Format.http, null, acc, 'USD'],
   fund: (acc: string, amount: number, idem = `f${tag}`): Command => [Op.fund, 0, tag++, Format.http, null, acc, amount, 'USD', idem],
   issue: (acc: string): Command => [Op.issueIds, 0, tag++, Format.http, null, acc, 600, null, null, `i${tag}`, null, null, null],
-  auth: (id: string, code: string, amount: number, vid: string): Command => [Op.authorize, 1, tag++, Format.wsMsgpack, tag, vid, id, code, amount, 'USD', `a${tag}`],
+  auth: (id: string, code: string, amount: number, vid: string, tax: [string, number] | null = null): Command =>
+    [Op.authorize, 1, tag++, Format.wsMsgpack, tag, vid, id, code, amount, 'USD', `a${tag}`, null, null, null, tax],
   capture: (authId: string, vid: string): Command => [Op.capture, 1, tag++, Format.wsMsgpack, tag, vid, authId, null, `c${tag}`],
   refund: (authId: string, amount: number, vid: string): Command => [Op.refund, 1, tag++, Format.wsMsgpack, tag, vid, authId, amount, `r${tag}`],
   dispute: (acc: string, authId: string): Command => [Op.openDispute, 0, tag++, Format.http, null, acc, authId, null, 'never arrived', `d${tag}`],
@@ -33,9 +34,9 @@ const usd = (state: ShardState) => state.audit(0).currencies.USD;
 
 /** A captured charge of `amount` by vid, disputed in full, then lost by the user: `owed` is what the
  * balance could not cover (the user spent the credit on V2 before the ruling). */
-function lostDispute(state: ShardState, acc: string, amount: number, vid = V1): string {
+function lostDispute(state: ShardState, acc: string, amount: number, vid = V1, tax: [string, number] | null = null): string {
   const id = body(one(state, cmd.issue(acc))) as { id: string; code: string };
-  const out = one(state, cmd.auth(id.id, id.code, amount, vid));
+  const out = one(state, cmd.auth(id.id, id.code, amount, vid, tax));
   expect(out.kind).toBe('approval');
   const authId = (out as { authId: string }).authId;
   expect(body(one(state, cmd.capture(authId, vid))).status).toBe('captured');
@@ -160,6 +161,26 @@ describe('collecting what a lost dispute left owed', () => {
     expect(bal(state, acc)).toBe(0);
     expect(dispute(state, a)).toMatchObject({ reversed: 150, owed: 50 });
     expect(state.audit(0)).toMatchObject({ conserved: true, problems: [] });
+  });
+
+  it('re-collects the sales tax of what it collects, to the unit the whole reversal would have', () => {
+    const state = openShard({ name: 'owed-tax-' });
+    const acc = accountId(7, 6);
+    state.applyBatch([cmd.open(acc), cmd.fund(acc, 1190)], T0);
+    const a = lostDispute(state, acc, 1190, V1, ['DE', 1900]); // 190 of it tax, all given back by the credit
+    spendAll(state, acc);
+    expect(body(one(state, cmd.decide(a)))).toMatchObject({ reversed: 0, owed: 1190 });
+    const before = usd(state);
+    // Each collection re-collects floor(190 × what stays given back / 1190) less what it re-collected before.
+    const rows: Array<[number, { tax: number; vpay: number }]> = [[119, { tax: 19, vpay: 100 }], [476, { tax: 95, vpay: 500 }], [1000, { tax: 190, vpay: 1000 }]];
+    for (const [amount, want] of rows) {
+      one(state, cmd.fund(acc, amount));
+      const now = usd(state);
+      expect({ tax: now.taxCollected - before.taxCollected, vpay: now.vendorPayable - before.vendorPayable }, `fund ${amount}`).toEqual(want);
+      expect(state.audit(0), `fund ${amount}`).toMatchObject({ conserved: true, problems: [] });
+    }
+    expect(dispute(state, a)).toMatchObject({ reversed: 1190, owed: 0 });
+    expect(bal(state, acc)).toBe(405); // 119 + 476 + 1000 − 1190
   });
 
   it('a transfer delivered from another shard pays it, once however often the item comes', () => {
