@@ -96,8 +96,8 @@ const disputeProps = {
   evidence: nullable(str('The vendor\'s, when it contested.', { minLength: 1, maxLength: disputeEvidenceCharsMax })),
   evidenceUrl: nullable(str('The vendor\'s, when it gave one.', { maxLength: disputeEvidenceUrlCharsMax, pattern: evidenceUrlPattern })),
   note: nullable(str('The operator\'s, when it decided.', { minLength: 1, maxLength: disputeReasonCharsMax })),
-  reversed: int('won_vendor: moved back from the user to the vendor.', { minimum: 0 }),
-  owed: int('won_vendor: what the user\'s available balance could not cover (stayed with the user, recorded as owed).', { minimum: 0 }),
+  reversed: int('won_vendor: moved back from the user to the vendor (at the ruling, and by later collections).', { minimum: 0 }),
+  owed: int('won_vendor: what the user\'s available balance could not cover at the ruling, less what later arrivals of money in the wallet collected since.', { minimum: 0 }),
   history: { type: 'array', minItems: 1, items: ref('DisputeStep'), description: 'Every step, oldest first.' },
 };
 const disputeRequired = Object.keys(disputeProps);
@@ -106,7 +106,9 @@ const vendorDisputeRequired = disputeRequired.filter((k) => k !== 'accountId');
 const disputeEventProps = {
   event: { const: 'dispute' }, authId: ref('AuthId'), status: ref('DisputeStatus'), amount: ref('Amount'), currency: ref('Currency'),
   by: { enum: ['user', 'vendor', 'operator'] }, at: ref('IsoTime'), reversed: int(undefined, { minimum: 0 }), owed: int(undefined, { minimum: 0 }),
+  collected: int('Present when money that arrived in the wallet paid this much of what a lost dispute owed (the status stays won_vendor).', { minimum: 1 }),
 };
+const disputeEventRequired = Object.keys(disputeEventProps).filter((k) => k !== 'collected');
 
 const schemas: Record<string, unknown> = {
   Amount: int('Money: an integer in the currency\'s minor unit (1250 USD = $12.50).', { minimum: 1, maximum: 1_000_000_000_000 }),
@@ -521,10 +523,10 @@ schemas.DisputeFrame = {
   description: 'POST /v1/disputes/{authId}/respond as a frame.',
   oneOf: respondVariants({ op: { const: 'dispute' }, rid: ref('Rid'), authId: ref('AuthId') }, ['op', 'rid', 'authId']),
 };
-schemas.UserDisputeEvent = obj({ ...disputeEventProps, vendorId: ref('VendorId'), vendorName: nullable(str()) }, [...Object.keys(disputeEventProps), 'vendorId', 'vendorName'], {
-  additionalProperties: false, description: 'Every step of a dispute on the account (opened, the vendor\'s answer, the decision), to every live session of the account.',
+schemas.UserDisputeEvent = obj({ ...disputeEventProps, vendorId: ref('VendorId'), vendorName: nullable(str()) }, [...disputeEventRequired, 'vendorId', 'vendorName'], {
+  additionalProperties: false, description: 'Every step of a dispute on the account (opened, the vendor\'s answer, the decision, a collection of what it left owed), to every live session of the account.',
 });
-schemas.VendorDisputeEvent = obj(disputeEventProps, Object.keys(disputeEventProps), {
+schemas.VendorDisputeEvent = obj(disputeEventProps, disputeEventRequired, {
   additionalProperties: false, description: 'Every step of a dispute on one of the vendor\'s charges, pushed without rid to every live session of the vendor (as JSON text, also to msgpack sessions). Never names the account.',
 });
 

@@ -2506,7 +2506,7 @@ export class ShardState {
   // rest is recorded as `owed` on the dispute and reported by the audit (disputeOwed), and the
   // vendor's payable stays short by it. No balance goes below the credit line, so the account
   // invariants hold unchanged, and money is conserved to the unit: the owed part simply stayed
-  // with the user. Collecting it (from later top-ups) is an operator's business for now.
+  // with the user. Later arrivals of money in that wallet collect it (section "collecting what is owed").
   //
   // Disputed and refunded money are one budget: refunds take at most captured − refunded − credited
   // by a dispute, and a dispute at most captured − refunded.
