@@ -113,6 +113,33 @@ describe('disputes', () => {
     vendorWs.close();
   });
 
+  it('collects what a lost dispute left owed from the next fund; both sides are told', async () => {
+    s ??= await startSwitchProcess();
+    const f = await setupVendorAndUser(s, 1000);
+    const user = await UserClient.connect(s, f.token);
+    const vendorWs = await VendorClient.connect(s, f.apiKey, false);
+    const a = await charge(s, f, 300);
+    await http(s, 'POST', '/v1/disputes', { authId: a, reason: 'never arrived', idem: 'od1' }, f.token);
+    await charge(s, f, 1000); // the user spends everything, the dispute's credit included
+    const ruled = await http(s, 'POST', `/v1/admin/disputes/${a}/decide`, { winner: 'vendor', note: 'delivered', idem: 'oo1' }, s.adminToken);
+    expect(ruled.body).toMatchObject({ status: 'won_vendor', reversed: 0, owed: 300 });
+    // 200 arrives: all of it pays the debt.
+    const funded = await http(s, 'POST', `/v1/admin/accounts/${f.accountId}/fund`, { amount: 200, currency: 'USD', idem: 'of1' }, s.adminToken);
+    expect(funded.body.balance).toBe(0);
+    expect(await user.nextEvent((e) => e.event === 'dispute' && e.authId === a && e.collected === 200))
+      .toMatchObject({ status: 'won_vendor', reversed: 200, owed: 100, by: 'operator' });
+    await expect.poll(() => vendorWs.unsolicited.find((e) => e.event === 'dispute' && e.authId === a && e.collected === 200)).toMatchObject({ owed: 100 });
+    // 500 more: the last 100 is paid, 400 stays.
+    await http(s, 'POST', `/v1/admin/accounts/${f.accountId}/fund`, { amount: 500, currency: 'USD', idem: 'of2' }, s.adminToken);
+    expect(await balance(s, f.token)).toBe(400);
+    const mine = await http(s, 'GET', '/v1/disputes', undefined, f.token);
+    expect(mine.body.disputes.find((d: { authId: string }) => d.authId === a)).toMatchObject({ reversed: 300, owed: 0 });
+    const audit = await conserved(s);
+    expect(audit.problems ?? []).toEqual([]);
+    user.close();
+    vendorWs.close();
+  });
+
   it('refuses other users and other vendors, and bad input at every endpoint', async () => {
     s ??= await startSwitchProcess();
     const f = await setupVendorAndUser(s, 10_000);
