@@ -4,7 +4,7 @@
 // refund of another purchase), partial then full, several disputes, nothing owed, and replays.
 
 import { describe, expect, it } from 'vitest';
-import { openShard, accountId, V1, V2 } from './shard-test-support.ts';
+import { openShard, tempShardPath, accountId, V1, V2 } from './shard-test-support.ts';
 import { ShardState, type Outcome } from './shard-state.ts';
 import { Op, Format, type Command, type OutboxItem, type ShardEvent } from './contract.ts';
 
@@ -205,5 +205,32 @@ describe('collecting what a lost dispute left owed', () => {
     expect(dispute(receiver, a)).toMatchObject({ reversed: 300, owed: 0 });
     expect(receiver.audit(0)).toMatchObject({ conserved: true, problems: [] });
     expect(usd(receiver)).toMatchObject({ disputeOwed: 0 });
+  });
+
+  it('a store from before collection existed gets its owed index once, at open, and collects from then on', () => {
+    const path = tempShardPath('owed-backfill-');
+    let state = openShard({ path });
+    const acc = accountId(7, 9);
+    state.applyBatch([cmd.open(acc), cmd.fund(acc, 200)], T0);
+    const a = lostDispute(state, acc, 200);
+    spendAll(state, acc);
+    expect(body(one(state, cmd.decide(a)))).toMatchObject({ status: 'won_vendor', owed: 200 });
+    // Make it look like an older store: no index entry, no count on the account, no backfill mark.
+    const raw = state as unknown as { env: any; meta: any; accounts: any };
+    raw.env.transactionSync(() => {
+      for (const { key } of raw.meta.getRange({ start: ['owd'], end: ['owd', '\uffff'] })) raw.meta.removeSync(key);
+      const { ow: _ow, ...rest } = raw.accounts.get(acc);
+      raw.accounts.putSync(acc, rest);
+      raw.meta.removeSync('owedIndexed');
+    });
+    expect(state.audit(0).problems.join()).toMatch(/not in its wallet's owed index/);
+    state.close();
+    state = openShard({ path });
+    expect(state.audit(0)).toMatchObject({ conserved: true, problems: [] });
+    const r = state.applyBatch([cmd.fund(acc, 250, 'after-backfill')], T0);
+    expect(collections(r.events).map((e) => e.collected)).toEqual([200]);
+    expect(dispute(state, a)).toMatchObject({ reversed: 200, owed: 0 });
+    expect(state.audit(0)).toMatchObject({ conserved: true, problems: [] });
+    state.close();
   });
 });

@@ -465,6 +465,29 @@ export class ShardState {
     const window = this.meta.get('idemWindow') as { cur: 0 | 1; start: number } | undefined;
     this.idemCurrent = window?.cur ?? 0;
     this.idemWindowStart = window?.start ?? Date.now();
+    this.backfillOwedIndex();
+  }
+
+  /** Once per store: disputes lost before owed amounts were collected join their wallets' owed
+   * index (one scan of the disputes index, in one transaction; a new store finds nothing). */
+  private backfillOwedIndex(): void {
+    if (this.meta.get('owedIndexed') === 1) return;
+    this.env.transactionSync(() => {
+      for (const { key, value } of this.disputes.getRange({})) {
+        if (value.s !== 'won_vendor') continue;
+        const authId = (key as [number, string])[1];
+        const auth = this.auths.get(authKey(authId));
+        if (!auth?.dp || auth.fx || (auth.dp.owed ?? 0) <= 0) continue;
+        const h = holderOf(auth);
+        const k = ['owd', h, auth.dp.at, authId];
+        if (this.meta.get(k) !== undefined) continue;
+        const account = this.accounts.get(h);
+        assert(account, 'an authorization without its account');
+        this.meta.putSync(k, 1);
+        this.accounts.putSync(h, { ...account, ow: (account.ow ?? 0) + 1 });
+      }
+      this.meta.putSync('owedIndexed', 1);
+    });
   }
 
   /** The keyed-hash key comes from hsm-sim; nothing is decided before it arrives. */
