@@ -43,6 +43,13 @@ export const retriesMaxDefault = 8;
 export const backoffBaseMsDefault = 100;
 export const backoffMaxMsDefault = 5_000;
 export const connectTimeoutMsDefault = 10_000;
+/**
+ * A session on which requests wait and nothing at all (no answer, no event, no ping) has come for
+ * this long is taken for dead (a half-open TCP connection: a peer that vanished, a NAT that forgot
+ * us) and replaced. The switch answers in milliseconds (BUSY included), and its pings keep an idle
+ * session heard, so silence this long with work outstanding means the connection, not the switch.
+ */
+export const deadAfterMsDefault = 15_000;
 /** Decisions kept after delivery, so decision(authId) called late still answers at once: bounded, the
  * oldest go first (a caller that asks later than that uses resume(authId)). */
 export const decisionsKeptMax = 1024;
@@ -78,6 +85,8 @@ export interface ConnectOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   connectTimeoutMs?: number;
+  /** Silence with requests waiting after which the session is dropped and replaced (deadAfterMsDefault). */
+  deadAfterMs?: number;
   /** Pushed decisions on pending authorizations (confirmation mode), verified, once per authId. */
   onEvent?: (event: AuthEvent) => void;
   /** A pushed approval that did not verify (the decision() promise of its authId rejects with it too). */
@@ -123,7 +132,11 @@ export class OncepayClient {
   private readonly retriesMax: number;
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
+  private readonly deadAfterMs: number;
   private readonly stats = new Counters();
+  /** When the current session was last heard from, or last given work after a quiet spell. */
+  private lastHeard = 0;
+  private silenceTimer: ReturnType<typeof setInterval> | null = null;
 
   private state: State = 'connecting';
   private failure: OncepayError | null = null;
@@ -162,6 +175,8 @@ export class OncepayClient {
     this.retriesMax = options.retriesMax ?? retriesMaxDefault;
     this.backoffBaseMs = options.backoffBaseMs ?? backoffBaseMsDefault;
     this.backoffMaxMs = options.backoffMaxMs ?? backoffMaxMsDefault;
+    this.deadAfterMs = options.deadAfterMs ?? deadAfterMsDefault;
+    if (!Number.isFinite(this.deadAfterMs) || this.deadAfterMs < 1) throw new RangeError('deadAfterMs must be a positive number of milliseconds');
     if (options.onEvent) this.listeners.add(options.onEvent);
     this.onRefused = options.onRefused;
     this.openSocket();
@@ -309,11 +324,32 @@ export class OncepayClient {
 
   private send(call: Call): void {
     if (call.sentOnSession !== 0 || this.ws === null) return;
+    // Work after a quiet spell: the silence that counts starts now, not at the last frame heard.
+    if (!this.awaitingAnswers()) this.lastHeard = Date.now();
     // Anything sent before (on a lost session, or before a BUSY) goes again with the same idem.
     if (call.sentBefore) this.stats.retries++;
     call.sentBefore = true;
     call.sentOnSession = this.session;
     this.ws.send(call.text);
+  }
+
+  /** Requests sent on the current session and not yet answered. */
+  private awaitingAnswers(): boolean {
+    for (const call of this.calls.values()) if (call.sentOnSession === this.session) return true;
+    return false;
+  }
+
+  /** The dead-session detector: silence with requests waiting, for deadAfterMs, drops the socket; the
+   * usual close path reconnects and sends every unanswered request again with its idem. */
+  private checkSilence(): void {
+    const ws = this.ws;
+    if (this.state !== 'open' || ws === null || Date.now() - this.lastHeard < this.deadAfterMs || !this.awaitingAnswers()) return;
+    this.stats.deadSessions++;
+    // ws's terminate() drops the TCP connection at once; close() would wait for a close frame that a
+    // dead peer never sends. A socket without terminate gets close(), and the reconnect waits for it.
+    const terminate = (ws as unknown as { terminate?: () => void }).terminate;
+    if (typeof terminate === 'function') terminate.call(ws);
+    else ws.close(4000, 'no answer from the switch');
   }
 
   private acquireSlot(): Promise<void> {
@@ -500,9 +536,17 @@ export class OncepayClient {
     const session = this.session;
     const ws = new this.WS(this.wsUrl, { headers: { authorization: `Bearer ${this.options.apiKey}` } });
     this.ws = ws;
+    // The switch's pings count as being heard (ws answers them by itself).
+    const on = (ws as unknown as { on?: (event: string, fn: () => void) => void }).on;
+    if (typeof on === 'function') on.call(ws, 'ping', () => { if (session === this.session) this.lastHeard = Date.now(); });
     ws.onopen = () => {
       if (session !== this.session) return;
       this.state = 'open';
+      this.lastHeard = Date.now();
+      if (this.silenceTimer === null) {
+        this.silenceTimer = setInterval(() => this.checkSilence(), Math.max(10, Math.floor(this.deadAfterMs / 4)));
+        this.silenceTimer.unref?.();
+      }
       if (this.everOpened) this.stats.reconnects++;
       this.everOpened = true;
       this.attempt = 0;
@@ -512,7 +556,9 @@ export class OncepayClient {
       this.resumeWatched();
     };
     ws.onmessage = (ev) => {
-      if (session === this.session) this.onFrame(ev.data);
+      if (session !== this.session) return;
+      this.lastHeard = Date.now();
+      this.onFrame(ev.data);
     };
     ws.onerror = (ev) => {
       // ws reports a refused upgrade as "Unexpected server response: 401".
@@ -546,6 +592,8 @@ export class OncepayClient {
     this.state = state;
     this.failure = error;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.silenceTimer) clearInterval(this.silenceTimer);
+    this.silenceTimer = null;
     const ws = this.ws;
     this.ws = null;
     this.session++;

@@ -30,6 +30,8 @@ export interface CountersSnapshot {
   errors: number;
   /** Frames sent again with the same idem: after a reconnect, or after BUSY / SHARD_UNAVAILABLE. */
   retries: number;
+  /** Sessions dropped because the switch went silent while requests were waiting (deadAfterMs). */
+  deadSessions: number;
   /** Sessions opened after the first one. */
   reconnects: number;
   /** Requests sent and not yet answered, and callers waiting for a slot (backpressure). */
@@ -59,6 +61,7 @@ export class Counters {
   keyFetches = 0;
   events = 0;
   eventsDuplicate = 0;
+  deadSessions = 0;
   private readonly buckets = new Float64Array(latencyBuckets);
   private latencyCount = 0;
   private latencySumMs = 0;
@@ -86,7 +89,7 @@ export class Counters {
   snapshot(inFlight: number, waiting: number): CountersSnapshot {
     return {
       requests: this.requests, answers: this.answers, approved: this.approved, declined: this.declined,
-      pending: this.pending, errors: this.errors, retries: this.retries, reconnects: this.reconnects,
+      pending: this.pending, errors: this.errors, retries: this.retries, reconnects: this.reconnects, deadSessions: this.deadSessions,
       inFlight, waiting, approvalsVerified: this.approvalsVerified, approvalsRefused: this.approvalsRefused,
       keyFetches: this.keyFetches, events: this.events, eventsDuplicate: this.eventsDuplicate,
       latency: {

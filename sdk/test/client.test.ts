@@ -129,6 +129,37 @@ describe('reconnects and retries', () => {
   });
 });
 
+describe('dead sessions', () => {
+  it('drops a session that goes silent while requests wait, and answers them on the next one', async () => {
+    // The first session swallows every frame and never pings: a half-open connection. Later ones answer.
+    fake = await startFakeSwitch((f, ws, fk) => {
+      if (ws !== fake!.sockets[0]) reply(ws, fk.approve(f, 'au_00010000000031'));
+    });
+    client = await connect({ url: fake.url, apiKey: 'ovk_test', backoffBaseMs: 10, deadAfterMs: 200 });
+    // Idle for longer than deadAfterMs first: a quiet session with nothing waiting is not dead.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(client.counters()).toMatchObject({ deadSessions: 0, reconnects: 0 });
+    const started = Date.now();
+    const r = await client.authorize(order(1));
+    expect(r.status).toBe('approved');
+    // Not before the silence ran its course, and not long after.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(client.counters()).toMatchObject({ deadSessions: 1, reconnects: 1, retries: 1 });
+    // The same frame (same idem) went on both sessions.
+    expect(fake.frames.map((f) => f.idem)).toEqual(['order-1', 'order-1']);
+  });
+
+  it('keeps a session that answers slowly but within the silence allowed', async () => {
+    fake = await startFakeSwitch((f, ws, fk) => {
+      setTimeout(() => reply(ws, fk.approve(f, 'au_00010000000032')), 120);
+    });
+    client = await connect({ url: fake.url, apiKey: 'ovk_test', backoffBaseMs: 10, deadAfterMs: 300 });
+    for (let n = 1; n <= 3; n++) expect((await client.authorize(order(n))).status).toBe('approved');
+    expect(client.counters()).toMatchObject({ deadSessions: 0, reconnects: 0 });
+  });
+});
+
 describe('backpressure', () => {
   it('bounds requests in flight: callers beyond maxInFlight wait, and waiting is bounded too', async () => {
     const held: Array<() => void> = [];
