@@ -18,7 +18,10 @@
 // purchases take their tax share back and reversals re-collect it, settlements charge each vendor's
 // fees (basis points per part, the fixed fee on one part), operators remit tax (the tax report's
 // remitted column), and tokens move between users and as royalties of token-priced content through
-// the same lossy channel (in flight mid-run, none after the drain), with referral rewards.
+// the same lossy channel (in flight mid-run, none after the drain), with referral rewards. Settlements
+// sometimes redeem the vendor's earned tokens at a random rate (currency, price, commission): the model
+// predicts each part's tokensRedeemed and tokenProceeds (one floor per part), the payable and payout
+// with them, tokens-sold (below zero when the tokens were bought elsewhere), and the audits' redeemed.
 //
 // Half the runs apply their batches as the shard actor does (applyBatchAsync, a batch sometimes split
 // in two transactions submitted together), the other half with applyBatch.
