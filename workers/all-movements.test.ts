@@ -18,7 +18,10 @@
 // purchases take their tax share back and reversals re-collect it, settlements charge each vendor's
 // fees (basis points per part, the fixed fee on one part), operators remit tax (the tax report's
 // remitted column), and tokens move between users and as royalties of token-priced content through
-// the same lossy channel (in flight mid-run, none after the drain), with referral rewards.
+// the same lossy channel (in flight mid-run, none after the drain), with referral rewards. Settlements
+// sometimes redeem the vendor's earned tokens at a random rate (currency, price, commission): the model
+// predicts each part's tokensRedeemed and tokenProceeds (one floor per part), the payable and payout
+// with them, tokens-sold (below zero when the tokens were bought elsewhere), and the audits' redeemed.
 //
 // Half the runs apply their batches as the shard actor does (applyBatchAsync, a batch sometimes split
 // in two transactions submitted together), the other half with applyBatch.
@@ -33,11 +36,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openShard, tempShardPath, removeShardPaths, accountId, V1, V2 } from './shard-test-support.ts';
 import { ShardState, type Outcome, type SweepResult } from './shard-state.ts';
-import { Op, Format, royaltyOf, walletKey, feeOfPart, taxOfRefund, tokenUnit, type Command, type ContentSale, type FxRateEntry, type OutboxItem,
-  type PartFee, type ShardEvent } from './contract.ts';
+import { Op, Format, royaltyOf, walletKey, feeOfPart, taxOfRefund, tokenUnit, tokenProceedsOf, tokensWorthAtMost, type Command, type ContentSale,
+  type FxRateEntry, type OutboxItem, type PartFee, type ShardEvent, type TokenRate } from './contract.ts';
 import { convertMinor, coverMinor, rateText, shareMinor, type Rate } from './fx.ts';
 import { partitionPrefix } from './partitions.ts';
-import { owedCollectedPerArrivalMax } from './limits.ts';
+import { owedCollectedPerArrivalMax, amountMax } from './limits.ts';
 
 // A fixed campaign in CI, like the crash campaign's (so the reached-paths check below is never a
 // matter of luck); other seeds and more runs for a soak.
@@ -93,7 +96,8 @@ type Step =
   | { k: 'tgrant'; u: number; count: number; v: number | null; expH: number | null }
   | { k: 'tspend'; u: number; v: number; count: number }
   | { k: 'fx'; u: number; from: number; to: number; amount: number; spread: number }
-  | { k: 'settle'; v: number; again: boolean; fees: Array<[number, number] | null> }
+  /** tok: the vendor's tokens redeemed at this settlement: [currency index, price, commission bp] (null: they wait). */
+  | { k: 'settle'; v: number; again: boolean; fees: Array<[number, number] | null>; tok: [number, number, number] | null }
   | { k: 'credit'; u: number; limit: number }
   | { k: 'pause'; u: number; paused: boolean }
   | { k: 'tick'; ms: number }
@@ -142,7 +146,10 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     spread: fc.constantFrom(0, 25, 150) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('settle' as const), v: fc.nat(1), again: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
     // Per currency: basis points of gross sales and a fixed fee (to one shard's part), or none.
-    fees: fc.array(fc.option(fc.tuple(fc.constantFrom(0, 150, 1000), fc.constantFrom(0, 25))), { minLength: 3, maxLength: 3 }) }) },
+    fees: fc.array(fc.option(fc.tuple(fc.constantFrom(0, 150, 1000), fc.constantFrom(0, 25))), { minLength: 3, maxLength: 3 }),
+    // Token redemption: the vendor's token currency, the operator's price of a token there, the commission
+    // (333 and 1 make the proceeds' rounding truncate; 10000 leaves nothing to the vendor).
+    tok: fc.option(fc.tuple(cur, fc.integer({ min: 1, max: 12 }), fc.constantFrom(0, 1, 333, 1000, 10_000)), { freq: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('credit' as const), u, limit: fc.integer({ min: 0, max: 3000 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('pause' as const), u, paused: fc.integer({ min: 0, max: 2 }).map((n) => n === 0) }) },
   // Mostly seconds (holds and questions expire), now and then hours (incentive tokens expire).
@@ -185,6 +192,8 @@ const reached: Record<string, number> = Object.fromEntries([
   'payVendorWallet', 'contentWallet', 'tokenBuyWallet', 'tokenTransferSameShard', 'tokenTransferCrossShard', 'tokensNotTransferable',
   'referralRewarded', 'tokenContent', 'tokenRoyaltyCrossShard', 'feeCharged', 'feeFixed', 'taxRemitted', 'remitReplayed',
   'disputeTaxBack', 'disputeTaxRetaken', 'fxDisputeTaxBack', 'owedCollected', 'owedCollectedInPart', 'owedCollectedByDelivery', 'owedTaxRetaken',
+  // Vendors' tokens redeemed at settlement: with proceeds, with proceeds rounded down, the id replayed after, tokens-sold below zero.
+  'tokensRedeemedPaid', 'tokensRedeemedTruncated', 'settlementReplayedAfterRedeem', 'tokensSoldNegative',
 ].map((k) => [k, 0]));
 
 // ---------------------------------------------------------------------------------------------
@@ -272,7 +281,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   const prepaidOut = new Map<string, number>(); // shard|cur
   const tokens = new Map<string, TokenModel>(); // user
   const vtok = new Map<string, number>(); // shard|vendor
-  const tokIssued = new Map<number, { bought: number; granted: number; spentIncentive: number; vendorGranted: number; rewarded: number }>();
+  const tokIssued = new Map<number, { bought: number; granted: number; spentIncentive: number; vendorGranted: number; rewarded: number; redeemed: number }>();
   const auths: AuthInfo[] = [];
   /** Disputes lost with something owed, per paying wallet, oldest opened first (the shard's collection order). */
   const owedBy = new Map<string, AuthInfo[]>();
@@ -359,7 +368,7 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
   };
   const tokShard = (s: number) => {
     let t = tokIssued.get(s);
-    if (!t) tokIssued.set(s, t = { bought: 0, granted: 0, spentIncentive: 0, vendorGranted: 0, rewarded: 0 });
+    if (!t) tokIssued.set(s, t = { bought: 0, granted: 0, spentIncentive: 0, vendorGranted: 0, rewarded: 0, redeemed: 0 });
     return t;
   };
 
@@ -840,8 +849,8 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         break;
       }
       case Op.settleVendor: {
-        const [, , , , , vendor, settlementId, , fees] = cmd as unknown as [number, number, number, number, null, string, string, string,
-          Record<string, PartFee> | null];
+        const [, , , , , vendor, settlementId, , fees, tokenRate] = cmd as unknown as [number, number, number, number, null, string, string, string,
+          Record<string, PartFee> | null, TokenRate | null];
         expect(b.status).toBe('settled');
         const key = `${s}|${vendor}|${settlementId}`;
         const before = settlementsPaid.get(key);
@@ -849,11 +858,37 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
           // A settlement id recorded here answers its part again and pays nothing more.
           expect(b).toEqual(before);
           reached.settlementReplayed++;
+          if (Object.values(before.part.currencies as Record<string, { tokensRedeemed: number }>).some((f) => f.tokensRedeemed > 0)) {
+            reached.settlementReplayedAfterRedeem++;
+          }
           break;
         }
         let paid = false;
-        const parts = b.part.currencies as Record<string, { payout: number; carried: number; fees: number; captured: number; payments: number }>;
+        const parts = b.part.currencies as Record<string, { payout: number; carried: number; fees: number; captured: number; payments: number;
+          tokensRedeemed: number; tokenProceeds: number }>;
+        // Token redemption first (the shard's order): every token the vendor earned here (at most what
+        // amountMax pays), tokens-sold ──proceeds──► the payable, rounded down once for the part.
+        const vtKey = `${s}|${vendor}`;
+        const n = tokenRate ? Math.min(vtok.get(vtKey) ?? 0, tokensWorthAtMost(amountMax, tokenRate)) : 0;
+        const proceeds = n > 0 ? tokenProceedsOf(n, tokenRate!) : 0;
+        if (n > 0) {
+          const tc = tokenRate![0];
+          add(vtok, vtKey, -n);
+          tokShard(s).redeemed += n;
+          add(tokSold, `${s}|${tc}`, -proceeds);
+          add(vpay, `${s}|${vendor}|${tc}`, proceeds);
+          // The exact value n × price × (10000 − bp) / 10000, before the part's one floor.
+          const exact = BigInt(n) * BigInt(tokenRate![1]) * BigInt(10_000 - tokenRate![2]);
+          if (proceeds > 0) reached.tokensRedeemedPaid++;
+          if (exact % 10_000n !== 0n) reached.tokensRedeemedTruncated++;
+          if ((tokSold.get(`${s}|${tc}`) ?? 0) < 0) reached.tokensSoldNegative++;
+          expect(parts[tc], `${key} redeemed ${n} tokens`).toBeDefined();
+        }
         for (const c of currencies) {
+          if (parts[c]) {
+            const mine = tokenRate?.[0] === c;
+            expect([parts[c].tokensRedeemed, parts[c].tokenProceeds], `${key} ${c} tokens`).toEqual([mine ? n : 0, mine ? proceeds : 0]);
+          }
           // The fee is the vendor's schedule over what it sold here since its last part (never past a
           // positive payable); the payout is what the model says the vendor is owed here less the fee,
           // if positive; the rest is carried.
@@ -1168,7 +1203,9 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
         if (!settlementIds.includes(id)) settlementIds.push(id);
         // The vendor's fees: its basis points on every part, its fixed fee on one part only (shard 0's).
         const fees = (s: number) => Object.fromEntries(st.fees.flatMap((f, c) => (f === null ? [] : [[currencies[c], [f[0], s === 0 ? f[1] : 0] as PartFee]])));
-        for (let s = 0; s < shardCount; s++) queue(s, [Op.settleVendor, 0, tag++, Format.http, null, vendors[st.v], id, 'operator', fees(s)]);
+        // The vendor's token rate, the same for every part (null: its tokens wait).
+        const tokenRate: TokenRate | null = st.tok && [currencies[st.tok[0]], st.tok[1], st.tok[2]];
+        for (let s = 0; s < shardCount; s++) queue(s, [Op.settleVendor, 0, tag++, Format.http, null, vendors[st.v], id, 'operator', fees(s), tokenRate]);
       } else if (st.k === 'remit') {
         const id = st.again && remitIds.length > 0 ? remitIds[idem % remitIds.length] : `rm_${now}_${idem++}`;
         if (!remitIds.includes(id)) remitIds.push(id);
@@ -1312,9 +1349,9 @@ async function scenario(shards: ShardState[], open: (i: number) => ShardState, s
     const boughtHeld = users.filter((_, n) => shardOfUser(n) === s).reduce((sum, acc) => sum + (tokens.get(acc)?.b ?? 0), 0);
     const incentiveHeld = users.filter((_, n) => shardOfUser(n) === s).reduce((sum, acc) => sum + (tokens.get(acc)?.x.reduce((k, l) => k + l[0], 0) ?? 0), 0);
     const vendorTokens = vendors.reduce((sum, v) => sum + (vtok.get(`${s}|${v}`) ?? 0), 0);
-    const ta = a.tokens ?? { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0 };
+    const ta = a.tokens ?? { bought: 0, granted: 0, held: 0, incentive: 0, vendor: 0, expired: 0, redeemed: 0 };
     expect(ta, `shard ${s} tokens`).toMatchObject({ bought: tm.bought, granted: tm.granted, held: boughtHeld, incentive: incentiveHeld, vendor: vendorTokens,
-      rewarded: tm.rewarded, outboxPending: 0 });
+      rewarded: tm.rewarded, outboxPending: 0, redeemed: tm.redeemed });
     expect(ta.expired).toBe(tm.granted + tm.vendorGranted - tm.spentIncentive - incentiveHeld);
     reached.tokensExpired += ta.expired;
   }
