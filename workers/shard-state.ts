@@ -1692,15 +1692,16 @@ export class ShardState {
     const wallet = account.cur === currency ? [accountId, account] as const : this.walletOf(accountId, currency);
     if (!wallet) return { done: decline('CURRENCY_MISMATCH') };
     if (account.pz) return { done: decline('ACCOUNT_PAUSED') };
-    if (amount > spendable(wallet[1])) return { done: decline('INSUFFICIENT_FUNDS') };
-    // Family accounts: a limited member's debit answers to their limits and counts in them (value in
-    // the primary's currency, as for purchases). Counted here, the last check before the debit.
-    if (member !== null && account.ml?.[member] !== undefined) {
-      const counted = wallet[0] === accountId ? amount : this.spendValue(account.cur, currency, amount);
+    // Family accounts: a limited member's debit answers to their limits (before the funds, as in
+    // authorize) and counts in them once it passes (its value in the primary's currency, as purchases).
+    const limited = member !== null && account.ml?.[member] !== undefined;
+    const counted = limited && wallet[0] !== accountId ? this.spendValue(account.cur, currency, amount) : amount;
+    if (limited) {
       const over = this.memberDecline(account, member, counted);
       if (over) return { done: decline(over) };
-      this.countMember(account, member, counted);
     }
+    if (amount > spendable(wallet[1])) return { done: decline('INSUFFICIENT_FUNDS') };
+    if (limited) this.countMember(account, member, counted);
     return { account: wallet[1], key: wallet[0], decline };
   }
 
