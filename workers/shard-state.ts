@@ -1678,11 +1678,12 @@ export class ShardState {
    * or a secondary wallet in it), not be paused, and cover the amount from balance plus credit line
    * less holds (a secondary wallet has no credit line: it spends what it holds). `first` is an op's
    * own decline that comes before those (e.g. an expired content item). Either the finished answer,
-   * or the wallet to debit (its record and its ledger key) and how to decline (kept for replays).
+   * or the wallet to debit (its record and its ledger key), how to decline (kept for replays), and
+   * what it counted in a limited member's windows (null: nothing; an op that then refuses gives it back).
    */
   private debitFront(cmd: Command, idemKey: Key[], fp: string, accountId: string, currency: string, amount: number,
     first: DeclineCode | null = null, member: string | null = null):
-    { done: Outcome } | { account: AccountRecord; key: string; decline: (code: DeclineCode) => ReplyOutcome } {
+    { done: Outcome } | { account: AccountRecord; key: string; decline: (code: DeclineCode) => ReplyOutcome; counted: number | null } {
     const seen = this.idemGet(idemKey);
     if (seen) return { done: this.replay(cmd, seen, fp) };
     const account = this.account(accountId);
@@ -1702,7 +1703,7 @@ export class ShardState {
     }
     if (amount > spendable(wallet[1])) return { done: decline('INSUFFICIENT_FUNDS') };
     if (limited) this.countMember(account, member, counted);
-    return { account: wallet[1], key: wallet[0], decline };
+    return { account: wallet[1], key: wallet[0], decline, counted: limited ? counted : null };
   }
 
   private nextOutSeq(dest: number): number {
@@ -2278,7 +2279,11 @@ export class ShardState {
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
     const rec = this.tokenRecord(acc);
-    if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
+    if (tokensHeld(rec) + count > tokenBalanceMax) {
+      // Family accounts: the front counted a limited member's debit; nothing is debited, so take it back.
+      if (front.counted !== null) this.countMember(this.account(acc)!, cmd[11]!, -front.counted);
+      return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
+    }
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
