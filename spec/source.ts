@@ -51,8 +51,8 @@ export const authOpDeclineCodes: string[] = [...authOpDeclines];
 export const prepaidDeclineCodes: string[] = [...prepaidDeclines];
 /** Declines of a transfer or a payment to a vendor, in the order workers/shard-state.ts checks them.
  * contract.ts has no list of its own for these: they are codes of authorize, reused. */
-/** Family accounts: a limited member's direct debits (transfers, payments, content, tokens) decline
- * with these, just before INSUFFICIENT_FUNDS, as in authorize. */
+/** Family accounts: a limited member's transfers and payments decline with these, just before
+ * INSUFFICIENT_FUNDS, as in authorize (content and token purchases have them in their contract lists). */
 const memberLimitDeclineCodes = authorizeDeclines.filter((c) => c.startsWith('MEMBER_LIMIT_'));
 const withMemberLimits = (codes: readonly string[]): string[] => {
   const at = codes.indexOf('INSUFFICIENT_FUNDS');
@@ -63,9 +63,9 @@ for (const code of moneyDeclineCodes) if (!authorizeDeclineCodes.includes(code))
 /** Refusals of a dispute step (open, respond, decide), in order of precedence (workers/contract.ts). */
 export const disputeDeclineCodes: string[] = [...disputeDeclines];
 /** Declines of a content purchase, and refusals of opening one (workers/contract.ts). */
-export const contentDeclineCodes: string[] = withMemberLimits(contentDeclines);
+export const contentDeclineCodes: string[] = [...contentDeclines];
 export const purchaseOpenDeclineCodes: string[] = [...purchaseOpenDeclines];
-export const tokenDeclineCodes: string[] = withMemberLimits(tokenDeclines); // tokens
+export const tokenDeclineCodes: string[] = [...tokenDeclines]; // tokens
 export const fxDeclineCodes: string[] = [...fxDeclines]; // currencies
 /** Error codes of workers/contract.ts, plus the two the HTTP layer adds. */
 export const errorCodes: string[] = [...contractErrorCodes, 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'];

@@ -250,7 +250,10 @@ export type VendorTokensCmd = [op: 49, session: 0, tag: number, format: 2, rid: 
 export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd | TokenTransferCmd | VendorTokensCmd;
 /** Declines of token operations, in order of precedence (TOKEN_PRICE_UNSET is answered by the switch:
  * nothing stored). */
-export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS', 'TOKENS_INSUFFICIENT',
+export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED',
+  /** Family accounts: a limited member's token purchase (as for every direct debit of a member). */
+  'MEMBER_LIMIT_PER_TXN', 'MEMBER_LIMIT_DAY', 'MEMBER_LIMIT_WEEK', 'MEMBER_LIMIT_MONTH',
+  'INSUFFICIENT_FUNDS', 'TOKENS_INSUFFICIENT',
   'VENDOR_TOKENS_INSUFFICIENT',
   /** A token transfer asks for more than the sender's bought tokens while incentive tokens would cover
    * it: incentive tokens are the granting party's promotion to this user, never passed on. */
@@ -333,7 +336,8 @@ export type ContentCmds = ContentBuyCmd | PurchasesCmd | PurchaseOpenCmd;
 /** Declines of a content purchase, in order of precedence (CONTENT_UNKNOWN is answered by the switch:
  * no such item, nothing stored). An item priced in tokens (currency tokenUnit) declines with
  * CONTENT_EXPIRED, ACCOUNT_PAUSED, then TOKENS_INSUFFICIENT (tokenDeclines) instead of the money ones. */
-export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_VENDOR_SUSPENDED', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'] as const;
+export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_VENDOR_SUSPENDED', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED',
+  'MEMBER_LIMIT_PER_TXN', 'MEMBER_LIMIT_DAY', 'MEMBER_LIMIT_WEEK', 'MEMBER_LIMIT_MONTH', 'INSUFFICIENT_FUNDS'] as const;
 /** Refusals of opening a purchase, in order of precedence. */
 export const purchaseOpenDeclines = ['ACCESS_EXPIRED', 'VIEWS_USED_UP'] as const;
 /** The royalty of a sale: floor(price × bp / 10000), the remainder stays with the vendor. Computed in
