@@ -51,7 +51,14 @@ export const authOpDeclineCodes: string[] = [...authOpDeclines];
 export const prepaidDeclineCodes: string[] = [...prepaidDeclines];
 /** Declines of a transfer or a payment to a vendor, in the order workers/shard-state.ts checks them.
  * contract.ts has no list of its own for these: they are codes of authorize, reused. */
-export const moneyDeclineCodes: string[] = ['CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'];
+/** Family accounts: a limited member's transfers and payments decline with these, just before
+ * INSUFFICIENT_FUNDS, as in authorize (content and token purchases have them in their contract lists). */
+const memberLimitDeclineCodes = authorizeDeclines.filter((c) => c.startsWith('MEMBER_LIMIT_'));
+const withMemberLimits = (codes: readonly string[]): string[] => {
+  const at = codes.indexOf('INSUFFICIENT_FUNDS');
+  return [...codes.slice(0, at), ...memberLimitDeclineCodes, ...codes.slice(at)];
+};
+export const moneyDeclineCodes: string[] = withMemberLimits(['CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS']);
 for (const code of moneyDeclineCodes) if (!authorizeDeclineCodes.includes(code)) throw new Error(`${code} is not a decline of workers/contract.ts`);
 /** Refusals of a dispute step (open, respond, decide), in order of precedence (workers/contract.ts). */
 export const disputeDeclineCodes: string[] = [...disputeDeclines];
@@ -322,7 +329,18 @@ const schemas: Record<string, unknown> = {
     winner: { enum: ['user', 'vendor'] }, note: str('Shown to the user and the vendor in listings.', { minLength: 1, maxLength: disputeReasonCharsMax }),
     idem: { ...ref('Idem'), description: 'Scoped to the authorization.' },
   }, ['winner', 'note', 'idem'], { additionalProperties: false }),
-  Member: obj({ userId: str(), email: str(), joinedAt: ref('IsoTime') }, ['userId', 'email', 'joinedAt'], { additionalProperties: false }),
+  Member: obj({
+    userId: str(), email: str(), joinedAt: ref('IsoTime'),
+    holder: { type: 'boolean', description: 'The user who registered the account: sets members\' limits, and has none.' },
+    limits: { oneOf: [ref('MemberLimits'), { type: 'null' }], description: 'The member\'s limits (null: none), set by the holder.' },
+  }, ['userId', 'email', 'joinedAt', 'holder', 'limits'], { additionalProperties: false }),
+  MemberLimits: obj({
+    perTxn: nullable(int(undefined, { minimum: 1 })), day: nullable(int(undefined, { minimum: 1 })),
+    week: nullable(int(undefined, { minimum: 1 })), month: nullable(int(undefined, { minimum: 1 })),
+  }, ['perTxn', 'day', 'week', 'month'], {
+    additionalProperties: false,
+    description: 'A family member\'s limits in the primary currency\'s minor units (null: none), over the account\'s own: per payment, and rolling 24 h / 7 d / 30 d counted in hourly buckets. They apply to the member\'s IDs (MEMBER_LIMIT_* declines) and direct debits.',
+  }),
   // --- the audit
   AuditCurrency: obj({
     funding: int('Money that entered through fund and prepaid batches.'), available: int('Balances less holds (negative where credit is drawn).'),
@@ -717,6 +735,16 @@ const paths: Record<string, Record<string, unknown>> = {
         pin: str('4 to 12 digits: the member\'s own PIN for confirmation prompts.', { pattern: '^[0-9]{4,12}$' }),
       }, ['email', 'password'], { additionalProperties: false })),
       responses: { 201: json(ref('SignedIn'), 'Added'), ...errors(400, 401, 409, 413, 415) },
+    },
+  },
+  '/v1/accounts/me/members/{userId}/limits': {
+    put: {
+      operationId: 'setMemberLimits', summary: 'The holder sets (replaces) or clears a member\'s limits: all absent or null clears them. Members get FORBIDDEN', tags: ['users'], security: bearer('userToken'),
+      parameters: [pathParam('userId', str())],
+      requestBody: body(obj({
+        perTxn: nullable(ref('Amount')), day: nullable(ref('Amount')), week: nullable(ref('Amount')), month: nullable(ref('Amount')),
+      }, [], { additionalProperties: false })),
+      responses: { 200: json(obj({ userId: str(), limits: ref('MemberLimits') }, ['userId', 'limits'], { additionalProperties: false }), 'The member\'s limits now'), ...errors(400, 401, 403, 404, 413, 415, 503) },
     },
   },
   '/v1/transfers': {

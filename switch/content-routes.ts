@@ -107,7 +107,7 @@ export function installContentRoutes(app: TemplatedApp, deps: RouteDeps, { relay
         accessMs: item.ah === null ? null : Math.round(item.ah * 3_600_000), expiresAtMs: item.exp,
         rightsHolder: item.rh, rightsShard: item.rh === null ? null : shardOfAccount(item.rh), royaltyBp: item.bp,
       };
-      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.contentBuy, 0, tag, Format.http, null, user.accountId, sale, idem]);
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.contentBuy, 0, tag, Format.http, null, user.accountId, sale, idem, control.memberOf(user)]);
     });
   }));
 

@@ -288,6 +288,23 @@ export class ControlPlane {
     return this.usersByAccount.get(accountId) ?? [];
   }
 
+  /** Family accounts: the account's holder, the user who registered it (the earliest to join; the
+   * list's order is not kept across restarts, the join time is). */
+  holderOf(accountId: string): string | null {
+    let holder: string | null = null;
+    let at = Infinity;
+    for (const userId of this.usersByAccount.get(accountId) ?? []) {
+      const u = this.users.get(userId)!;
+      if (u.at < at) [holder, at] = [userId, u.at];
+    }
+    return holder;
+  }
+
+  /** The member a user's command carries for per-member limits: null for the holder (never limited). */
+  memberOf(user: Principal): string | null {
+    return this.holderOf(user.accountId) === user.userId ? null : user.userId;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Alerts (kept in order; the oldest are dropped beyond alertsKeptMax)
 

@@ -288,7 +288,7 @@ export function installHttpRoutes(app: TemplatedApp, deps: RouteDeps): void {
       if (r.vendorId !== null && !control.vendorExists(r.vendorId)) return reply.error('BAD_REQUEST', 'vendorId names no vendor');
       if (r.recurring !== null && !control.vendorExists(r.recurring.vendorId)) return reply.error('BAD_REQUEST', 'recurring.vendorId names no vendor');
       const shard = router.shardOf(partitionOfKeyedId(user.accountId));
-      relay(reply, shard, (tag) => [Op.issueIds, 0, tag, Format.http, null, user.accountId, r.ttlSeconds, r.maxAmount, r.vendorId, r.idem, r.count, r.mode, r.recurring]);
+      relay(reply, shard, (tag) => [Op.issueIds, 0, tag, Format.http, null, user.accountId, r.ttlSeconds, r.maxAmount, r.vendorId, r.idem, r.count, r.mode, r.recurring, control.memberOf(user)]);
     });
   }));
 

@@ -149,7 +149,7 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
       if (price === null) return reply.json(200, { status: 'declined', code: 'TOKEN_PRICE_UNSET' });
       // The referral reward travels with the purchase; the shard pays it only at the user's first one.
       const reward = control.referralReward();
-      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenBuy, 0, tag, Format.http, null, user.accountId, count, currency, price, idem, reward]);
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.tokenBuy, 0, tag, Format.http, null, user.accountId, count, currency, price, idem, reward, control.memberOf(user)]);
     });
   }));
 

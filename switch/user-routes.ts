@@ -13,6 +13,9 @@ import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser, rejectUnknownFields, transferReceiver } from './http-routes.ts';
 import { parseHistoryFilter, userKinds } from './statement-routes.ts';
 import type { CreditApplication, Principal } from './control-plane.ts';
+import type { MemberLimits } from '../workers/contract.ts'; // family accounts
+/** A member's limits as the shard shows them (null: none). */
+type MemberLimitsView = { perTxn: number | null; day: number | null; week: number | null; month: number | null };
 import {
   checkAmount, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError, checkLogin,
 } from './validate.ts';
@@ -228,7 +231,41 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
   app.get('/v1/accounts/me/members', guard((reply, req) => {
     const user = userOf(reply, req);
     if (!user) return;
-    reply.json(200, { members: control.members(user.accountId) });
+    // Per-member limits live in the shard (enforced there); the members list in the control plane.
+    router.request(shardOfAccount(user.accountId), (tag) => [Op.getAccount, 0, tag, Format.http, null, user.accountId, 1]).then((r) => {
+      if (r.status !== 200) return reply.json(r.status, r.body);
+      const limits = r.body.members as Record<string, MemberLimitsView>;
+      const holder = control.holderOf(user.accountId);
+      reply.json(200, { members: control.members(user.accountId).map((m) => ({ ...m, holder: m.userId === holder, limits: limits[m.userId] ?? null })) });
+    }).catch((err: unknown) => {
+      console.error('request failed:', err); // the cause stays in our log, never in the answer
+      reply.error('INTERNAL', 'internal error');
+    });
+  }));
+
+  /** Family accounts: the holder sets (replaces) or clears a member's limits; members cannot. */
+  app.put('/v1/accounts/me/members/:userId/limits', guard((reply, req) => {
+    const user = userOf(reply, req);
+    if (!user) return;
+    const target = decodeURIComponentSafe(req.getParameter(0) ?? '');
+    const holder = control.holderOf(user.accountId);
+    if (user.userId !== holder) return reply.error('FORBIDDEN', 'only the account\'s holder (the user who registered it) sets members\' limits');
+    if (!control.usersOfAccount(user.accountId).includes(target)) return reply.error('NOT_FOUND', 'no such member on this account');
+    if (target === holder) return reply.error('BAD_REQUEST', 'the holder has no member limits: use the account\'s limits (PATCH /v1/accounts/me)');
+    readJson(reply, req, (body) => {
+      const fields = ['perTxn', 'day', 'week', 'month'] as const;
+      if (badField(reply, body, fields)) return;
+      const limits: MemberLimits = {};
+      for (const f of fields) {
+        if (body[f] === undefined || body[f] === null) continue;
+        const v = checkAmount(body[f], f);
+        if (v instanceof InputError) return reply.error(v.code, v.message);
+        limits[f] = v;
+      }
+      const cleared = Object.keys(limits).length === 0;
+      relay(reply, shardOfAccount(user.accountId), (tag) => [Op.accountSettings, 0, tag, Format.http, null, user.accountId,
+        { member: { userId: target, limits: cleared ? null : limits } }]);
+    });
   }));
 
   /** Members being created, per account (between the limit check and their record). */
@@ -291,7 +328,7 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       }
       // Only what the sender may know of the receiver goes back: nothing but the transfer.
       relay(reply, shardOfAccount(user.accountId), (tag) =>
-        [Op.transfer, 0, tag, Format.http, null, user.accountId, toAccount, toShard, amount, currency, idem, memo]);
+        [Op.transfer, 0, tag, Format.http, null, user.accountId, toAccount, toShard, amount, currency, idem, memo, control.memberOf(user)]);
     });
   }));
 
@@ -312,7 +349,7 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
       if (memo instanceof InputError) return reply.error(memo.code, memo.message);
       relay(reply, shardOfAccount(user.accountId), (tag) =>
-        [Op.payVendor, 0, tag, Format.http, null, user.accountId, vendorId, amount, currency, idem, memo]);
+        [Op.payVendor, 0, tag, Format.http, null, user.accountId, vendorId, amount, currency, idem, memo, control.memberOf(user)]);
     });
   }));
 

@@ -60,6 +60,7 @@ const matrix: Record<string, Row> = {
   'POST /v1/prepaid/redeem': { who: 'user', path: '/v1/prepaid/redeem', body: { cardId: 'pc_0001' + 'a'.repeat(32), value: 1, currency: 'USD', mac: 'ab'.repeat(32), idem: 'matrix-redeem' } },
   'GET /v1/accounts/me/members': { who: 'user', path: '/v1/accounts/me/members' },
   'POST /v1/accounts/me/members': { who: 'user', path: '/v1/accounts/me/members', body: { email: 'matrix-member@example.com', password: 'matrix password' } },
+  'PUT /v1/accounts/me/members/:userId/limits': { who: 'user', path: '/v1/accounts/me/members/us_matrix/limits', body: { perTxn: 100 } },
   'POST /v1/transfers': { who: 'user', path: '/v1/transfers', body: { to: { accountId: '{account}' }, amount: 1, currency: 'USD', idem: 'matrix-xfer' } },
   'POST /v1/payments': { who: 'user', path: '/v1/payments', body: { vendorId: '{vendor}', amount: 1, currency: 'USD', idem: 'matrix-pay' } },
   'WS /v1/user': { who: 'user', path: '/v1/user' },

@@ -378,6 +378,17 @@ async function moneyRoutes(A: string): Promise<void> {
   const member = await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: `specmember${Date.now()}@example.com`, password: 'members own password', pin: '1357' }, expect: 201 });
   expect(member.accountId).toBe(payer.accountId);
   expect((await call('GET', '/v1/accounts/me/members', {}, { token: member.token, expect: 200 })).members).toHaveLength(2);
+  // Per-member limits: the holder sets and clears them; a member may not; bad input and strangers refused.
+  const L = '/v1/accounts/me/members/{userId}/limits';
+  expect(await call('PUT', L, { userId: member.userId }, { token: T, body: { perTxn: 100_000, day: null }, expect: 200 }))
+    .toEqual({ userId: member.userId, limits: { perTxn: 100_000, day: null, week: null, month: null } });
+  const listed = (await call('GET', '/v1/accounts/me/members', {}, { token: T, expect: 200 })).members;
+  expect(listed.find((m: { userId: string }) => m.userId === member.userId)).toMatchObject({ holder: false, limits: { perTxn: 100_000 } });
+  await call('PUT', L, { userId: member.userId }, { token: member.token, body: {}, expect: 403 });
+  await call('PUT', L, { userId: member.userId }, { token: T, body: { perTxn: 0 }, expect: 400 });
+  await call('PUT', L, { userId: member.userId }, { token: T, body: { hour: 5 }, expect: 400 });
+  await call('PUT', L, { userId: payee.userId }, { token: T, body: { day: 5 }, expect: 404 });
+  await call('PUT', L, { userId: member.userId }, { token: T, body: {}, expect: 200 });
   await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: payee.email, password: 'some password' }, expect: 409 });
   await call('POST', '/v1/accounts/me/members', {}, { token: T, body: { email: 'x@example.com', password: 'some password', role: 'admin' }, expect: 400 });
   // At most 8 users per account, also when several are added at once (each waits for its password

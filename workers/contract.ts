@@ -152,8 +152,11 @@ export type FundCmd = [op: 11, session: 0, tag: number, format: 2, rid: null,
   accountId: string, amount: number, currency: string, idem: string];
 export type IssueIdsCmd = [op: 12, session: 0, tag: number, format: 2, rid: null, accountId: string,
   ttlSeconds: number, maxAmount: number | null, vendorId: string | null, idem: string, count: number | null,
-  mode?: ClientMode | null, recurring?: RecurringSpec | null];
-export type GetAccountCmd = [op: 13, session: 0, tag: number, format: 2, rid: null, accountId: string];
+  mode?: ClientMode | null, recurring?: RecurringSpec | null,
+  /** Family accounts: the member (userId, not the holder) issuing; their limits apply to the ID's purchases. */
+  member?: string | null];
+/** members: 1 answers the account's per-member limits ({ members: { userId: limits } }) instead of the account. */
+export type GetAccountCmd = [op: 13, session: 0, tag: number, format: 2, rid: null, accountId: string, members?: 1];
 export type AccountSettingsCmd = [op: 14, session: 0, tag: number, format: 2, rid: null, accountId: string, patch: AccountPatch];
 export type IdAction = 'pause' | 'resume' | 'close' | 'cancel';
 export type IdControlCmd = [op: 15, session: 0, tag: number, format: 2, rid: null, accountId: string, id: string, action: IdAction];
@@ -164,9 +167,9 @@ export type ListHoldsCmd = [op: 17, session: 0, tag: number, format: 2, rid: nul
 export type HistoryCmd = [op: 18, session: 0, tag: number, format: 2, rid: null, accountId: string, before: number | null, limit: number,
   filter?: HistoryFilter | null];
 export type TransferCmd = [op: 19, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, toAccountId: string,
-  toShard: number, amount: number, currency: string, idem: string, memo: string | null];
+  toShard: number, amount: number, currency: string, idem: string, memo: string | null, member?: string | null];
 export type PayVendorCmd = [op: 20, session: 0, tag: number, format: 2, rid: null, fromAccountId: string, vendorId: string,
-  amount: number, currency: string, idem: string, memo: string | null];
+  amount: number, currency: string, idem: string, memo: string | null, member?: string | null];
 /** One item of a shard's outbox, as carried to the receiving shard. k: 'royalty' for a content sale's
  * royalty (journal kind royalty-in at the receiver); absent for transfers and prepaid redemptions.
  * Tokens: k 'token' (a user's token transfer) or 'token-royalty' (a token-priced sale's royalty): the
@@ -233,7 +236,7 @@ export type TokenBuyCmd = [op: 43, session: 0, tag: number, format: 2, rid: null
   priceMinor: number, idem: string,
   /** The operator's referral reward (tokens) at the time of the request: credited to the vendor that
    * brought the user if this is the user's first token purchase. Absent: 0 (no reward). */
-  referralReward?: number];
+  referralReward?: number, member?: string | null];
 /** vendorId null: we grant (newly issued incentive tokens); a vendor: from its token payable in this shard.
  * expiresAtMs null: the lot never expires. */
 export type TokenGrantCmd = [op: 44, session: 0, tag: number, format: 2, rid: null, accountId: string, count: number,
@@ -247,7 +250,10 @@ export type VendorTokensCmd = [op: 49, session: 0, tag: number, format: 2, rid: 
 export type TokenCmds = TokenBuyCmd | TokenGrantCmd | TokenSpendCmd | TokenBalanceCmd | TokenTransferCmd | VendorTokensCmd;
 /** Declines of token operations, in order of precedence (TOKEN_PRICE_UNSET is answered by the switch:
  * nothing stored). */
-export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS', 'TOKENS_INSUFFICIENT',
+export const tokenDeclines = ['TOKEN_PRICE_UNSET', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED',
+  /** Family accounts: a limited member's token purchase (as for every direct debit of a member). */
+  'MEMBER_LIMIT_PER_TXN', 'MEMBER_LIMIT_DAY', 'MEMBER_LIMIT_WEEK', 'MEMBER_LIMIT_MONTH',
+  'INSUFFICIENT_FUNDS', 'TOKENS_INSUFFICIENT',
   'VENDOR_TOKENS_INSUFFICIENT',
   /** A token transfer asks for more than the sender's bought tokens while incentive tokens would cover
    * it: incentive tokens are the granting party's promotion to this user, never passed on. */
@@ -322,14 +328,16 @@ export interface ContentSale {
   /** The rights holder's account and its shard, and the royalty share in basis points (0..10000). */
   rightsHolder: string | null; rightsShard: number | null; royaltyBp: number;
 }
-export type ContentBuyCmd = [op: 36, session: 0, tag: number, format: 2, rid: null, accountId: string, sale: ContentSale, idem: string];
+export type ContentBuyCmd = [op: 36, session: 0, tag: number, format: 2, rid: null, accountId: string, sale: ContentSale, idem: string,
+  member?: string | null];
 export type PurchasesCmd = [op: 37, session: 0, tag: number, format: 2, rid: null, accountId: string, limit: number];
 export type PurchaseOpenCmd = [op: 38, session: 0, tag: number, format: 2, rid: null, accountId: string, purchaseId: string, idem: string];
 export type ContentCmds = ContentBuyCmd | PurchasesCmd | PurchaseOpenCmd;
 /** Declines of a content purchase, in order of precedence (CONTENT_UNKNOWN is answered by the switch:
  * no such item, nothing stored). An item priced in tokens (currency tokenUnit) declines with
  * CONTENT_EXPIRED, ACCOUNT_PAUSED, then TOKENS_INSUFFICIENT (tokenDeclines) instead of the money ones. */
-export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_VENDOR_SUSPENDED', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED', 'INSUFFICIENT_FUNDS'] as const;
+export const contentDeclines = ['CONTENT_UNKNOWN', 'CONTENT_VENDOR_SUSPENDED', 'CONTENT_EXPIRED', 'CURRENCY_MISMATCH', 'ACCOUNT_PAUSED',
+  'MEMBER_LIMIT_PER_TXN', 'MEMBER_LIMIT_DAY', 'MEMBER_LIMIT_WEEK', 'MEMBER_LIMIT_MONTH', 'INSUFFICIENT_FUNDS'] as const;
 /** Refusals of opening a purchase, in order of precedence. */
 export const purchaseOpenDeclines = ['ACCESS_EXPIRED', 'VIEWS_USED_UP'] as const;
 /** The royalty of a sale: floor(price × bp / 10000), the remainder stays with the vendor. Computed in
@@ -439,7 +447,11 @@ export interface SpendingLimits { perTxn?: number | null; day?: number | null; w
 export interface AccountPatch {
   mode?: ClientMode; devicePolicy?: DevicePolicy; paused?: boolean; limits?: SpendingLimits;
   addDevice?: string; removeDevice?: string; confirmTimeoutMs?: number;
+  /** Family accounts: set (replace) or clear (null) one member's limits; the reply is that member's limits. */
+  member?: { userId: string; limits: MemberLimits | null };
 }
+/** A family member's limits, in the primary currency's minor units (null or absent: none). */
+export interface MemberLimits { perTxn?: number | null; day?: number | null; week?: number | null; month?: number | null }
 
 /**
  * Decline codes of authorize, in order of precedence: the first that applies is the answer. A wrong
@@ -449,6 +461,7 @@ export const authorizeDeclines = [
   'ID_UNKNOWN', 'RECURRING_CANCELLED', 'RECURRING_ENDED', 'ID_EXPIRED', 'ID_CLOSED', 'ID_USED', 'ID_PAUSED', 'ACCOUNT_PAUSED',
   'VENDOR_MISMATCH', 'RECURRING_VENDOR', 'RECURRING_AMOUNT', 'RECURRING_PERIOD_USED', 'CURRENCY_MISMATCH',
   'AMOUNT_OVER_LIMIT', 'LIMIT_PER_TXN', 'LIMIT_VENDOR', 'LIMIT_DAY', 'LIMIT_WEEK', 'LIMIT_MONTH',
+  'MEMBER_LIMIT_PER_TXN', 'MEMBER_LIMIT_DAY', 'MEMBER_LIMIT_WEEK', 'MEMBER_LIMIT_MONTH',
   'NO_LIVE_SESSION', 'DEVICE_UNKNOWN', 'INSUFFICIENT_FUNDS',
 ] as const;
 /** Refusals of a prepaid-card redemption. */

@@ -142,3 +142,8 @@ export const remittancesScannedMax = 5_000;
 /** Secondary wallets per account: a handful of currencies is what a person holds; the listing in
  * GET /v1/accounts/me reads them all, so it must stay small. */
 export const walletsPerAccountMax = 8;
+
+// --- family accounts: per-member limits ---
+/** Members with limits per account (the switch allows 8 users per account): each costs a limits entry
+ * and a month of hourly buckets on the account record, so the record stays bounded. */
+export const memberLimitsPerAccountMax = 8;

@@ -57,6 +57,8 @@ import {
   tokenTransitAccount, tokensRewardsAccount, tokensRedeemedAccount,
 } from './ledger-names.ts';
 import { tokensPerRequestMax, tokenBalanceMax, incentiveLotsMax, walletsPerAccountMax } from './limits.ts';
+import { memberLimitsPerAccountMax } from './limits.ts'; // family accounts
+import type { MemberLimits } from './contract.ts'; // family accounts
 import { convertMinor, coverMinor, shareMinor, rateText, spreadBasisPointsMax } from './fx.ts';
 import {
   amountMax, attemptsPerIdMax, balanceMax, codeAttemptsMax, idemTtlMs, sweepBatchMax, recurringAttemptsKept,
@@ -114,6 +116,7 @@ export interface IdRecord {
   rc?: RecurringRec;    // a recurring ID: one vendor, repeatedly
   pz?: 1;               // paused by the user
   fl?: 1;               // flagged: the user called a charge on it fraud
+  mb?: string;          // family accounts: the member (userId) who issued it, when not the holder
 }
 
 /** A recurring ID's terms and where it is in its periods. */
@@ -148,6 +151,7 @@ export interface AuthRecord {
   dc?: string;          // declined: why
   sh?: number;          // hour bucket its amount was counted in (spending limits), if counted
   sc?: number;          // a secondary wallet's purchase: what was counted, in the primary's currency
+  mb?: [member: string, hour: number, counted: number]; // counted in a family member's limits
   dp?: DisputeRecord;   // the user disputed the charge
   // --- sales tax ---
   tx?: [country: string, bp: number]; // the buyer's country and its rate at authorization
@@ -202,6 +206,9 @@ export interface AccountRecord {
   tb?: 1;               // the user made their first token purchase (a referral is rewarded at most then)
   // --- disputes: collecting what is owed ---
   ow?: number;          // disputes lost with something still owed from this wallet (meta ['owd', wallet, openedAt, authId])
+  // --- family accounts: per-member limits (only members the holder limited) ---
+  ml?: Record<string, StoredLimits>;                    // member userId -> limits (tx/d/w/m)
+  msp?: Record<string, Record<string, number>>;         // member userId -> hour index -> amount counted
 }
 
 interface StoredLimits { tx?: number; d?: number; w?: number; m?: number; v?: Record<string, number> }
@@ -729,6 +736,11 @@ export class ShardState {
     if (rec.max !== null && counted > rec.max) return decline('AMOUNT_OVER_LIMIT');
     const overLimit = this.limitDecline(account, vendorId, counted);
     if (overLimit) return decline(overLimit);
+    // Family accounts: an ID a limited member issued also answers to the member's limits (one field check otherwise).
+    if (rec.mb !== undefined) {
+      const overMember = this.memberDecline(account, rec.mb, counted);
+      if (overMember) return decline(overMember);
+    }
     const [, , , , , , , , , , , description, buyerIp, device] = cmd;
     const warnings: string[] = [];
     if ((account.dp ?? 'off') !== 'off') {
@@ -778,6 +790,10 @@ export class ShardState {
     if (spendHour !== null) auth.sh = spendHour;
     if (spendHour !== null && counted !== held) auth.sc = counted;
     if (holderId !== rec.acc) auth.w = holderId;
+    if (rec.mb !== undefined) {
+      const memberHour = this.countMember(account, rec.mb, counted);
+      if (memberHour !== null) auth.mb = [rec.mb, memberHour, counted];
+    }
     if (fx) auth.fx = fx;
     if (description != null) auth.ds = description;
     if (tax) {
@@ -962,12 +978,82 @@ export class ShardState {
   /** Money that was counted and then not spent (released) no longer counts. `released` is in the
    * hold's currency; a secondary wallet's purchase uncounts its share of what it counted. */
   private uncountSpend(account: AccountRecord, auth: AuthRecord, released: number): void {
+    if (auth.mb !== undefined && released > 0) this.uncountMember(account, auth, released);
     if (auth.sh === undefined || released <= 0) return;
     if (auth.sc !== undefined) released = shareMinor(auth.sc, released, auth.amt);
     const h = String(auth.sh);
     if (account.sp?.[h] !== undefined) account.sp[h] = Math.max(0, account.sp[h] - released);
     const v = account.vsp?.[auth.vid];
     if (v?.[h] !== undefined) v[h] = Math.max(0, v[h] - released);
+  }
+
+  // --- family accounts: per-member limits ----------------------------------------------------------
+  //
+  // The holder may limit a member; the member's IDs (rec.mb) and direct debits (the command's member
+  // slot) answer to those limits on top of the account's, counted in the member's own hourly buckets
+  // on the account record. Members without limits, the holder and vendors take none of this path.
+
+  private memberDecline(account: AccountRecord, member: string, amount: number): DeclineCode | null {
+    const lim = account.ml?.[member];
+    if (!lim) return null;
+    if (lim.tx !== undefined && amount > lim.tx) return 'MEMBER_LIMIT_PER_TXN';
+    const hour = Math.floor(this.txNow / hourMs);
+    const sp = account.msp?.[member];
+    if (lim.d !== undefined && spentSince(sp, hour - windowHours.day) + amount > lim.d) return 'MEMBER_LIMIT_DAY';
+    if (lim.w !== undefined && spentSince(sp, hour - windowHours.week) + amount > lim.w) return 'MEMBER_LIMIT_WEEK';
+    if (lim.m !== undefined && spentSince(sp, hour - windowHours.month) + amount > lim.m) return 'MEMBER_LIMIT_MONTH';
+    return null;
+  }
+
+  /** Count in the member's windows (only while the member has limits); the hour counted in, or null. */
+  private countMember(account: AccountRecord, member: string, amount: number): number | null {
+    if (account.ml?.[member] === undefined) return null;
+    const hour = Math.floor(this.txNow / hourMs);
+    account.msp ??= {};
+    const b = pruneBuckets(account.msp[member] ?? {}, hour - windowHours.month);
+    b[hour] = (b[hour] ?? 0) + amount;
+    account.msp[member] = b;
+    return hour;
+  }
+
+  /** A released part of a member's authorization no longer counts (its share of what was counted). */
+  private uncountMember(account: AccountRecord, auth: AuthRecord, released: number): void {
+    const [member, hour, counted] = auth.mb!;
+    const b = account.msp?.[member];
+    const h = String(hour);
+    if (b?.[h] === undefined) return;
+    const share = Math.min(counted, shareMinor(counted, released, heldOf(auth)));
+    b[h] = Math.max(0, b[h] - share);
+  }
+
+  private memberLimitsView(a: AccountRecord): Record<string, { perTxn: number | null; day: number | null; week: number | null; month: number | null }> {
+    const out: ReturnType<ShardState['memberLimitsView']> = {};
+    for (const [member, l] of Object.entries(a.ml ?? {})) out[member] = { perTxn: l.tx ?? null, day: l.d ?? null, week: l.w ?? null, month: l.m ?? null };
+    return out;
+  }
+
+  /** Replace one member's limits (null or all-null: clear them and their buckets). The switch checked
+   * that the member is on this account and is not its holder. */
+  private setMemberLimits(cmd: AccountSettingsCmd, a: AccountRecord, member: string, limits: MemberLimits | null): Outcome {
+    const next: StoredLimits = {};
+    if (limits?.perTxn != null) next.tx = limits.perTxn;
+    if (limits?.day != null) next.d = limits.day;
+    if (limits?.week != null) next.w = limits.week;
+    if (limits?.month != null) next.m = limits.month;
+    for (const v of Object.values(next)) assert(Number.isSafeInteger(v) && v > 0 && v <= amountMax, 'a bad member limit from the switch');
+    if (Object.keys(next).length === 0) {
+      if (a.ml) delete a.ml[member];
+      if (a.msp) delete a.msp[member];
+      if (a.ml && Object.keys(a.ml).length === 0) delete a.ml;
+      if (a.msp && Object.keys(a.msp).length === 0) delete a.msp;
+    } else {
+      if (a.ml?.[member] === undefined && Object.keys(a.ml ?? {}).length >= memberLimitsPerAccountMax) {
+        return this.error(cmd, 'BAD_REQUEST', `at most ${memberLimitsPerAccountMax} members with limits per account`);
+      }
+      a.ml ??= {};
+      a.ml[member] = next;
+    }
+    return { kind: 'reply', cmd, status: 200, body: { userId: member, limits: this.memberLimitsView(a)[member] ?? { perTxn: null, day: null, week: null, month: null } } };
   }
 
   // --- capture / void / refund ----------------------------------------------------------------
@@ -1225,7 +1311,7 @@ export class ShardState {
   }
 
   private issueIds(cmd: IssueIdsCmd): Outcome {
-    const [, , , , , accountId, ttlSeconds, maxAmount, vendorId, idem, count, mode, recurring] = cmd;
+    const [, , , , , accountId, ttlSeconds, maxAmount, vendorId, idem, count, mode, recurring, member] = cmd;
     const idemKey = ['~user', accountId, idem];
     const fp = 'ids|' + ttlSeconds + '|' + maxAmount + '|' + vendorId + '|' + count + '|' + (mode ?? '') + '|' + JSON.stringify(recurring ?? null);
     const seen = this.idemGet(idemKey);
@@ -1255,6 +1341,8 @@ export class ShardState {
       };
       if (mode) rec.md = mode;
       if (recurring) rec.rc = { v: recurring.vendorId, per: recurring.maxPerCharge, pd: recurring.period, nx: 0, pnx: 0, la: null };
+      // Family accounts: a member's ID carries the member, so limits set later (or changed) apply to it too.
+      if (member != null) rec.mb = member;
       this.ids.putSync(idHash, rec);
       this.idExpIdx.putSync(idExpKey(exp, idHash), null);
       issued.push({ id, code, expiresAt });
@@ -1269,6 +1357,7 @@ export class ShardState {
   private getAccount(cmd: GetAccountCmd): Outcome {
     const account = this.account(cmd[5]);
     if (!account) return this.error(cmd, 'ACCOUNT_UNKNOWN', 'no such account');
+    if (cmd[6] === 1) return { kind: 'reply', cmd, status: 200, body: { members: this.memberLimitsView(account) } };
     return { kind: 'reply', cmd, status: 200, body: { ...this.accountView(cmd[5], account), wallets: this.walletsView(cmd[5]) } };
   }
 
@@ -1304,6 +1393,7 @@ export class ShardState {
       a.dev = dev;
     }
     if (patch.removeDevice !== undefined && a.dev) a.dev = a.dev.filter((d) => d !== patch.removeDevice);
+    if (patch.member !== undefined) return this.setMemberLimits(cmd, a, patch.member.userId, patch.member.limits);
     return { kind: 'reply', cmd, status: 200, body: this.accountView(accountId, a) };
   }
 
@@ -1565,7 +1655,7 @@ export class ShardState {
     assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
     const idemKey = ['~xfer', from, idem];
     const fp = 'xfer|' + to + '|' + amount + '|' + currency + '|' + (memo ?? '');
-    const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
+    const front = this.debitFront(cmd, idemKey, fp, from, currency, amount, null, cmd[12] ?? null);
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
     account.bal -= amount;
@@ -1588,11 +1678,12 @@ export class ShardState {
    * or a secondary wallet in it), not be paused, and cover the amount from balance plus credit line
    * less holds (a secondary wallet has no credit line: it spends what it holds). `first` is an op's
    * own decline that comes before those (e.g. an expired content item). Either the finished answer,
-   * or the wallet to debit (its record and its ledger key) and how to decline (kept for replays).
+   * or the wallet to debit (its record and its ledger key), how to decline (kept for replays), and
+   * what it counted in a limited member's windows (null: nothing; an op that then refuses gives it back).
    */
   private debitFront(cmd: Command, idemKey: Key[], fp: string, accountId: string, currency: string, amount: number,
-    first: DeclineCode | null = null):
-    { done: Outcome } | { account: AccountRecord; key: string; decline: (code: DeclineCode) => ReplyOutcome } {
+    first: DeclineCode | null = null, member: string | null = null):
+    { done: Outcome } | { account: AccountRecord; key: string; decline: (code: DeclineCode) => ReplyOutcome; counted: number | null } {
     const seen = this.idemGet(idemKey);
     if (seen) return { done: this.replay(cmd, seen, fp) };
     const account = this.account(accountId);
@@ -1602,8 +1693,17 @@ export class ShardState {
     const wallet = account.cur === currency ? [accountId, account] as const : this.walletOf(accountId, currency);
     if (!wallet) return { done: decline('CURRENCY_MISMATCH') };
     if (account.pz) return { done: decline('ACCOUNT_PAUSED') };
+    // Family accounts: a limited member's debit answers to their limits (before the funds, as in
+    // authorize) and counts in them once it passes (its value in the primary's currency, as purchases).
+    const limited = member !== null && account.ml?.[member] !== undefined;
+    const counted = limited && wallet[0] !== accountId ? this.spendValue(account.cur, currency, amount) : amount;
+    if (limited) {
+      const over = this.memberDecline(account, member, counted);
+      if (over) return { done: decline(over) };
+    }
     if (amount > spendable(wallet[1])) return { done: decline('INSUFFICIENT_FUNDS') };
-    return { account: wallet[1], key: wallet[0], decline };
+    if (limited) this.countMember(account, member, counted);
+    return { account: wallet[1], key: wallet[0], decline, counted: limited ? counted : null };
   }
 
   private nextOutSeq(dest: number): number {
@@ -1618,7 +1718,7 @@ export class ShardState {
     assert(Number.isSafeInteger(amount) && amount > 0 && amount <= amountMax);
     const idemKey = ['~pay', from, idem];
     const fp = 'pay|' + vendorId + '|' + amount + '|' + currency + '|' + (memo ?? '');
-    const front = this.debitFront(cmd, idemKey, fp, from, currency, amount);
+    const front = this.debitFront(cmd, idemKey, fp, from, currency, amount, null, cmd[11] ?? null);
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
     account.bal -= amount;
@@ -1699,7 +1799,7 @@ export class ShardState {
     const idemKey = ['~buy', acc, idem];
     const fp = 'buy|' + itemId;
     const expired = sale.expiresAtMs !== null && this.txNow >= sale.expiresAtMs;
-    const front = this.debitFront(cmd, idemKey, fp, acc, currency, price, expired ? 'CONTENT_EXPIRED' : null);
+    const front = this.debitFront(cmd, idemKey, fp, acc, currency, price, expired ? 'CONTENT_EXPIRED' : null, cmd[8] ?? null);
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
     const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
@@ -2175,11 +2275,15 @@ export class ShardState {
     // The price is not in the fingerprint: a retry after the operator changed it answers the first purchase.
     const fp = 'tbuy|' + count + '|' + currency;
     const amount = count * price;
-    const front = this.debitFront(cmd, idemKey, fp, acc, currency, amount);
+    const front = this.debitFront(cmd, idemKey, fp, acc, currency, amount, null, cmd[11] ?? null);
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
     const rec = this.tokenRecord(acc);
-    if (tokensHeld(rec) + count > tokenBalanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
+    if (tokensHeld(rec) + count > tokenBalanceMax) {
+      // Family accounts: the front counted a limited member's debit; nothing is debited, so take it back.
+      if (front.counted !== null) this.countMember(this.account(acc)!, cmd[11]!, -front.counted);
+      return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
+    }
     account.bal -= amount;
     this.assertAccount(account);
     const t = this.totals(currency);
