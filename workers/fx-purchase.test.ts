@@ -268,6 +268,31 @@ describe('fx at purchase: one step at a time', () => {
     expect(f.audit().currencies.EUR).toMatchObject({ taxCollected: 0, vendorPayable: 0 });
   });
 
+  it('a converted refund that would pass the balance limit is refused with BALANCE_LIMIT, and the batch goes on', () => {
+    const f = new Fixture('USD', 2_000);
+    f.s.setFxRates([rate('USD', 'EUR', '0.92')]);
+    const a = f.authorize(1_000, 'EUR') as ApprovalOutcome; // 1087 USD held
+    f.op(Op.capture, a.authId, null);
+    const funds: Command[] = [];
+    for (let left = 2 ** 50 - 10 - 913, n = 1; left > 0; n++) { // workers/limits.ts balanceMax; 913 USD left after the capture
+      const amount = Math.min(left, 1e12);
+      funds.push([Op.fund, 0, tag++, Format.http, null, U1, amount, 'USD', `top${n}`]);
+      left -= amount;
+    }
+    f.s.applyBatch(funds, f.now);
+    expect(f.account()).toMatchObject({ balance: 2 ** 50 - 10 });
+    // 100 EUR back is 108 USD: past the limit. Refused, not asserted: the other command of the batch stands.
+    const r = f.s.applyBatch([
+      [Op.refund, 1, tag++, Format.wsMsgpack, tag, V1, a.authId, 100, 'big-refund'] as Command,
+      [Op.openAccount, 0, tag++, Format.http, null, accountId(3, 3), 'USD'],
+    ], f.now).outcomes;
+    expect(body(r[0])).toMatchObject({ status: 'error', code: 'BALANCE_LIMIT' });
+    expect(r[1].kind).toBe('reply');
+    expect(body(r[1])).toMatchObject({ accountId: accountId(3, 3) });
+    expect(f.auth(a.authId)).toMatchObject({ refunded: 0 });
+    f.audit();
+  });
+
   it('pending (confirmation mode) converted holds are released when the user declines', () => {
     const f = new Fixture('USD', 5_000);
     f.s.setFxRates([rate('USD', 'EUR', '0.92')]);

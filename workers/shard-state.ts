@@ -1157,14 +1157,8 @@ export class ShardState {
     if (account.bal + amount > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the refund would take the balance beyond its limit');
     account.bal += amount;
     this.assertAccount(account);
-    // Sales tax: the refund's share of the tax collected comes back from the tax account (cumulative,
-    // rounded down: never more than was collected, all of it once the whole capture is refunded).
-    // Money a dispute credited back counts as given back too (its tax share went with it).
-    const back = auth.ref + disputeCredited(auth);
-    // Never below 0: a reversal capped by its credit's share can leave tr a unit above the floor.
-    const taxBack = auth.tc ? Math.max(0, taxOfRefund(auth.tc, auth.cap, back, back + amount, auth.tr ?? 0)) : 0;
+    const taxBack = this.refundTaxShare(auth, amount);
     const net = amount - taxBack;
-    assert(taxBack >= 0 && net >= 0 && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
     const t = this.totals(auth.cur);
     t.v -= net;
     t.x = (t.x ?? 0) - taxBack;
@@ -2154,13 +2148,12 @@ export class ShardState {
     const account = this.account(h);
     assert(account);
     const yBack = this.fxGiveBack(auth, auth.ref + amount + disputeCredited(auth));
+    // As for a held wallet: refused, not asserted (an assertion would fail every command of the batch).
+    if (account.bal + yBack > balanceMax) return this.error(cmd, 'BALANCE_LIMIT', 'the refund would take the balance beyond its limit');
     account.bal += yBack;
     this.assertAccount(account);
-    // As for a held wallet: money a dispute credited back counts as given back too (its tax share went with it).
-    const back = auth.ref + disputeCredited(auth);
-    const taxBack = auth.tc ? Math.max(0, taxOfRefund(auth.tc, auth.cap, back, back + amount, auth.tr ?? 0)) : 0;
+    const taxBack = this.refundTaxShare(auth, amount);
     const net = amount - taxBack;
-    assert(taxBack >= 0 && net >= 0 && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
     const tx = this.totals(auth.cur);
     tx.v -= net;
     tx.x = (tx.x ?? 0) - taxBack;
@@ -3174,6 +3167,20 @@ export class ShardState {
   //                tax:CC      ──dispute-tax-credit (share)────► avail:acc
   //   won_vendor:  avail:acc   ──dispute-reversal (rev − back)─► vpay:vendor
   //                avail:acc   ──dispute-tax-reversal (back)───► tax:CC
+
+  /**
+   * Sales tax: a refund's share of the tax collected comes back from the tax account (cumulative,
+   * rounded down: never more than was collected, all of it once the whole capture is refunded). Money
+   * a dispute credited back counts as given back too (its tax share went with it). Never below 0: a
+   * reversal capped by its credit's share can leave tr a unit above the floor. Held wallets and
+   * converted purchases alike (the tax is always of the purchase's own currency).
+   */
+  private refundTaxShare(auth: AuthRecord, amount: number): number {
+    const back = auth.ref + disputeCredited(auth);
+    const taxBack = auth.tc ? Math.max(0, taxOfRefund(auth.tc, auth.cap, back, back + amount, auth.tr ?? 0)) : 0;
+    assert(taxBack >= 0 && taxBack <= amount && (auth.tr ?? 0) + taxBack <= (auth.tc ?? 0), 'a refund\'s tax share out of bounds');
+    return taxBack;
+  }
 
   private disputeTaxBack(auth: AuthRecord, amount: number): number {
     if (!auth.tc || !auth.tx) return 0;
