@@ -284,11 +284,11 @@ describe('fx at purchase: one step at a time', () => {
     // 100 EUR back is 108 USD: past the limit. Refused, not asserted: the other command of the batch stands.
     const r = f.s.applyBatch([
       [Op.refund, 1, tag++, Format.wsMsgpack, tag, V1, a.authId, 100, 'big-refund'] as Command,
-      [Op.openAccount, 0, tag++, Format.http, null, accountId(3, 3), 'USD'],
+      [Op.openAccount, 0, tag++, Format.http, null, accountId(33), 'USD'],
     ], f.now).outcomes;
     expect(body(r[0])).toMatchObject({ status: 'error', code: 'BALANCE_LIMIT' });
     expect(r[1].kind).toBe('reply');
-    expect(body(r[1])).toMatchObject({ accountId: accountId(3, 3) });
+    expect(body(r[1])).toMatchObject({ accountId: accountId(33) });
     expect(f.auth(a.authId)).toMatchObject({ refunded: 0 });
     f.audit();
   });
