@@ -1652,10 +1652,7 @@ export class ShardState {
     const front = this.debitFront(cmd, idemKey, fp, from, currency, amount, null, cmd[12] ?? null);
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
-    account.bal -= amount;
-    this.assertAccount(account);
-    const t = this.totals(currency);
-    t.a -= amount;
+    const t = this.debitWallet(account, currency, amount);
     t.o = (t.o ?? 0) + amount;
     const seq = this.nextOutSeq(toShard);
     const transferId = 'tr_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + toShard.toString(36) + '.' + seq.toString(36);
@@ -1700,6 +1697,16 @@ export class ShardState {
     return { account: wallet[1], key: wallet[0], decline, counted: limited ? counted : null };
   }
 
+  /** A debit debitFront allowed: the wallet's balance and the currency's available total go down by
+   * `amount`; the caller books where it went (the totals are returned for that) and its leg. */
+  private debitWallet(account: AccountRecord, currency: string, amount: number): Totals {
+    account.bal -= amount;
+    this.assertAccount(account);
+    const t = this.totals(currency);
+    t.a -= amount;
+    return t;
+  }
+
   private nextOutSeq(dest: number): number {
     const key = ['outSeq', dest];
     const seq = ((this.meta.get(key) as number | undefined) ?? 0) + 1;
@@ -1715,13 +1722,10 @@ export class ShardState {
     const front = this.debitFront(cmd, idemKey, fp, from, currency, amount, null, cmd[11] ?? null);
     if ('done' in front) return front.done;
     const { account, key: wallet } = front;
-    account.bal -= amount;
-    this.assertAccount(account);
-    const t = this.totals(currency);
-    t.a -= amount;
+    const t = this.debitWallet(account, currency, amount);
     t.v += amount;
     this.addVendorPayable(vendorId, currency, amount);
-    const paymentId = 'pm_' + partitionPrefix(partitionOfKeyedId(from)) + this.shardId.toString(36) + '.' + (this.journalSeq + 1).toString(36) + '.' + this.txEntries.length.toString(36);
+    const paymentId = this.legRef('pm_', from);
     this.txEntries.push([Entry.payment, availAccount(wallet), vendorPayableAccount(vendorId), amount, currency, paymentId]);
     return this.remember(cmd, idemKey, fp, 200, { status: 'paid', paymentId, vendorId, amount, currency, balance: account.bal });
   }
@@ -1798,10 +1802,7 @@ export class ShardState {
     const { account, key: wallet } = front;
     const royalty = rightsHolder === null ? 0 : royaltyOf(price, royaltyBp);
     assert(Number.isSafeInteger(royalty) && royalty >= 0 && royalty <= price, 'a royalty outside 0..price');
-    account.bal -= price;
-    this.assertAccount(account);
-    const t = this.totals(currency);
-    t.a -= price;
+    const t = this.debitWallet(account, currency, price);
     t.v += price - royalty;
     this.addVendorPayable(vendorId, currency, price - royalty);
     const seq = this.journalSeq + 1;
@@ -2277,12 +2278,9 @@ export class ShardState {
       if (front.counted !== null) this.countMember(this.account(acc)!, cmd[11]!, -front.counted);
       return this.error(cmd, 'BALANCE_LIMIT', 'token balance would exceed its limit');
     }
-    account.bal -= amount;
-    this.assertAccount(account);
-    const t = this.totals(currency);
-    t.a -= amount;
+    const t = this.debitWallet(account, currency, amount);
     t.tk = (t.tk ?? 0) + amount;
-    const ref = this.tokenRef('tb_', acc);
+    const ref = this.legRef('tb_', acc);
     this.txEntries.push([Entry.tokenPurchase, availAccount(wallet), tokensSoldAccount, amount, currency, ref]);
     rec.b += count;
     const tt = this.tokenTotals();
@@ -2309,7 +2307,7 @@ export class ShardState {
     const lot = rec.x.find((l) => l[1] === exp);
     if (!lot && rec.x.length >= incentiveLotsMax) return this.error(cmd, 'BALANCE_LIMIT', `at most ${incentiveLotsMax} incentive lots (distinct expiries) per account`);
     const tt = this.tokenTotals();
-    const ref = this.tokenRef('tg_', acc);
+    const ref = this.legRef('tg_', acc);
     if (vendorId !== null) {
       const earned = this.vendorTokens(vendorId);
       if (earned < count) return this.remember(cmd, idemKey, fp, 200, { status: 'declined', code: 'VENDOR_TOKENS_INSUFFICIENT' });
@@ -2353,7 +2351,7 @@ export class ShardState {
     tt.hx -= fromIncentive;
     tt.hb -= fromBought;
     tt.v += count;
-    const ref = this.tokenRef('ts_', acc);
+    const ref = this.legRef('ts_', acc);
     if (fromIncentive > 0) this.txEntries.push([Entry.tokenSpend, incentiveAccount(acc), vendorTokenAccount(vendorId), fromIncentive, tokenUnit, ref]);
     if (fromBought > 0) this.txEntries.push([Entry.tokenSpend, tokenAccount(acc), vendorTokenAccount(vendorId), fromBought, tokenUnit, ref]);
     return this.remember(cmd, idemKey, fp, 200, { status: 'spent', spendId: ref, vendorId, count, fromIncentive, fromBought, tokens: tokenView(rec) });
@@ -2527,9 +2525,9 @@ export class ShardState {
     return { kind: 'reply', cmd, status: 200, body: { accountId: cmd[5], ...tokenView(this.tokenRecord(cmd[5])) } };
   }
 
-  /** A reference for a token operation: its kind, the account's partition (so it routes), this shard and
-   * its journal position. */
-  private tokenRef(prefix: string, acc: string): string {
+  /** A reference for a money or token operation: its kind, the account's partition (so it routes),
+   * this shard and its journal position. */
+  private legRef(prefix: string, acc: string): string {
     return prefix + partitionPrefix(partitionOfKeyedId(acc)) + this.shardId.toString(36) + '.' + (this.journalSeq + 1).toString(36) + '.' + this.txEntries.length.toString(36);
   }
 
