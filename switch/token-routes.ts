@@ -25,8 +25,7 @@ import { vendorCommissionBpMax } from './limits.ts';
 import type { HttpRequest, TemplatedApp } from './uws.ts';
 import { guard, readJson, type Reply, type RouteDeps, requireUser, transferReceiver } from './http-routes.ts';
 import type { VendorPrincipal } from './control-plane.ts';
-import { checkAccountId, checkCurrency, checkIdem, checkText, checkVendorId, unknownField, bad, InputError } from './validate.ts';
-import { descriptionCharsMax } from './limits.ts';
+import { checkAccountId, checkCurrency, checkIdem, checkMemo, checkVendorId, unknownField, bad, InputError } from './validate.ts';
 
 interface Helpers {
   relay: (reply: Reply, shard: number, build: (tag: number) => Command) => void;
@@ -93,7 +92,7 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
       if (count instanceof InputError) return fail(reply, count);
       const idem = checkIdem(body.idem);
       if (idem instanceof InputError) return fail(reply, idem);
-      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      const memo = checkMemo(body.memo);
       if (memo instanceof InputError) return fail(reply, memo);
       // Tokens have no currency: any account receives them.
       const receiver = await transferReceiver(deps, reply, user.accountId, body.to);
@@ -171,7 +170,7 @@ export function installTokenRoutes(app: TemplatedApp, deps: RouteDeps, { relay, 
       if (count instanceof InputError) return fail(reply, count);
       const idem = checkIdem(body.idem);
       if (idem instanceof InputError) return fail(reply, idem);
-      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      const memo = checkMemo(body.memo);
       if (memo instanceof InputError) return fail(reply, memo);
       if (!control.vendorExists(vendorId)) return reply.error('BAD_REQUEST', 'vendorId names no vendor');
       if (control.vendorSuspended(vendorId)) return reply.error('VENDOR_SUSPENDED', 'this vendor is suspended by an operator');

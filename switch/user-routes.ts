@@ -17,10 +17,10 @@ import type { MemberLimits } from '../workers/contract.ts'; // family accounts
 /** A member's limits as the shard shows them (null: none). */
 type MemberLimitsView = { perTxn: number | null; day: number | null; week: number | null; month: number | null };
 import {
-  checkAmount, checkCurrency, checkFingerprint, checkIdem, checkText, checkVendorId, isPlainObject, unknownField, InputError, checkLogin,
+  checkAmount, checkCurrency, checkFingerprint, checkIdem, checkMemo, checkVendorId, isPlainObject, unknownField, InputError, checkLogin,
 } from './validate.ts';
 import {
-  descriptionCharsMax, emailCharsMax, passwordCharsMax, membersPerAccountMax, prepaidBatchMax,
+  emailCharsMax, passwordCharsMax, membersPerAccountMax, prepaidBatchMax,
 } from './limits.ts';
 
 interface Helpers {
@@ -315,7 +315,7 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       if (currency instanceof InputError) return reply.error(currency.code, currency.message);
       const idem = checkIdem(body.idem);
       if (idem instanceof InputError) return reply.error(idem.code, idem.message);
-      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      const memo = checkMemo(body.memo);
       if (memo instanceof InputError) return reply.error(memo.code, memo.message);
       const receiver = await transferReceiver(deps, reply, user.accountId, body.to);
       if (!receiver) return;
@@ -346,7 +346,7 @@ export function installUserRoutes(app: TemplatedApp, deps: RouteDeps, { relay, a
       if (currency instanceof InputError) return reply.error(currency.code, currency.message);
       const idem = checkIdem(body.idem);
       if (idem instanceof InputError) return reply.error(idem.code, idem.message);
-      const memo = body.memo === undefined || body.memo === null ? null : checkText(body.memo, 'memo', descriptionCharsMax);
+      const memo = checkMemo(body.memo);
       if (memo instanceof InputError) return reply.error(memo.code, memo.message);
       relay(reply, shardOfAccount(user.accountId), (tag) =>
         [Op.payVendor, 0, tag, Format.http, null, user.accountId, vendorId, amount, currency, idem, memo, control.memberOf(user)]);

@@ -134,6 +134,11 @@ export function checkText(v: unknown, field: string, max: number): string | Inpu
   return v;
 }
 
+/** An optional memo on a transfer or payment: absent or null is none; else text as descriptions are. */
+export function checkMemo(v: unknown): string | null | InputError {
+  return v === undefined || v === null ? null : checkText(v, 'memo', descriptionCharsMax);
+}
+
 /** A device fingerprint: an opaque token the user's client computes (printable ASCII). */
 export function checkFingerprint(v: unknown, field = 'fingerprint'): string | InputError {
   if (typeof v !== 'string' || !/^[\x21-\x7e]{8,128}$/.test(v)) return bad(`${field} must be 8 to 128 printable ASCII characters`);
